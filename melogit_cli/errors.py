@@ -1,0 +1,35 @@
+"""Stata-style errors: a message and a return code, printed as Stata prints them."""
+
+from __future__ import annotations
+
+
+class StataError(Exception):
+    """An error the user caused; shown as ``message`` followed by ``r(rc);``."""
+
+    def __init__(self, message: str, rc: int = 198) -> None:
+        super().__init__(message)
+        self.message = message
+        self.rc = rc
+
+    def __str__(self) -> str:
+        return f"{self.message}\nr({self.rc});"
+
+
+def syntax_error(message: str = "invalid syntax") -> StataError:
+    """r(198): the command's words are off."""
+    return StataError(message, 198)
+
+
+def option_not_allowed(option: str) -> StataError:
+    """r(198): an option the command does not take (or does not take in this context)."""
+    return StataError(f"option {option} not allowed", 198)
+
+
+def variable_not_found(name: str) -> StataError:
+    """r(111): a variable name that is not in the data."""
+    return StataError(f"variable {name} not found", 111)
+
+
+def no_observations() -> StataError:
+    """r(2000): nothing left to estimate on."""
+    return StataError("no observations", 2000)
