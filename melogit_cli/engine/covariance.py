@@ -1,0 +1,184 @@
+"""Covariance structures of random-effects equations.
+
+Each structure maps unconstrained parameters ``theta`` to a square-root factor ``A``
+of its covariance matrix (``Sigma = A A'``); the optimizer works in ``theta``, Stata
+reports the variances and covariances themselves.
+
+- independent: ``A = diag(exp(t))`` (log standard deviations)
+- identity: ``A = exp(t) I``
+- exchangeable: ``A = exp(t1) (I - J/m) + exp(t2) J/m`` (the symmetric root; its two
+  eigenvalues are free, which is exactly the positive-definite region)
+- unstructured: ``A`` lower triangular, log diagonal (log-Cholesky)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+COV_KINDS = ("independent", "exchangeable", "identity", "unstructured")
+
+
+@dataclass(frozen=True)
+class CovBlock:
+    """One random-effects equation: ``size`` effects with a covariance ``kind``."""
+
+    kind: str
+    size: int
+
+    @property
+    def n_params(self) -> int:
+        m = self.size
+        if self.kind == "unstructured":
+            return m * (m + 1) // 2
+        if self.kind == "exchangeable" and m > 1:
+            return 2
+        if self.kind == "independent":
+            return m
+        return 1
+
+    def reported(self) -> list[tuple[int, int]]:
+        """Index pairs ``(a, b)`` of the Sigma entries Stata reports, in e(b) order."""
+        m = self.size
+        if self.kind == "independent":
+            return [(a, a) for a in range(m)]
+        if self.kind == "identity" or m == 1:
+            return [(0, 0)]
+        if self.kind == "exchangeable":
+            return [(0, 0), (1, 0)]
+        return [(a, a) for a in range(m)] + [(a, b) for b in range(m) for a in range(b + 1, m)]
+
+    def factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``A``, ``dA/dtheta`` (T x m x m) and ``d2A/dtheta2`` (T x T x m x m)."""
+        m, t = self.size, np.asarray(theta, dtype=float)
+        T = self.n_params
+        dA = np.zeros((T, m, m))
+        d2A = np.zeros((T, T, m, m))
+        if self.kind == "independent":
+            e = np.exp(t)
+            A = np.diag(e)
+            for k in range(m):
+                dA[k, k, k] = d2A[k, k, k, k] = e[k]
+        elif self.kind == "identity" or m == 1:
+            A = np.exp(t[0]) * np.eye(m)
+            dA[0] = d2A[0, 0] = A
+        elif self.kind == "exchangeable":
+            J = np.full((m, m), 1.0 / m)
+            P = np.eye(m) - J
+            e1, e2 = np.exp(t)
+            A = e1 * P + e2 * J
+            dA[0] = d2A[0, 0] = e1 * P
+            dA[1] = d2A[1, 1] = e2 * J
+        else:  # unstructured, log-Cholesky
+            A = np.zeros((m, m))
+            for k, (a, b) in enumerate(self._chol_positions()):
+                if a == b:
+                    A[a, a] = np.exp(t[k])
+                    dA[k, a, a] = d2A[k, k, a, a] = A[a, a]
+                else:
+                    A[a, b] = t[k]
+                    dA[k, a, b] = 1.0
+        return A, dA, d2A
+
+    def _chol_positions(self) -> list[tuple[int, int]]:
+        return [(a, b) for a in range(self.size) for b in range(a + 1)]
+
+    def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
+        """Parameters whose covariance is (the structure's projection of) ``sigma``."""
+        m = self.size
+        sigma = np.asarray(sigma, dtype=float)
+        if self.kind == "independent":
+            return 0.5 * np.log(np.diag(sigma))
+        if self.kind == "identity" or m == 1:
+            return np.array([0.5 * np.log(np.mean(np.diag(sigma)))])
+        if self.kind == "exchangeable":
+            var = np.mean(np.diag(sigma))
+            cov = (sigma.sum() - np.trace(sigma)) / (m * (m - 1))
+            return 0.5 * np.log([var - cov, var + (m - 1) * cov])
+        L = np.linalg.cholesky(sigma)
+        return np.array([np.log(L[a, a]) if a == b else L[a, b] for a, b in self._chol_positions()])
+
+
+def block_diagonal(mats: list[np.ndarray]) -> np.ndarray:
+    """Place square matrices on the diagonal of one matrix."""
+    n = sum(m.shape[0] for m in mats)
+    out = np.zeros((n, n))
+    i = 0
+    for m in mats:
+        k = m.shape[0]
+        out[i : i + k, i : i + k] = m
+        i += k
+    return out
+
+
+@dataclass(frozen=True)
+class LevelCovariance:
+    """The covariance of all random effects at one level: blocks on the diagonal."""
+
+    blocks: tuple[CovBlock, ...]
+
+    @property
+    def dim(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    @property
+    def n_params(self) -> int:
+        return sum(b.n_params for b in self.blocks)
+
+    def sigma_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``Sigma`` (q x q), ``dSigma`` (T x q x q) and ``d2Sigma`` (T x T x q x q)."""
+        q, T = self.dim, self.n_params
+        sigma = np.zeros((q, q))
+        dS = np.zeros((T, q, q))
+        d2S = np.zeros((T, T, q, q))
+        i = j = 0
+        for blk in self.blocks:
+            m, k = blk.size, blk.n_params
+            A, dA, d2A = blk.factor(theta[j : j + k])
+            s = slice(i, i + m)
+            sigma[s, s] = A @ A.T
+            dAAt = np.einsum("tab,cb->tac", dA, A)
+            dS[j : j + k, s, s] = dAAt + dAAt.transpose(0, 2, 1)
+            cross = np.einsum("tab,ucb->tuac", dA, dA)
+            second = np.einsum("tuab,cb->tuac", d2A, A)
+            d2 = second + second.transpose(0, 1, 3, 2) + cross + cross.transpose(1, 0, 2, 3)
+            d2S[j : j + k, j : j + k, s, s] = d2
+            i += m
+            j += k
+        return sigma, dS, d2S
+
+    def factor_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The level's factor ``A`` (q x q), ``dA`` (T x q x q), ``d2A`` (T x T x q x q)."""
+        q, T = self.dim, self.n_params
+        A = np.zeros((q, q))
+        dA = np.zeros((T, q, q))
+        d2A = np.zeros((T, T, q, q))
+        i = j = 0
+        for blk in self.blocks:
+            m, k = blk.size, blk.n_params
+            a, da, d2a = blk.factor(theta[j : j + k])
+            s = slice(i, i + m)
+            A[s, s] = a
+            dA[j : j + k, s, s] = da
+            d2A[j : j + k, j : j + k, s, s] = d2a
+            i += m
+            j += k
+        return A, dA, d2A
+
+    def reported(self) -> list[tuple[int, int]]:
+        """Index pairs into the level's Sigma of the reported variances then covariances."""
+        out_var, out_cov = [], []
+        i = 0
+        for blk in self.blocks:
+            for a, b in blk.reported():
+                (out_var if a == b else out_cov).append((i + a, i + b))
+            i += blk.size
+        return out_var + out_cov
+
+    def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
+        parts, i = [], 0
+        for blk in self.blocks:
+            parts.append(blk.theta_from_sigma(sigma[i : i + blk.size, i : i + blk.size]))
+            i += blk.size
+        return np.concatenate(parts) if parts else np.zeros(0)

@@ -1,0 +1,237 @@
+"""Fit a two-level model as Stata does: fixed-effects logit, start values, Newton-Raphson."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+import numpy as np
+
+from melogit_cli.engine.covariance import LevelCovariance
+from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
+from melogit_cli.engine.laplace import LaplaceObjective
+from melogit_cli.engine.logit import LogitObjective, fit_logit
+from melogit_cli.engine.newton import Result, Settings, maximize
+from melogit_cli.engine.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
+from melogit_cli.errors import StataError
+
+GRID_VARIANCES = (0.1, 1.0, 10.0)
+
+
+@dataclass
+class Problem:
+    """What the engine needs: the arrays, the covariance structure, the method."""
+
+    data: ClusterData
+    cov: LevelCovariance
+    method: str  # mvaghermite, mcaghermite, ghermite, laplace (pc* map onto mc*)
+    points: int
+    has_constant: bool = True
+
+
+@dataclass
+class StartOptions:
+    """``startvalues()``, ``startgrid``, ``from()`` (already mapped to the internal metric)."""
+
+    method: str = "fixedonly"  # zero, constantonly, fixedonly
+    grid: tuple[float, ...] | None = None
+    x0: np.ndarray | None = None
+
+
+@dataclass
+class Fit:
+    """The maximum-likelihood fit, in the internal metric (beta, theta)."""
+
+    x: np.ndarray
+    ll: float
+    gradient: np.ndarray
+    hessian: np.ndarray
+    iterations: int
+    converged: bool
+    ilog: list[float]
+    ll_c: float  # fixed-effects logit log likelihood (comparison model)
+    model: TwoLevelQuadrature
+    state: AdaptiveState
+    p: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.x[: self.p]
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.x[self.p :]
+
+
+class QuadratureObjective:
+    """Adapts the nodes at every new point; derivatives with those nodes held fixed."""
+
+    def __init__(self, model: TwoLevelQuadrature, state: AdaptiveState) -> None:
+        self.model = model
+        self.state = state
+        self.p = model.p
+        self._at: np.ndarray | None = None
+        self._ll = np.nan
+
+    def value(self, x: np.ndarray) -> float:
+        beta, theta = x[: self.p], x[self.p :]
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ll, state = self.model.loglik(beta, theta, self.state)
+        except np.linalg.LinAlgError:
+            return -np.inf
+        if np.isfinite(ll):
+            self.state = state
+            self._at, self._ll = x.copy(), ll
+        return ll
+
+    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if self._at is None or not np.array_equal(x, self._at):
+            self.value(x)
+        ev = self.model.derivatives(x[: self.p], x[self.p :], self.state)
+        return ev.ll, ev.gradient, ev.hessian
+
+
+class NumericalObjective(QuadratureObjective):
+    """``dnumerical``: gradient and Hessian by central differences of the log likelihood."""
+
+    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        ll = self.value(x) if self._at is None or not np.array_equal(x, self._at) else self._ll
+        state = self.state
+        k = len(x)
+        h = 1e-4 * (np.abs(x) + 1e-2)
+
+        def f(z: np.ndarray) -> float:
+            return self.model.loglik(z[: self.p], z[self.p :], state)[0]
+
+        E = np.diag(h)
+        g = np.array([(f(x + E[i]) - f(x - E[i])) / (2 * h[i]) for i in range(k)])
+        H = np.empty((k, k))
+        for i in range(k):
+            for j in range(i, k):
+                H[i, j] = H[j, i] = (
+                    f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j]) + f(x - E[i] - E[j])
+                ) / (4 * h[i] * h[j])
+        self.state = state
+        return ll, g, H
+
+
+def fit(
+    problem: Problem,
+    settings: Settings,
+    start: StartOptions | None = None,
+    sink: EventSink = ignore,
+    numerical: bool = False,
+) -> Fit:
+    """Run Stata's three phases and return the fit."""
+    start = start or StartOptions()
+    d = problem.data
+    n = len(d.y)
+    row_weight = d.obs_weight * np.repeat(d.cluster_weight, d.sizes)
+    p = d.X.shape[1]
+
+    sink(PhaseStart("Fitting fixed-effects model"))
+    fe = _fit_fixed_effects(problem, row_weight, settings, sink)
+    ll_c = fe.ll
+    beta0 = fe.x
+    if start.method == "zero":
+        beta0 = np.zeros(p)
+    elif start.method == "constantonly":
+        beta0 = _constant_only_start(problem, row_weight)
+
+    model = TwoLevelQuadrature(d, problem.cov, problem.method, problem.points)
+    theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
+    x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
+    objective = _objective(model, model.prior_state(x0[p:]), numerical)
+
+    sink(PhaseStart("Refining starting values"))
+    x0, ll0 = _refine_start(objective, problem.cov, x0, p, start.grid, sink)
+    if not np.isfinite(ll0):
+        raise StataError("initial values not feasible", 1400)
+
+    sink(PhaseStart("Fitting full model"))
+    res: Result = maximize(objective, x0, settings, sink, ll0=ll0)
+    notes = [] if res.converged else ["convergence not achieved"]
+    del n
+    return Fit(
+        x=res.x,
+        ll=res.ll,
+        gradient=res.gradient,
+        hessian=res.hessian,
+        iterations=res.iterations,
+        converged=res.converged,
+        ilog=res.ilog,
+        ll_c=ll_c,
+        model=model,
+        state=objective.state,
+        p=p,
+        notes=notes,
+    )
+
+
+def _objective(model: TwoLevelQuadrature, state: AdaptiveState, numerical: bool):
+    """The Newton objective for the method: Laplace needs its own exact gradient."""
+    if numerical:
+        return NumericalObjective(model, state)
+    if model.method in ("laplace", "pclaplace"):
+        return LaplaceObjective(model, state)
+    return QuadratureObjective(model, state)
+
+
+def _fit_fixed_effects(problem: Problem, row_weight: np.ndarray, settings: Settings, sink: EventSink) -> Result:
+    d = problem.data
+    fe_settings = Settings(
+        iterate=settings.iterate,
+        tolerance=settings.tolerance,
+        ltolerance=settings.ltolerance,
+        nrtolerance=settings.nrtolerance,
+        nonrtolerance=settings.nonrtolerance,
+        difficult=settings.difficult,
+    )
+    res = fit_logit(d.y, d.trials, d.X, d.offset, row_weight, fe_settings, sink)
+    if not res.converged:
+        sink(Message("note: the fixed-effects model did not converge"))
+    return res
+
+
+def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray:
+    d = problem.data
+    p = d.X.shape[1]
+    beta = np.zeros(p)
+    if problem.has_constant:
+        obj = LogitObjective(d.y, d.trials, np.ones((len(d.y), 1)), d.offset, row_weight)
+        res = maximize(obj, obj.irls_start(), Settings())
+        beta[-1] = res.x[0]
+    return beta
+
+
+def _refine_start(
+    objective: QuadratureObjective,
+    cov: LevelCovariance,
+    x0: np.ndarray,
+    p: int,
+    grid: tuple[float, ...] | None,
+    sink: EventSink,
+) -> tuple[np.ndarray, float]:
+    """Grid node 0 is the start itself; ``startgrid`` adds the variance grid."""
+    candidates = [x0]
+    if grid is not None:
+        values = grid or GRID_VARIANCES
+        pairs = cov.reported()
+        n_var = sum(1 for a, b in pairs if a == b)
+        for combo in product(values, repeat=n_var):
+            sigma = np.diag(np.array(combo, dtype=float)) if n_var == cov.dim else None
+            if sigma is None:
+                sigma = np.eye(cov.dim) * combo[0]
+            x = x0.copy()
+            x[p:] = cov.theta_from_sigma(sigma)
+            candidates.append(x)
+    best_x, best_ll = x0, -np.inf
+    for k, x in enumerate(candidates):
+        ll = objective.value(x)
+        sink(GridNode(k, ll))
+        if ll > best_ll:
+            best_x, best_ll = x, ll
+    objective.value(best_x)
+    return best_x, best_ll

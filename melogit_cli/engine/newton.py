@@ -1,0 +1,142 @@
+"""Newton-Raphson maximization with Stata ``ml``'s log and convergence rules.
+
+Convergence is declared when the scaled gradient ``g' (-H)^-1 g`` is below
+``nrtolerance`` and either the largest relative change of the parameters is below
+``tolerance`` or the relative change of the log likelihood is below ``ltolerance``
+(relative changes as Stata's ``reldif``: ``|a - b| / (|b| + 1)``), never on an
+iteration whose Hessian is not negative definite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from melogit_cli.engine.events import EventSink, Iteration, Message, ignore
+
+MAX_STEP_HALVINGS = 40
+
+
+class Objective(Protocol):
+    """A log likelihood that can be evaluated, then differentiated at the same point."""
+
+    def value(self, x: np.ndarray) -> float: ...
+
+    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class Settings:
+    """The maximize options that steer Newton-Raphson."""
+
+    iterate: int = 300
+    tolerance: float = 1e-6
+    ltolerance: float = 1e-7
+    nrtolerance: float = 1e-5
+    nonrtolerance: bool = False
+    difficult: bool = False
+
+
+@dataclass
+class Result:
+    """Where the maximization stopped."""
+
+    x: np.ndarray
+    ll: float
+    gradient: np.ndarray
+    hessian: np.ndarray
+    iterations: int
+    converged: bool
+    ilog: list[float] = field(default_factory=list)
+
+
+def reldif(a: np.ndarray | float, b: np.ndarray | float) -> float:
+    """Stata's (m)reldif: the largest ``|a - b| / (|b| + 1)``."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / (np.abs(b) + 1.0)))
+
+
+def ascent_direction(g: np.ndarray, H: np.ndarray, difficult: bool) -> tuple[np.ndarray, bool]:
+    """Newton direction, or a modified one where ``H`` is not negative definite.
+
+    Returns ``(direction, not_concave)``.  In a nonconcave region the eigenvalues of
+    ``-H`` that are not clearly positive are replaced by their absolute values (by a
+    positive floor under ``difficult``), which keeps the step an ascent direction.
+    """
+    negH = -0.5 * (H + H.T)
+    lam, Q = np.linalg.eigh(negH)
+    scale = max(float(np.max(np.abs(lam))), 1e-300)
+    floor = 1e-8 * scale
+    not_concave = bool(lam.min() <= floor)
+    if not not_concave:
+        return Q @ ((Q.T @ g) / lam), False
+    if difficult:
+        lam = np.maximum(lam, 0.0) + max(-float(lam.min()), floor) + 1e-3 * scale
+    else:
+        lam = np.maximum(np.abs(lam), floor)
+    return Q @ ((Q.T @ g) / lam), True
+
+
+def maximize(
+    objective: Objective,
+    x0: np.ndarray,
+    settings: Settings,
+    sink: EventSink = ignore,
+    ll0: float | None = None,
+) -> Result:
+    """Maximize ``objective`` from ``x0``; emits one Iteration event per iteration."""
+    x = np.asarray(x0, dtype=float).copy()
+    ll = objective.value(x) if ll0 is None else ll0
+    if not np.isfinite(ll):
+        raise FloatingPointError("initial values not feasible")
+    x_prev, ll_prev = None, None
+    ilog: list[float] = []
+    it = 0
+    while True:
+        ll, g, H = objective.derivatives(x)
+        direction, not_concave = ascent_direction(g, H, settings.difficult)
+        converged = False
+        if x_prev is not None and not not_concave:
+            small_change = (
+                reldif(x, x_prev) <= settings.tolerance
+                or reldif(ll, ll_prev) <= settings.ltolerance
+            )
+            scaled_gradient = float(g @ direction)
+            converged = small_change and (
+                settings.nonrtolerance or scaled_gradient < settings.nrtolerance
+            )
+        if converged or it >= settings.iterate:
+            sink(Iteration(it, ll, not_concave=not_concave))
+            ilog.append(ll)
+            if not converged:
+                sink(Message("convergence not achieved"))
+            return Result(x, ll, g, H, it, converged, ilog)
+        x_new, ll_new, backed_up = _line_search(objective, x, ll, direction)
+        sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
+        ilog.append(ll)
+        if x_new is None:  # no step improves the likelihood: Stata's "could not calculate"
+            sink(Message("convergence not achieved"))
+            ll, g, H = objective.derivatives(x)
+            return Result(x, ll, g, H, it, False, ilog)
+        x_prev, ll_prev = x, ll
+        x, ll = x_new, ll_new
+        it += 1
+
+
+def _line_search(
+    objective: Objective, x: np.ndarray, ll: float, direction: np.ndarray
+) -> tuple[np.ndarray | None, float, bool]:
+    """Full step, halved until the log likelihood does not decrease."""
+    t = 1.0
+    for halvings in range(MAX_STEP_HALVINGS):
+        trial = x + t * direction
+        value = objective.value(trial)
+        if np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1):
+            return trial, value, halvings > 0
+        t *= 0.5
+    objective.value(x)  # leave the objective's state at x
+    return None, ll, True

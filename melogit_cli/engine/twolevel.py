@@ -1,0 +1,339 @@
+"""Log likelihood, gradient and Hessian of a two-level logistic model by quadrature.
+
+Rows are sorted by cluster; ``starts`` marks where each cluster begins, so every sum
+over a cluster's observations is one ``np.add.reduceat`` over a block of rows.
+
+Random effects are written ``u_j = A(theta) v_j`` with ``v_j ~ N(0, I)``.  Each
+cluster's quadrature nodes are ``v_jk = mu_j + C_j a_k`` (``a_k`` the Gauss-Hermite
+nodes).  Non-adaptive quadrature uses ``mu = 0, C = I``; the adaptive methods move
+``mu_j, C_j`` to each cluster's posterior mean and standard deviation (``mvaghermite``)
+or mode and curvature (``mcaghermite``, ``laplace``).  The adaptive state is kept in
+the metric of ``u`` (``m_j = A mu_j``, ``R_j = A C_j``) so that it carries over when
+``theta`` changes.  Derivatives are those of the quadrature formula with the nodes
+``v_jk`` held fixed: the log integrand then depends on the parameters only through
+the linear predictor, and the scores are posterior-weighted sums of node scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, gammaln, logsumexp
+
+from melogit_cli.engine.covariance import LevelCovariance
+from melogit_cli.engine.quadrature import Rule, normal_rule
+
+ADAPT_ITERATIONS = 1001
+ADAPT_TOLERANCE = 1e-8
+CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
+
+
+@dataclass
+class ClusterData:
+    """The arrays of a two-level model, rows sorted by cluster."""
+
+    y: np.ndarray  # successes
+    trials: np.ndarray  # 1 for Bernoulli
+    X: np.ndarray  # n x p fixed-effects design (estimable columns only)
+    offset: np.ndarray
+    obs_weight: np.ndarray  # level-1 weights (1 when none)
+    Z: np.ndarray  # n x q random-effects design
+    starts: np.ndarray  # G + 1 row boundaries
+    cluster_weight: np.ndarray  # level-2 weights (1 when none)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.starts) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+    def log_binomial_constant(self) -> float:
+        """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
+        r, y = self.trials, self.y
+        terms = gammaln(r + 1) - gammaln(y + 1) - gammaln(r - y + 1)
+        return float(np.sum(self.obs_weight * np.repeat(self._cw_rows(), 1) * terms))
+
+    def _cw_rows(self) -> np.ndarray:
+        return np.repeat(self.cluster_weight, self.sizes)
+
+
+@dataclass
+class AdaptiveState:
+    """Per-cluster node location ``m`` (G x q) and scale ``R`` (G x q x q), in u-metric."""
+
+    m: np.ndarray
+    R: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    """Log likelihood and, when asked, gradient and Hessian in (beta, theta)."""
+
+    ll: float
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+
+
+class TwoLevelQuadrature:
+    """Quadrature approximation of a two-level logistic likelihood."""
+
+    def __init__(
+        self, data: ClusterData, cov: LevelCovariance, method: str, points: int
+    ) -> None:
+        self.data = data
+        self.cov = cov
+        self.method = method
+        self.points = 1 if method in ("laplace", "pclaplace") else points
+        self.rule: Rule = normal_rule(self.points, cov.dim)
+        self.constant = data.log_binomial_constant()
+        self.p = data.X.shape[1]
+        self.q = cov.dim
+        self.T = cov.n_params
+
+    # ------------------------------------------------------------------ state
+    def prior_state(self, theta: np.ndarray) -> AdaptiveState:
+        """Nodes of non-adaptive quadrature: ``mu = 0``, ``C = I``."""
+        A, _, _ = self.cov.factor_derivatives(theta)
+        G = self.data.n_clusters
+        return AdaptiveState(np.zeros((G, self.q)), np.broadcast_to(A, (G, self.q, self.q)).copy())
+
+    def _v_nodes(self, A: np.ndarray, state: AdaptiveState) -> tuple[np.ndarray, np.ndarray]:
+        """``mu_j`` (G x q) and ``C_j`` (G x q x q) in the metric of ``v``."""
+        Ainv = np.linalg.inv(A)
+        mu = state.m @ Ainv.T
+        C = np.einsum("ab,gbc->gac", Ainv, state.R)
+        return mu, C
+
+    # ------------------------------------------------------------ chunking
+    def _chunks(self) -> Iterator[tuple[slice, slice]]:
+        """(cluster slice, row slice) pieces with at most CHUNK_ELEMENTS row-nodes."""
+        starts, K = self.data.starts, self.rule.size
+        max_rows = max(1, CHUNK_ELEMENTS // K)
+        G = self.data.n_clusters
+        g0 = 0
+        while g0 < G:
+            limit = starts[g0] + max_rows
+            g1 = int(np.searchsorted(starts, limit, side="right")) - 1
+            g1 = min(max(g1, g0 + 1), G)
+            yield slice(g0, g1), slice(int(starts[g0]), int(starts[g1]))
+            g0 = g1
+
+    def _node_loglik(
+        self, beta: np.ndarray, A: np.ndarray, mu: np.ndarray, C: np.ndarray, gs: slice, rs: slice
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-node log integrand (g x K), node values v (g x K x q), eta (n x K), row starts."""
+        d = self.data
+        a = self.rule.nodes
+        v = mu[gs, None, :] + np.einsum("gab,kb->gka", C[gs], a)  # g x K x q
+        u = v @ A.T
+        starts = d.starts[gs.start : gs.stop] - rs.start
+        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        u_rows = np.repeat(u, sizes, axis=0)  # n x K x q
+        eta = (d.X[rs] @ beta + d.offset[rs])[:, None] + np.einsum("iq,ikq->ik", d.Z[rs], u_rows)
+        r, y, w = d.trials[rs, None], d.y[rs, None], d.obs_weight[rs, None]
+        ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
+        ll_nodes = np.add.reduceat(ll_rows, starts, axis=0)
+        log_phi_v = -0.5 * np.sum(v * v, axis=2) - 0.5 * self.q * np.log(2 * np.pi)
+        logdetC = np.log(np.abs(np.linalg.det(C[gs])))
+        log_integrand = (
+            ll_nodes + log_phi_v - self.rule.log_phi + self.rule.log_weights + logdetC[:, None]
+        )
+        return log_integrand, v, eta, starts
+
+    # ------------------------------------------------------------ likelihood
+    def loglik(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> tuple[float, AdaptiveState]:
+        """Log likelihood at (beta, theta), adapting the nodes first for adaptive methods."""
+        if self.method == "ghermite":
+            state = self.prior_state(theta)
+            return self._loglik_fixed(beta, theta, state)[0], state
+        if self.method in ("mcaghermite", "laplace", "pcaghermite", "pclaplace"):
+            state = self.mode_curvature_state(beta, theta, state)
+            return self._loglik_fixed(beta, theta, state)[0], state
+        return self._adapt_mean_variance(beta, theta, state)
+
+    def _loglik_fixed(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> tuple[float, AdaptiveState]:
+        ll, moments = self._posterior_moments(beta, theta, state)
+        return ll, moments
+
+    def _posterior_moments(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> tuple[float, AdaptiveState]:
+        """Log likelihood and each cluster's posterior mean and covariance factor of u."""
+        A, _, _ = self.cov.factor_derivatives(theta)
+        mu, C = self._v_nodes(A, state)
+        cw = self.data.cluster_weight
+        total = 0.0
+        G = self.data.n_clusters
+        m_new = np.empty((G, self.q))
+        S_new = np.empty((G, self.q, self.q))
+        for gs, rs in self._chunks():
+            log_int, v, _, _ = self._node_loglik(beta, A, mu, C, gs, rs)
+            lse = logsumexp(log_int, axis=1)
+            total += float(cw[gs] @ lse)
+            p = np.exp(log_int - lse[:, None])
+            u = v @ A.T
+            mean = np.einsum("gk,gka->ga", p, u)
+            dev = u - mean[:, None, :]
+            m_new[gs] = mean
+            S_new[gs] = np.einsum("gk,gka,gkb->gab", p, dev, dev)
+        return total + self.constant, AdaptiveState(m_new, _safe_cholesky(S_new))
+
+    def _adapt_mean_variance(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> tuple[float, AdaptiveState]:
+        """Move nodes to posterior means and SDs until the log likelihood settles."""
+        ll_old = None
+        for _ in range(ADAPT_ITERATIONS):
+            ll, moments = self._posterior_moments(beta, theta, state)
+            if not np.isfinite(ll):
+                return ll, state
+            if ll_old is not None and abs(ll - ll_old) <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
+                return ll, state
+            ll_old = ll
+            state = moments
+        return ll, state
+
+    def mode_curvature_state(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> AdaptiveState:
+        """Nodes at each cluster's posterior mode, scaled by the curvature there."""
+        A, _, _ = self.cov.factor_derivatives(theta)
+        d = self.data
+        G, q = d.n_clusters, self.q
+        xb = d.X @ beta + d.offset
+        ZA = d.Z @ A
+        starts = d.starts[:-1]
+        sizes = d.sizes
+        Ainv = np.linalg.inv(A)
+        v = state.m @ Ainv.T
+
+        def objective(v: np.ndarray) -> np.ndarray:
+            eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
+            ll = d.obs_weight * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
+            return np.add.reduceat(ll, starts) - 0.5 * np.sum(v * v, axis=1)
+
+        eye = np.eye(q)
+        for _ in range(200):
+            eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
+            mu_i = expit(eta)
+            resid = d.obs_weight * (d.y - d.trials * mu_i)
+            wgt = d.obs_weight * d.trials * mu_i * (1 - mu_i)
+            grad = np.add.reduceat(resid[:, None] * ZA, starts, axis=0) - v
+            info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0)
+            info += eye
+            step = np.linalg.solve(info, grad[..., None])[..., 0]
+            f0 = objective(v)
+            t = np.ones(G)
+            v_new = v + step
+            for _ in range(30):
+                worse = objective(v_new) < f0 - 1e-12
+                if not worse.any():
+                    break
+                t = np.where(worse, t / 2, t)
+                v_new = v + t[:, None] * step
+            v = v_new
+            if np.max(np.abs(step * t[:, None])) < 1e-10:
+                break
+        eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
+        mu_i = expit(eta)
+        wgt = d.obs_weight * d.trials * mu_i * (1 - mu_i)
+        info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0)
+        info += eye
+        C = _safe_cholesky(np.linalg.inv(info))
+        return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
+
+    # ------------------------------------------------------------ derivatives
+    def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> Evaluation:
+        """Log likelihood, gradient and Hessian with the nodes of ``state`` held fixed."""
+        d = self.data
+        p, q, T = self.p, self.q, self.T
+        P = p + T
+        A, dA, d2A = self.cov.factor_derivatives(theta)
+        mu, C = self._v_nodes(A, state)
+        cw = d.cluster_weight
+        total = 0.0
+        grad = np.zeros(P)
+        hess = np.zeros((P, P))
+        for gs, rs in self._chunks():
+            log_int, v, eta, starts = self._node_loglik(beta, A, mu, C, gs, rs)
+            lse = logsumexp(log_int, axis=1)
+            c = cw[gs]
+            total += float(c @ lse)
+            post = np.exp(log_int - lse[:, None])  # g x K posterior node weights
+            pc = post * c[:, None]
+            sizes = np.diff(np.append(starts, rs.stop - rs.start))
+            m = expit(eta)
+            w = d.obs_weight[rs, None]
+            resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
+            wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
+            X, Z = d.X[rs], d.Z[rs]
+            # node scores: beta part (g x K x p), theta part via T_gka (g x K x q)
+            s_beta = np.stack([np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2)
+            Tz = np.stack([np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(q)], axis=2)
+            D = np.einsum("tab,gkb->gkta", dA, v)  # d u / d theta_t at each node
+            s_theta = np.einsum("gka,gkta->gkt", Tz, D)
+            s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
+            g_cl = np.einsum("gk,gkP->gP", post, s)
+            grad += c @ g_cl
+            # expected node Hessians
+            wbar = np.einsum("ik,ik->i", wgt, np.repeat(pc, sizes, axis=0))
+            hess[:p, :p] -= X.T @ (wbar[:, None] * X)
+            U = np.stack(
+                [
+                    np.stack([np.add.reduceat(wgt * (Z[:, a] * Z[:, b])[:, None], starts, axis=0) for b in range(q)], axis=2)
+                    for a in range(q)
+                ],
+                axis=2,
+            )  # g x K x q x q
+            hess[p:, p:] -= np.einsum("gk,gkac,gkta,gksc->ts", pc, U, D, D)
+            D2 = np.einsum("tuab,gkb->gktua", d2A, v)
+            hess[p:, p:] += np.einsum("gk,gka,gktua->tu", pc, Tz, D2)
+            Mx = np.stack(
+                [
+                    np.stack([np.add.reduceat(wgt * (X[:, j] * Z[:, a])[:, None], starts, axis=0) for a in range(q)], axis=2)
+                    for j in range(p)
+                ],
+                axis=2,
+            )  # g x K x p x q
+            hess[:p, p:] -= np.einsum("gk,gkja,gkta->jt", pc, Mx, D)
+            # outer products of node scores minus that of the cluster score
+            hess += np.einsum("gk,gkP,gkQ->PQ", pc, s, s) - np.einsum("g,gP,gQ->PQ", c, g_cl, g_cl)
+        hess[p:, :p] = hess[:p, p:].T
+        return Evaluation(total + self.constant, grad, hess)
+
+    def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> np.ndarray:
+        """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
+        d = self.data
+        p = self.p
+        A, dA, _ = self.cov.factor_derivatives(theta)
+        mu, C = self._v_nodes(A, state)
+        out = np.zeros((d.n_clusters, p + self.T))
+        for gs, rs in self._chunks():
+            log_int, v, eta, starts = self._node_loglik(beta, A, mu, C, gs, rs)
+            post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
+            resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * expit(eta))
+            X, Z = d.X[rs], d.Z[rs]
+            s_beta = np.stack([np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2)
+            Tz = np.stack([np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(self.q)], axis=2)
+            s_theta = np.einsum("gka,gkta->gkt", Tz, np.einsum("tab,gkb->gkta", dA, v))
+            out[gs] = np.einsum("gk,gkP->gP", post, np.concatenate([s_beta, s_theta], axis=2))
+        return out
+
+
+def _safe_cholesky(S: np.ndarray) -> np.ndarray:
+    """Batched Cholesky factors, with a tiny ridge where a matrix is not positive definite."""
+    try:
+        return np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        q = S.shape[-1]
+        scale = np.maximum(np.einsum("gaa->g", S) / q, 1e-300)
+        ridge = 1e-10 * scale[:, None, None] * np.eye(q)
+        return np.linalg.cholesky(S + ridge)
