@@ -1,0 +1,208 @@
+"""ModelSpec + Dataset -> Design: the estimation sample and every array the engine needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.design.factors import FixedColumns, expand_re_terms, expand_terms, term_variables
+from melogit_cli.design.perfect import check_outcome_varies, drop_perfect_predictors
+from melogit_cli.design.levels import LevelStructure, build_levels
+from melogit_cli.design.sample import apply_if_in
+from melogit_cli.design.varlist import resolve_pattern
+from melogit_cli.errors import StataError, no_observations, option_not_allowed
+from melogit_cli.syntax.spec import ModelSpec, REEquation
+
+
+@dataclass
+class Design:
+    """The estimation problem in arrays, rows in the data set's order (``sample`` rows)."""
+
+    spec: ModelSpec
+    depvar: str
+    sample: np.ndarray  # bool mask over the data set: e(sample)
+    y: np.ndarray
+    trials: np.ndarray
+    fixed: FixedColumns
+    offset: np.ndarray
+    obs_weight: np.ndarray
+    weight_type: str  # "", "fweight", "pweight", "iweight"
+    weight_text: str
+    levels: LevelStructure
+    family: str  # bernoulli or binomial
+    binomial_text: str = ""
+    offset_var: str = ""
+    notes: list[str] = field(default_factory=list)
+    value_labels: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    @property
+    def N(self) -> int:  # noqa: N802 - Stata's name
+        return int(self.sample.sum())
+
+
+def build_design(spec: ModelSpec, ds: Dataset) -> Design:
+    """Select the sample, expand the terms and lay out the levels, as Stata does."""
+    depvar = _single_variable(spec.depvar, ds)
+    if ds.is_string(depvar):
+        raise StataError(f"string variables not allowed in varlist;\n{depvar} is a string variable", 109)
+    if spec.weight is not None and spec.weight.kind == "aweight":
+        raise StataError("aweights not allowed", 101)
+    rows = apply_if_in(spec, ds)
+
+    needed = [depvar]
+    needed += term_variables(spec.fixed, ds)
+    for eq in spec.re_equations:
+        needed += term_variables(eq.terms, ds)
+        if eq.level != "_all":
+            needed.append(_single_variable(eq.level, ds))
+        for w in (eq.fweight, eq.iweight, eq.pweight):
+            if w:
+                needed.append(_single_variable(w, ds))
+    offset_var = _single_variable(spec.offset, ds) if spec.offset else ""
+    if offset_var:
+        needed.append(offset_var)
+    trials_var = ""
+    if isinstance(spec.options.binomial, str):
+        trials_var = _single_variable(spec.options.binomial, ds)
+        needed.append(trials_var)
+    weight_values = None
+    if spec.weight is not None:
+        from melogit_cli.data.evaluate import evaluate
+
+        weight_values = np.asarray(evaluate(spec.weight.expr, ds), dtype=float)
+        rows &= ~np.isnan(weight_values)
+    for v in dict.fromkeys(needed):
+        col = ds.frame[v]
+        if ds.is_string(v):
+            rows &= col.to_numpy() != ""
+        else:
+            rows &= ~np.isnan(col.to_numpy(dtype=float))
+    if not rows.any():
+        raise no_observations()
+
+    y_all = ds.frame[depvar].to_numpy(dtype=float)
+    family = "bernoulli"
+    binomial_text = ""
+    if spec.options.binomial is None:
+        trials = np.ones(int(rows.sum()))
+        y = (y_all[rows] != 0).astype(float)
+    else:
+        family = "binomial"
+        if trials_var:
+            trials = ds.frame[trials_var].to_numpy(dtype=float)[rows]
+            binomial_text = trials_var
+        else:
+            trials = np.full(int(rows.sum()), float(spec.options.binomial))
+            binomial_text = _number_text(float(spec.options.binomial))
+        y = y_all[rows]
+        _check_binomial(y, trials)
+
+    obs_weight = np.ones(int(rows.sum()))
+    weight_type = weight_text = ""
+    if weight_values is not None and spec.weight is not None:
+        weight_type, weight_text = spec.weight.kind, spec.weight.text
+        obs_weight = _check_weights(weight_values[rows], weight_type)
+        keep = obs_weight != 0
+        if not keep.all():  # zero weights drop out of the sample
+            idx = np.flatnonzero(rows)
+            rows[idx[~keep]] = False
+            y, trials, obs_weight = y[keep], trials[keep], obs_weight[keep]
+        if not rows.any():
+            raise no_observations()
+
+    if family == "bernoulli":
+        check_outcome_varies(y)
+    fixed = expand_terms(
+        spec.fixed, ds, rows, constant=not spec.noconstant, collinear=spec.options.collinear
+    )
+    if family == "bernoulli" and not spec.asis:
+        perfect = drop_perfect_predictors(y, fixed, collinear=spec.options.collinear)
+        if perfect.dropped:
+            kept = perfect.rows[rows]
+            y, trials, obs_weight = y[kept], trials[kept], obs_weight[kept]
+            rows = perfect.rows
+        fixed = perfect.columns
+    equations = _normalize_equations(spec.re_equations)
+    re_columns = [
+        expand_re_terms(eq.terms, ds, rows, constant=not eq.noconstant) for eq in equations
+    ]
+    levels = build_levels(equations, re_columns, ds, rows, obs_weight)
+    offset = ds.frame[offset_var].to_numpy(dtype=float)[rows] if offset_var else np.zeros(len(y))
+    return Design(
+        spec=spec,
+        depvar=depvar,
+        sample=rows,
+        y=y,
+        trials=trials,
+        fixed=fixed,
+        offset=offset,
+        obs_weight=obs_weight,
+        weight_type=weight_type,
+        weight_text=weight_text,
+        levels=levels,
+        family=family,
+        binomial_text=binomial_text,
+        offset_var=offset_var,
+        notes=list(fixed.notes),
+        value_labels=dict(ds.value_labels),
+    )
+
+
+def _single_variable(pattern: str, ds: Dataset) -> str:
+    names = resolve_pattern(pattern, ds)
+    if len(names) != 1:
+        raise StataError("too many variables specified", 103)
+    return names[0]
+
+
+def _number_text(x: float) -> str:
+    return str(int(x)) if x == int(x) else repr(x)
+
+
+def _check_binomial(y: np.ndarray, trials: np.ndarray) -> None:
+    if np.any(trials < 0) or np.any(trials != np.floor(trials)):
+        raise StataError("binomial trials must be nonnegative integers", 459)
+    if np.any(y < 0) or np.any(y != np.floor(y)):
+        raise StataError("depvar must be nonnegative integers (number of successes)", 459)
+    if np.any(y > trials):
+        raise StataError("depvar must be less than or equal to the number of binomial trials", 459)
+
+
+def _check_weights(w: np.ndarray, kind: str) -> np.ndarray:
+    if np.any(w < 0):
+        raise StataError("negative weights encountered", 402)
+    if kind == "fweight" and np.any(w != np.floor(w)):
+        raise StataError("may not use noninteger frequency weights", 401)
+    return w
+
+
+def _normalize_equations(equations: list[REEquation]) -> list[REEquation]:
+    """Stata's rule: among repeated equations of one level only the last has the constant."""
+    out = []
+    for i, eq in enumerate(equations):
+        later_same = any(e.level == eq.level for e in equations[i + 1 :])
+        if later_same and not eq.noconstant:
+            eq = REEquation(
+                level=eq.level,
+                terms=eq.terms,
+                r_var=eq.r_var,
+                noconstant=True,
+                covariance=eq.covariance,
+                fweight=eq.fweight,
+                iweight=eq.iweight,
+                pweight=eq.pweight,
+            )
+        if eq.r_var is None and not eq.terms and eq.noconstant:
+            raise StataError("random-effects equation contains no effects", 198)
+        out.append(eq)
+    return out
+
+
+def check_supported(spec: ModelSpec) -> None:
+    """Refuse what the engine cannot fit yet, with Stata-style messages."""
+    if not spec.re_equations:
+        raise StataError("no random-effects equation specified; use logit for a model without random effects", 198)
+    if spec.options.constraints:
+        raise option_not_allowed("constraints()")

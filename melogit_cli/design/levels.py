@@ -1,0 +1,156 @@
+"""The grouping structure: clusters at each level, their random-effects columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.design.factors import REColumns
+from melogit_cli.errors import StataError
+from melogit_cli.syntax.spec import REEquation
+
+DEFAULT_COVARIANCE = "independent"
+
+
+@dataclass
+class Block:
+    """One random-effects equation within its level: covariance kind and its columns."""
+
+    kind: str
+    names: list[str]
+
+
+@dataclass
+class Level:
+    """One level of the hierarchy (``_all`` is one cluster holding everything)."""
+
+    name: str
+    codes: np.ndarray  # cluster index of each sample row (nested within the level above)
+    n_groups: int
+    Z: np.ndarray  # sample rows x q
+    blocks: list[Block]
+    cluster_weight: np.ndarray  # per cluster (1 when none)
+    weight_type: str = ""
+    weight_var: str = ""
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+    @property
+    def re_names(self) -> list[str]:
+        return [n for b in self.blocks for n in b.names]
+
+
+@dataclass
+class LevelStructure:
+    """Levels from the highest down, and the row order that sorts the sample by them."""
+
+    levels: list[Level]
+    order: np.ndarray
+
+    @property
+    def names(self) -> list[str]:
+        return [lv.name for lv in self.levels]
+
+
+def build_levels(
+    equations: list[REEquation],
+    re_columns: list[REColumns],
+    ds: Dataset,
+    rows: np.ndarray,
+    obs_weight: np.ndarray,
+) -> LevelStructure:
+    """Group the equations by level (in order of first appearance) and code the clusters."""
+    n = int(rows.sum())
+    names: list[str] = []
+    for eq in equations:
+        if eq.level not in names:
+            names.append(eq.level)
+    keys: list[np.ndarray] = []
+    levels: list[Level] = []
+    for name in names:
+        ids = np.zeros(n, dtype=np.int64) if name == "_all" else _integer_ids(ds, name, rows)
+        keys.append(ids)
+        # nested: a cluster is a combination of this level's id with every id above it
+        codes = _combined_codes(keys)
+        eqs = [(eq, cols) for eq, cols in zip(equations, re_columns) if eq.level == name]
+        blocks, Zparts = [], []
+        for eq, cols in eqs:
+            if eq.r_var is not None:
+                raise StataError("crossed random effects (R.varname) are not available yet", 198)
+            kind = _covariance_kind(eq)
+            Zeq = cols.Z
+            labels = list(cols.names)
+            if not eq.noconstant:
+                Zeq = np.column_stack([Zeq, np.ones(n)]) if Zeq.size else np.ones((n, 1))
+                labels.append("_cons")
+            if kind in ("exchangeable", "unstructured") and len(labels) < 2:
+                kind = "independent" if kind == "unstructured" else kind
+            blocks.append(Block(kind, labels))
+            Zparts.append(Zeq.reshape(n, -1))
+        G = int(codes.max()) + 1 if n else 0
+        weight_type, weight_var, cw = _level_weights([eq for eq, _ in eqs], ds, rows, codes, G)
+        sizes = np.bincount(codes, minlength=G)
+        levels.append(
+            Level(
+                name=name,
+                codes=codes,
+                n_groups=G,
+                Z=np.column_stack(Zparts),
+                blocks=blocks,
+                cluster_weight=cw,
+                weight_type=weight_type,
+                weight_var=weight_var,
+                sizes=sizes,
+            )
+        )
+    order = np.lexsort(tuple(reversed(keys))) if keys else np.arange(n)
+    del obs_weight
+    return LevelStructure(levels, order)
+
+
+def _integer_ids(ds: Dataset, name: str, rows: np.ndarray) -> np.ndarray:
+    col = ds.frame[name].to_numpy()[rows]
+    _, inv = np.unique(
+        col.astype(str) if ds.is_string(name) else col.astype(float), return_inverse=True
+    )
+    return inv.reshape(-1).astype(np.int64)
+
+
+def _combined_codes(keys: list[np.ndarray]) -> np.ndarray:
+    stacked = np.column_stack(keys)
+    _, inv = np.unique(stacked, axis=0, return_inverse=True)
+    return inv.reshape(-1).astype(np.int64)
+
+
+def _covariance_kind(eq: REEquation) -> str:
+    if eq.covariance is None:
+        return DEFAULT_COVARIANCE
+    if eq.covariance.kind in ("fixed", "pattern"):
+        raise StataError(f"matrix {eq.covariance.matname} not found", 111)
+    return eq.covariance.kind
+
+
+def _level_weights(
+    eqs: list[REEquation], ds: Dataset, rows: np.ndarray, codes: np.ndarray, G: int
+) -> tuple[str, str, np.ndarray]:
+    """``fweight()``/``iweight()``/``pweight()`` of a level: constant within each cluster."""
+    found = [
+        (kind, var)
+        for eq in eqs
+        for kind, var in (("fweight", eq.fweight), ("iweight", eq.iweight), ("pweight", eq.pweight))
+        if var
+    ]
+    if not found:
+        return "", "", np.ones(G)
+    kind, var = found[0]
+    w = ds.frame[var].to_numpy(dtype=float)[rows]
+    if np.any(w < 0):
+        raise StataError("negative weights encountered", 402)
+    first = np.full(G, np.nan)
+    first[codes[::-1]] = w[::-1]
+    if np.any(w != first[codes]):
+        raise StataError(f"{var} is not constant within groups of the level", 459)
+    if kind == "fweight" and np.any(first != np.floor(first)):
+        raise StataError("may not use noninteger frequency weights", 401)
+    return kind, var, first
