@@ -1,0 +1,88 @@
+"""``r(table)``: the statistics behind the coefficient table, one column per e(b) element.
+
+Rows are Stata's: ``b se z pvalue ll ul df crit eform``.
+
+* Fixed effects: ``z = b/se``, ``P = 2*normal(-|z|)``, CI ``b -+ z_crit*se``.  With ``eform``
+  the first equation's rows become ``exp(b)``, ``exp(b)*se`` and ``exp()`` of the bounds;
+  z and P are unchanged.
+* ``var()`` rows: no z or P; CI ``[b/r, b*r]`` with ``r = exp(z_crit*se/b)`` (a Wald interval
+  for ``log(b)`` mapped back).
+* ``cov()`` rows: z, P and a symmetric Wald CI.
+
+Base levels, omitted terms and zero standard errors leave z, P and the CI missing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from melogit_cli.results.eresults import EResults, Matrix
+
+ROWS = ["b", "se", "z", "pvalue", "ll", "ul", "df", "crit", "eform"]
+
+
+def split_colname(col: str) -> tuple[str, str]:
+    """``"c_use:1.urban"`` -> ``("c_use", "1.urban")``; no colon -> ``("", name)``."""
+    eq, sep, name = col.partition(":")
+    return (eq, name) if sep else ("", col)
+
+
+def is_base_or_omitted(name: str) -> bool:
+    """True for a base level (``0b.urban``) or an omitted term (``o.x``, ``1o.x``)."""
+    for part in name.split("#"):
+        head, dot, _ = part.partition(".")
+        if not dot:
+            continue
+        flags = head.lstrip("0123456789")
+        if "o" in flags or ("b" in flags and "n" not in flags):
+            return True
+    return False
+
+
+def critical_value(level: float) -> float:
+    """``invnormal(1 - (1 - level/100)/2)``."""
+    return float(ndtri(1.0 - (1.0 - level / 100.0) / 2.0))
+
+
+def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
+    """Stata's ``r(table)`` for the results in ``e`` (a 9 x k matrix)."""
+    b_mat = e.b
+    cols = list(b_mat.colnames)
+    b = np.asarray(b_mat.data, dtype=float).reshape(-1)
+    k = b.size
+    if "V" in e.matrices:
+        v = np.diag(np.asarray(e.V.data, dtype=float).reshape(k, k)).copy()
+    else:
+        v = np.full(k, math.nan)
+    crit = critical_value(level)
+    eqs = [split_colname(c)[0] for c in cols]
+    first_eq = next((q for q in eqs if q != "/"), "")
+    out = np.full((len(ROWS), k), math.nan)
+    for j, col in enumerate(cols):
+        eq, name = eqs[j], split_colname(col)[1]
+        bj = b[j]
+        se = math.sqrt(v[j]) if np.isfinite(v[j]) and v[j] >= 0 else math.nan
+        z = p = lo = hi = math.nan
+        fixed = not name.startswith(("var(", "cov("))
+        marked = eq != "/" and is_base_or_omitted(name)
+        usable = np.isfinite(bj) and np.isfinite(se) and se > 0 and not marked
+        if usable and eq == "/" and name.startswith("var("):
+            if bj > 0:
+                r = math.exp(crit * se / bj)
+                lo, hi = bj / r, bj * r
+        elif usable:
+            z = bj / se
+            p = float(2.0 * ndtr(-abs(z)))
+            lo, hi = bj - crit * se, bj + crit * se
+        transformed = eform and eq != "/" and eq == first_eq and fixed
+        if transformed:
+            eb = math.exp(bj) if np.isfinite(bj) else math.nan
+            se = eb * se if np.isfinite(se) else se
+            bj = eb
+            lo = math.exp(lo) if np.isfinite(lo) else lo
+            hi = math.exp(hi) if np.isfinite(hi) else hi
+        out[:, j] = [bj, se, z, p, lo, hi, math.nan, crit, 1.0 if transformed else 0.0]
+    return Matrix(list(ROWS), cols, out)
