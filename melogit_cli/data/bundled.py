@@ -13,7 +13,9 @@ def bundled_path(name: str) -> Path:
     """Path of a bundled .dta file, installed or in a source checkout."""
     stem = name.removesuffix(".dta")
     if stem not in BUNDLED:
-        raise StataError(f"file {name}.dta not found (bundled data sets: {', '.join(BUNDLED)})", 601)
+        raise StataError(
+            f"file {name}.dta not found (bundled data sets: {', '.join(BUNDLED)})", 601
+        )
     try:
         from importlib.resources import files
 

@@ -39,7 +39,7 @@ def load_dta(path: Path) -> Dataset:
         if name in labels_by_set
     }
     variable_labels = {
-        n: lab for n, lab in zip(meta.column_names, meta.column_labels or []) if lab
+        n: lab for n, lab in zip(meta.column_names, meta.column_labels or [], strict=False) if lab
     }
     return Dataset(
         frame=_normalize(frame),

@@ -8,8 +8,8 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.factors import FixedColumns, expand_re_terms, expand_terms, term_variables
-from melogit_cli.design.perfect import check_outcome_varies, drop_perfect_predictors
 from melogit_cli.design.levels import LevelStructure, build_levels
+from melogit_cli.design.perfect import check_outcome_varies, drop_perfect_predictors
 from melogit_cli.design.sample import apply_if_in
 from melogit_cli.design.varlist import resolve_pattern
 from melogit_cli.errors import StataError, no_observations, option_not_allowed
@@ -46,7 +46,9 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
     """Select the sample, expand the terms and lay out the levels, as Stata does."""
     depvar = _single_variable(spec.depvar, ds)
     if ds.is_string(depvar):
-        raise StataError(f"string variables not allowed in varlist;\n{depvar} is a string variable", 109)
+        raise StataError(
+            f"string variables not allowed in varlist;\n{depvar} is a string variable", 109
+        )
     if spec.weight is not None and spec.weight.kind == "aweight":
         raise StataError("aweights not allowed", 101)
     rows = apply_if_in(spec, ds)
@@ -203,6 +205,9 @@ def _normalize_equations(equations: list[REEquation]) -> list[REEquation]:
 def check_supported(spec: ModelSpec) -> None:
     """Refuse what the engine cannot fit yet, with Stata-style messages."""
     if not spec.re_equations:
-        raise StataError("no random-effects equation specified; use logit for a model without random effects", 198)
+        raise StataError(
+            "no random-effects equation specified; use logit for a model without random effects",
+            198,
+        )
     if spec.options.constraints:
         raise option_not_allowed("constraints()")

@@ -302,6 +302,9 @@ def _base_level(f: ResolvedFactor, lv: _Levels) -> int | None:
         return int(lv.values[-1])
     if spec == "freq":
         return int(lv.values[int(np.argmax(lv.counts))])
+    if isinstance(spec, str) and spec.startswith("#"):  # ib(#k).: the k-th level
+        k = int(spec[1:])
+        return int(lv.values[k - 1]) if 1 <= k <= lv.values.size else None
     return int(spec)
 
 

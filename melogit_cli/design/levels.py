@@ -73,7 +73,9 @@ def build_levels(
         keys.append(ids)
         # nested: a cluster is a combination of this level's id with every id above it
         codes = _combined_codes(keys)
-        eqs = [(eq, cols) for eq, cols in zip(equations, re_columns) if eq.level == name]
+        eqs = [
+            (eq, cols) for eq, cols in zip(equations, re_columns, strict=False) if eq.level == name
+        ]
         blocks, Zparts = [], []
         for eq, cols in eqs:
             if eq.r_var is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Message:
     text: str
 
 
-Event = Union[PhaseStart, Iteration, GridNode, Message]
+Event = PhaseStart | Iteration | GridNode | Message
 EventSink = Callable[[Event], None]
 
 

@@ -111,7 +111,10 @@ class NumericalObjective(QuadratureObjective):
         for i in range(k):
             for j in range(i, k):
                 H[i, j] = H[j, i] = (
-                    f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j]) + f(x - E[i] - E[j])
+                    f(x + E[i] + E[j])
+                    - f(x + E[i] - E[j])
+                    - f(x - E[i] + E[j])
+                    + f(x - E[i] - E[j])
                 ) / (4 * h[i] * h[j])
         self.state = state
         return ll, g, H
@@ -179,7 +182,9 @@ def _objective(model: TwoLevelQuadrature, state: AdaptiveState, numerical: bool)
     return QuadratureObjective(model, state)
 
 
-def _fit_fixed_effects(problem: Problem, row_weight: np.ndarray, settings: Settings, sink: EventSink) -> Result:
+def _fit_fixed_effects(
+    problem: Problem, row_weight: np.ndarray, settings: Settings, sink: EventSink
+) -> Result:
     d = problem.data
     fe_settings = Settings(
         iterate=settings.iterate,

@@ -46,7 +46,9 @@ def laplace_cluster_scores(
     W = w * d.trials * mu * (1 - mu)
     W1 = W * (1 - 2 * mu)  # dW/deta
     q = model.q
-    H = np.add.reduceat(W[:, None, None] * B[:, :, None] * B[:, None, :], starts, axis=0) + np.eye(q)
+    H = np.add.reduceat(W[:, None, None] * B[:, :, None] * B[:, None, :], starts, axis=0) + np.eye(
+        q
+    )
     M = np.linalg.inv(H)  # G x q x q
     M_rows = np.repeat(M, sizes, axis=0)
     lev = np.einsum("ia,iab,ib->i", B, M_rows, B)

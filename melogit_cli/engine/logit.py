@@ -13,19 +13,32 @@ class LogitObjective:
     """Binomial-logit log likelihood with analytic gradient and Hessian."""
 
     def __init__(
-        self, y: np.ndarray, trials: np.ndarray, X: np.ndarray, offset: np.ndarray, weight: np.ndarray
+        self,
+        y: np.ndarray,
+        trials: np.ndarray,
+        X: np.ndarray,
+        offset: np.ndarray,
+        weight: np.ndarray,
     ) -> None:
         self.y, self.trials, self.X, self.offset, self.weight = y, trials, X, offset, weight
-        self.constant = float(np.sum(weight * (gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1))))
+        self.constant = float(
+            np.sum(weight * (gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)))
+        )
 
     def value(self, b: np.ndarray) -> float:
         eta = self.X @ b + self.offset
-        return float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta)))) + self.constant
+        return (
+            float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))))
+            + self.constant
+        )
 
     def derivatives(self, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         eta = self.X @ b + self.offset
         mu = expit(eta)
-        ll = float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta)))) + self.constant
+        ll = (
+            float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))))
+            + self.constant
+        )
         g = self.X.T @ (self.weight * (self.y - self.trials * mu))
         W = self.weight * self.trials * mu * (1 - mu)
         return ll, g, -(self.X.T @ (W[:, None] * self.X))

@@ -81,9 +81,7 @@ class Evaluation:
 class TwoLevelQuadrature:
     """Quadrature approximation of a two-level logistic likelihood."""
 
-    def __init__(
-        self, data: ClusterData, cov: LevelCovariance, method: str, points: int
-    ) -> None:
+    def __init__(self, data: ClusterData, cov: LevelCovariance, method: str, points: int) -> None:
         self.data = data
         self.cov = cov
         self.method = method
@@ -227,7 +225,9 @@ class TwoLevelQuadrature:
             resid = d.obs_weight * (d.y - d.trials * mu_i)
             wgt = d.obs_weight * d.trials * mu_i * (1 - mu_i)
             grad = np.add.reduceat(resid[:, None] * ZA, starts, axis=0) - v
-            info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0)
+            info = np.add.reduceat(
+                wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0
+            )
             info += eye
             step = np.linalg.solve(info, grad[..., None])[..., 0]
             f0 = objective(v)
@@ -276,8 +276,12 @@ class TwoLevelQuadrature:
             wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
             X, Z = d.X[rs], d.Z[rs]
             # node scores: beta part (g x K x p), theta part via T_gka (g x K x q)
-            s_beta = np.stack([np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2)
-            Tz = np.stack([np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(q)], axis=2)
+            s_beta = np.stack(
+                [np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2
+            )
+            Tz = np.stack(
+                [np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(q)], axis=2
+            )
             D = np.einsum("tab,gkb->gkta", dA, v)  # d u / d theta_t at each node
             s_theta = np.einsum("gka,gkta->gkt", Tz, D)
             s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
@@ -288,7 +292,13 @@ class TwoLevelQuadrature:
             hess[:p, :p] -= X.T @ (wbar[:, None] * X)
             U = np.stack(
                 [
-                    np.stack([np.add.reduceat(wgt * (Z[:, a] * Z[:, b])[:, None], starts, axis=0) for b in range(q)], axis=2)
+                    np.stack(
+                        [
+                            np.add.reduceat(wgt * (Z[:, a] * Z[:, b])[:, None], starts, axis=0)
+                            for b in range(q)
+                        ],
+                        axis=2,
+                    )
                     for a in range(q)
                 ],
                 axis=2,
@@ -298,7 +308,13 @@ class TwoLevelQuadrature:
             hess[p:, p:] += np.einsum("gk,gka,gktua->tu", pc, Tz, D2)
             Mx = np.stack(
                 [
-                    np.stack([np.add.reduceat(wgt * (X[:, j] * Z[:, a])[:, None], starts, axis=0) for a in range(q)], axis=2)
+                    np.stack(
+                        [
+                            np.add.reduceat(wgt * (X[:, j] * Z[:, a])[:, None], starts, axis=0)
+                            for a in range(q)
+                        ],
+                        axis=2,
+                    )
                     for j in range(p)
                 ],
                 axis=2,
@@ -309,7 +325,9 @@ class TwoLevelQuadrature:
         hess[p:, :p] = hess[:p, p:].T
         return Evaluation(total + self.constant, grad, hess)
 
-    def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> np.ndarray:
+    def cluster_scores(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> np.ndarray:
         """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
         d = self.data
         p = self.p
@@ -321,8 +339,12 @@ class TwoLevelQuadrature:
             post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
             resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * expit(eta))
             X, Z = d.X[rs], d.Z[rs]
-            s_beta = np.stack([np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2)
-            Tz = np.stack([np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(self.q)], axis=2)
+            s_beta = np.stack(
+                [np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2
+            )
+            Tz = np.stack(
+                [np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(self.q)], axis=2
+            )
             s_theta = np.einsum("gka,gkta->gkt", Tz, np.einsum("tab,gkb->gkta", dA, v))
             out[gs] = np.einsum("gk,gkP->gP", post, np.concatenate([s_beta, s_theta], axis=2))
         return out

@@ -77,7 +77,9 @@ def build_eresults(
     V = np.zeros((k, k))
     V[np.ix_(idx, idx)] = V_est
 
-    colnames = [f"{depvar}:{n}" for n in fixed_names] + [f"/:{n}" for n in re_parameter_names(design, cov)]
+    colnames = [f"{depvar}:{n}" for n in fixed_names] + [
+        f"/:{n}" for n in re_parameter_names(design, cov)
+    ]
 
     # Wald test of the fixed effects (constant excluded)
     wald_idx = [j for j, c in enumerate(fx.columns) if keep[j] and not c.is_cons]
@@ -128,7 +130,9 @@ def build_eresults(
         "rc": 0.0 if fit.converged else 430.0,
         "converged": 1.0 if fit.converged else 0.0,
     }
-    covariates = " ".join(dict.fromkeys(v for c in fx.columns if not c.is_cons for v in c.variables))
+    covariates = " ".join(
+        dict.fromkeys(v for c in fx.columns if not c.is_cons for v in c.variables)
+    )
     macros = {
         "cmd": "meglm",
         "cmd2": "melogit",
@@ -177,8 +181,11 @@ def build_eresults(
         "V": Matrix(colnames, colnames, V),
         "V_modelbased": Matrix(colnames, colnames, V),
         "gradient": Matrix(["r1"], colnames, grad[None, :]),
-        "ilog": Matrix(["r1"], [f"c{i + 1}" for i in range(max(len(ilog), 1))],
-                       np.array([ilog or [np.nan]], dtype=float)),
+        "ilog": Matrix(
+            ["r1"],
+            [f"c{i + 1}" for i in range(max(len(ilog), 1))],
+            np.array([ilog or [np.nan]], dtype=float),
+        ),
         "N_g": Matrix(["r1"], lv_names, np.array([[lv.n_groups for lv in levels]], dtype=float)),
         "g_min": Matrix(["r1"], lv_names, np.array([[s.min() for s in sizes]], dtype=float)),
         "g_avg": Matrix(["r1"], lv_names, np.array([[s.mean() for s in sizes]], dtype=float)),
@@ -187,7 +194,8 @@ def build_eresults(
     if design.spec.noconstant:
         e.matrices["Cns"] = _cons_constraint(colnames, depvar)
     e.value_labels = {
-        v: labels for v, labels in design.value_labels.items()
+        v: labels
+        for v, labels in design.value_labels.items()
         if any(v in c.variables for c in fx.columns)
         or any(v in n for lv in levels for n in lv.re_names)
     }

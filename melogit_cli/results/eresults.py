@@ -32,7 +32,7 @@ class Matrix:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Matrix":
+    def from_json(cls, obj: dict[str, Any]) -> Matrix:
         data = np.array(
             [[math.nan if x is None else float(x) for x in row] for row in obj["data"]], dtype=float
         )

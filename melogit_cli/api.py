@@ -1,0 +1,94 @@
+"""Python API: ``fit("melogit c_use i.urban age i.children || district:", "bangladesh.dta")``."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.data.loaders import load, load_frame
+from melogit_cli.engine.events import EventSink, ignore
+from melogit_cli.errors import StataError
+from melogit_cli.estimate import Estimation, estimate
+from melogit_cli.results.eresults import EResults
+from melogit_cli.syntax.spec import ModelSpec, Options
+
+
+@dataclass
+class Results:
+    """A fitted model: ``e()`` results, the printed output and the notes."""
+
+    e: EResults
+    options: Options
+    notes: list[str] = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def ll(self) -> float:
+        return self.e.scalars["ll"]
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.e.scalars["converged"])
+
+    @property
+    def params(self) -> dict[str, float]:
+        """e(b) by Stata's full column names."""
+        return dict(zip(self.e.b.colnames, map(float, self.e.b.data[0]), strict=False))
+
+    @property
+    def bse(self) -> dict[str, float]:
+        """Standard errors by Stata's full column names."""
+        return dict(
+            zip(self.e.b.colnames, map(float, np.sqrt(np.diag(self.e.V.data))), strict=False)
+        )
+
+    def table(self, **display: object) -> str:
+        """The output as Stata prints it; keyword options override the display options."""
+        from melogit_cli.render import render_results
+
+        opts = Options(**{**vars(self.options), **display})
+        return render_results(self.e, opts)
+
+    def to_json(self) -> dict:
+        return self.e.to_json()
+
+    def write_json(self, path: str | Path) -> None:
+        self.e.write_json(path)
+
+
+def as_dataset(data: str | Path | Dataset | object) -> Dataset:
+    """A path (.dta/.csv), a Dataset, or a pandas DataFrame."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, Path)):
+        return load(data)
+    return load_frame(data)
+
+
+def parse(command: str) -> ModelSpec:
+    """The ModelSpec of a ``melogit`` command (the leading word is optional)."""
+    from melogit_cli.syntax.parser import parse_melogit
+
+    return parse_melogit(command)
+
+
+def run(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimation:
+    """Fit a parsed command on a data set."""
+    if spec.replay:
+        raise StataError("last estimates not found", 301)
+    return estimate(spec, ds, sink)
+
+
+def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False) -> Results:
+    """Fit a ``melogit`` command; with ``log=True`` the iteration log is kept in ``.log``."""
+    from melogit_cli.render.iterlog import IterationLog
+
+    spec = parse(command)
+    ds = as_dataset(data)
+    buffer = io.StringIO()
+    est = run(spec, ds, IterationLog(buffer) if log else ignore)
+    return Results(est.eresults, spec.options, est.notes, buffer.getvalue())

@@ -1,0 +1,80 @@
+"""The ``melogit`` command line: one Stata command on one data file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+import click
+
+from melogit_cli.errors import StataError
+
+DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
+
+
+def _print_error(err: StataError, stream: TextIO) -> None:
+    stream.write(f"{err.message}\nr({err.rc});\n")
+    stream.flush()
+
+
+def run_command(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
+    """Parse, fit, print; returns the Stata return code (0 on success)."""
+    from melogit_cli.api import as_dataset, parse, run
+    from melogit_cli.render import render_results
+    from melogit_cli.render.iterlog import IterationLog
+
+    try:
+        spec = parse(command)
+        if data is None:
+            raise StataError("no data: give --data FILE (.dta or .csv)", 198)
+        ds = as_dataset(data)
+        est = run(spec, ds, IterationLog(out))
+        notes = [n for n in est.notes if n.startswith("Warning")]
+        out.write("\n" + render_results(est.eresults, spec.options))
+        for note in notes:
+            out.write(note + "\n")
+        out.flush()
+        if json_path:
+            est.eresults.write_json(json_path)
+    except StataError as err:
+        out.flush()
+        _print_error(err, sys.stderr)
+        return err.rc
+    except KeyboardInterrupt:
+        _print_error(StataError("--Break--", 1), sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback for the user
+        if os.environ.get("MELOGIT_DEBUG"):
+            raise
+        _print_error(StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999), sys.stderr)
+        return 9999
+    return 0
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
+@click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
+@click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
+@click.argument("command", nargs=-1)
+def main(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
+    """Run one melogit command, e.g.
+
+    melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"
+    """
+    if demo:
+        from melogit_cli.data.bundled import bundled_path
+
+        data = data or str(bundled_path("bangladesh"))
+        text = DEMO_COMMAND
+        click.echo(f". {text}")
+    else:
+        text = " ".join(command).strip()
+        if not text:
+            raise click.UsageError("give a melogit command, or --demo")
+    rc = run_command(text, data, json_path, sys.stdout)
+    sys.exit(0 if rc == 0 else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,157 @@
+"""Evaluate a Stata expression (:mod:`melogit_cli.syntax.expr`) on a :class:`Dataset`.
+
+Results are numpy arrays with one element per observation: float64 with NaN for
+missing, or an object array of ``str`` for string results (``""`` is the missing
+string).  Stata semantics:
+
+* missing (``.``) is larger than every number: ``x > 5`` is true when ``x`` is
+  missing, ``x < .`` tests for nonmissing, ``. == .`` is true;
+* arithmetic with missing, division by zero, and results out of range give missing;
+* ``&``, ``|``, ``!`` treat any nonzero value, missing included, as true and
+  return 0/1;
+* ``+`` concatenates strings; mixing strings and numbers is ``type mismatch`` r(109);
+* ``_n``, ``_N``, ``_pi``; ``x[_n-1]`` subscripts (out of range gives missing);
+* a variable may be abbreviated when the abbreviation is unique.
+
+Numeric work is vectorized with numpy; the few string functions without a numpy
+equivalent (``substr``, ``string``, ``real``) apply Python's string methods
+element by element.  Functions live in :mod:`melogit_cli.data.functions`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.data.functions import FUNCTIONS
+from melogit_cli.data.values import COMPARISONS, Array, arith, as01, compare, is_str, num, truth
+from melogit_cli.errors import StataError, variable_not_found
+from melogit_cli.syntax.expr import Binary, Call, Expr, Missing, Num, Str, Subscript, Unary, Var
+
+
+class _Context:
+    """The data an expression sees: every observation, or only the first (scalar)."""
+
+    def __init__(self, ds: Dataset | None, scalar: bool) -> None:
+        self.ds = ds
+        self.big_n = ds.nobs if ds is not None else 0
+        self.scalar = scalar
+        self.n = 1 if scalar else self.big_n
+
+    def const(self, value: float | str) -> Array:
+        if isinstance(value, str):
+            return np.full(self.n, value, dtype=object)
+        return np.full(self.n, value, dtype=np.float64)
+
+    def resolve(self, name: str) -> str:
+        """A variable name from a name or a unique abbreviation."""
+        names = self.ds.varnames if self.ds is not None else []
+        if name in names:
+            return name
+        matches = [v for v in names if v.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise StataError(f"{name} ambiguous abbreviation", 111)
+        raise variable_not_found(name)
+
+    def full_column(self, name: str) -> Array:
+        """Every observation of variable ``name``."""
+        var = self.resolve(name)
+        assert self.ds is not None
+        series = self.ds.frame[var]
+        if self.ds.is_string(var):
+            values = series.to_numpy(dtype=object, copy=True)
+            values[series.isna().to_numpy()] = ""
+            return values
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def column(self, name: str) -> Array:
+        full = self.full_column(name)
+        if not self.scalar:
+            return full
+        if len(full):
+            return full[:1].copy()
+        return self.const("" if is_str(full) else math.nan)
+
+
+def _eval(e: Expr, ctx: _Context) -> Array:
+    if isinstance(e, Num):
+        return ctx.const(e.value)
+    if isinstance(e, Missing):
+        return ctx.const(math.nan)
+    if isinstance(e, Str):
+        return ctx.const(e.value)
+    if isinstance(e, Var):
+        return _variable(e.name, ctx)
+    if isinstance(e, Unary):
+        v = num(_eval(e.operand, ctx))
+        return -v if e.op == "-" else as01(v == 0)
+    if isinstance(e, Binary):
+        return _binary(e, ctx)
+    if isinstance(e, Call):
+        return _call(e, ctx)
+    if isinstance(e, Subscript):
+        return _subscript(e, ctx)
+    raise StataError("invalid syntax", 198)
+
+
+def _variable(name: str, ctx: _Context) -> Array:
+    if name == "_n":
+        return ctx.const(1.0) if ctx.scalar else np.arange(1, ctx.n + 1, dtype=np.float64)
+    if name == "_N":
+        return ctx.const(float(ctx.big_n))
+    if name == "_pi":
+        return ctx.const(math.pi)
+    return ctx.column(name)
+
+
+def _binary(e: Binary, ctx: _Context) -> Array:
+    a, b = _eval(e.left, ctx), _eval(e.right, ctx)
+    if e.op in COMPARISONS:
+        return compare(e.op, a, b)
+    if e.op == "&":
+        return as01(truth(a) & truth(b))
+    if e.op == "|":
+        return as01(truth(a) | truth(b))
+    return arith(e.op, a, b)
+
+
+def _subscript(e: Subscript, ctx: _Context) -> Array:
+    if e.name in ("_n", "_N", "_pi"):
+        full = _variable(e.name, _Context(ctx.ds, scalar=False))
+    else:
+        full = ctx.full_column(e.name)
+    idx = num(_eval(e.index, ctx))
+    with np.errstate(invalid="ignore"):
+        pos = np.trunc(idx)
+        ok = np.isfinite(pos) & (pos >= 1) & (pos <= len(full))
+    missing = "" if is_str(full) else math.nan
+    if not len(full):
+        return ctx.const(missing)
+    out = full[np.where(ok, pos, 1).astype(np.int64) - 1]
+    out[~ok] = missing
+    return out
+
+
+def _call(e: Call, ctx: _Context) -> Array:
+    entry = FUNCTIONS.get(e.name)
+    if entry is None:
+        raise StataError(f"unknown function {e.name}()", 133)
+    lo, hi, fn = entry
+    if len(e.args) < lo or (hi is not None and len(e.args) > hi):
+        raise StataError(f"{e.name}(): wrong number of arguments", 198)
+    return fn(*[_eval(a, ctx) for a in e.args])
+
+
+def evaluate(expr: Expr, ds: Dataset) -> np.ndarray:
+    """Values of ``expr`` for every observation of ``ds`` (float64 or object of str)."""
+    return _eval(expr, _Context(ds, scalar=False))
+
+
+def evaluate_scalar(expr: Expr, ds: Dataset | None = None) -> float | str:
+    """One value, as ``display`` computes it: variables are read from observation 1."""
+    value = _eval(expr, _Context(ds, scalar=True))[0]
+    return value if isinstance(value, str) else float(value)

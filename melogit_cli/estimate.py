@@ -1,0 +1,231 @@
+"""One ``melogit`` estimation: spec + data -> design -> engine -> e() results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.design.build import Design, build_design, check_supported
+from melogit_cli.engine.covariance import CovBlock, LevelCovariance
+from melogit_cli.engine.events import EventSink, Message, ignore
+from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
+from melogit_cli.engine.laplace import laplace_cluster_scores
+from melogit_cli.engine.newton import Settings
+from melogit_cli.engine.twolevel import ClusterData
+from melogit_cli.errors import StataError, option_not_allowed
+from melogit_cli.results.build import build_eresults, re_parameter_names
+from melogit_cli.results.eresults import EResults
+from melogit_cli.syntax.spec import ModelSpec, Options
+
+LAPLACE_METHODS = ("laplace", "pclaplace")
+
+
+@dataclass
+class Estimation:
+    """Everything one fit produced."""
+
+    eresults: EResults
+    design: Design
+    fit: Fit
+    notes: list[str]
+
+
+def integration(options: Options) -> tuple[str, int]:
+    """The integration method and points, with Stata's defaults and checks."""
+    method = options.intmethod or "mvaghermite"
+    if method in LAPLACE_METHODS:
+        if options.intpoints is not None:
+            raise StataError(f"option intpoints() not allowed with intmethod({method})", 198)
+        return method, 1
+    points = 7 if options.intpoints is None else options.intpoints
+    if points < 1:
+        raise StataError("intpoints() must be a positive integer", 198)
+    return method, points
+
+
+def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimation:
+    """Fit ``spec`` on ``ds`` as Stata's melogit does."""
+    check_supported(spec)
+    opts = spec.options
+    method, points = integration(opts)
+    _refuse_unsupported(opts)
+    design = build_design(spec, ds)
+    if len(design.levels.levels) > 1:
+        raise StataError("models with more than one grouping level are not available yet", 198)
+    if design.weight_type and method in LAPLACE_METHODS:
+        raise StataError("weights not allowed with intmethod(laplace)", 101)
+    for note in design.notes:
+        sink(Message(note))
+
+    data, cov = cluster_arrays(design)
+    problem = Problem(data, cov, method, points, has_constant=not spec.noconstant)
+    settings = Settings(
+        iterate=300 if opts.iterate is None else opts.iterate,
+        tolerance=opts.tolerance,
+        ltolerance=opts.ltolerance,
+        nrtolerance=opts.nrtolerance,
+        nonrtolerance=opts.nonrtolerance,
+        difficult=opts.difficult,
+    )
+    start = _start_options(spec, design, cov)
+    result = fit(problem, settings, start, sink if opts.log else ignore, numerical=opts.dnumerical)
+    vce, vcetype = _vce_kind(spec, design)
+    V_internal, notes = _variance(result, vce, design)
+    e = build_eresults(
+        design,
+        result,
+        cov,
+        V_internal,
+        method=method,
+        points=points,
+        vce=vce,
+        vcetype=vcetype,
+        cmdline=spec.cmdline,
+    )
+    return Estimation(e, design, result, design.notes + result.notes + notes)
+
+
+def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
+    """The two-level engine's arrays, rows sorted by cluster."""
+    level = design.levels.levels[0]
+    order = np.argsort(level.codes, kind="stable")
+    codes = level.codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    starts = np.append(starts, len(codes))
+    fx = design.fixed
+    data = ClusterData(
+        y=design.y[order],
+        trials=design.trials[order],
+        X=fx.x_est[order],
+        offset=design.offset[order],
+        obs_weight=design.obs_weight[order],
+        Z=level.Z[order],
+        starts=starts,
+        cluster_weight=level.cluster_weight,
+    )
+    cov = LevelCovariance(tuple(CovBlock(b.kind, len(b.names)) for b in level.blocks))
+    return data, cov
+
+
+def _refuse_unsupported(opts: Options) -> None:
+    if opts.technique not in (None, "nr") and opts.technique.split()[0] != "nr":
+        raise option_not_allowed(f"technique({opts.technique})")
+    if opts.startvalues not in (None, "zero", "constantonly", "fixedonly"):
+        raise option_not_allowed(f"startvalues({opts.startvalues})")
+    if opts.noestimate:
+        raise option_not_allowed("noestimate")
+
+
+def _start_options(spec: ModelSpec, design: Design, cov: LevelCovariance) -> StartOptions:
+    opts = spec.options
+    grid = None
+    if opts.startgrid is not None:
+        text = opts.startgrid.strip()
+        try:
+            grid = tuple(float(t) for t in text.replace(",", " ").split()) if text else ()
+        except ValueError:
+            raise StataError(f"startgrid({text}) invalid", 198) from None
+    x0 = None
+    if opts.from_ is not None:
+        x0 = _from_values(spec, design, cov)
+    return StartOptions(method=opts.startvalues or "fixedonly", grid=grid, x0=x0)
+
+
+def _from_values(spec: ModelSpec, design: Design, cov: LevelCovariance) -> np.ndarray:
+    """``from(name=value ...)`` in Stata's names -> the internal start vector."""
+    fr = spec.options.from_
+    assert fr is not None
+    if fr.matname:
+        raise StataError(f"matrix {fr.matname} not found", 111)
+    fx = design.fixed
+    fixed_names = [n for n, k in zip(fx.names, fx.keep, strict=False) if k]
+    re_names = re_parameter_names(design, cov)
+    beta = np.zeros(len(fixed_names))
+    sigma = np.eye(cov.dim)
+    pairs = cov.reported()
+    lookup = {f"{design.depvar}:{n}": ("b", i) for i, n in enumerate(fixed_names)}
+    lookup.update({n: ("b", i) for i, n in enumerate(fixed_names)})
+    lookup.update({f"/:{n}": ("r", i) for i, n in enumerate(re_names)})
+    lookup.update({f"/{n}": ("r", i) for i, n in enumerate(re_names)})
+    lookup.update({n: ("r", i) for i, n in enumerate(re_names)})
+    for name, value in fr.values:
+        key = lookup.get(name.replace(" ", ""))
+        if key is None:
+            if fr.skip:
+                continue
+            raise StataError(f"from(): {name} not found in the model", 111)
+        kind, i = key
+        if kind == "b":
+            beta[i] = value
+        else:
+            a, b = pairs[i]
+            sigma[a, b] = sigma[b, a] = value
+    try:
+        theta = cov.theta_from_sigma(sigma)
+    except (np.linalg.LinAlgError, FloatingPointError):
+        raise StataError("from(): initial values not feasible", 1400) from None
+    if not np.all(np.isfinite(theta)):
+        raise StataError("from(): initial values not feasible", 1400)
+    return np.concatenate([beta, theta])
+
+
+def _vce_kind(spec: ModelSpec, design: Design) -> tuple[str, str]:
+    vce = spec.options.vce
+    if design.weight_type == "pweight" or any(
+        lv.weight_type == "pweight" for lv in design.levels.levels
+    ):
+        if vce in ("oim", "opg"):
+            vce = "robust"
+    if vce == "oim":
+        return "oim", ""
+    if vce == "opg":
+        return "opg", "OPG"
+    return vce, "Robust"
+
+
+def _variance(result: Fit, vce: str, design: Design) -> tuple[np.ndarray, list[str]]:
+    """The estimators' covariance in the internal metric."""
+    notes: list[str] = []
+    negH = -0.5 * (result.hessian + result.hessian.T)
+    try:
+        np.linalg.cholesky(negH)
+        Hinv = np.linalg.inv(negH)
+    except np.linalg.LinAlgError:
+        Hinv = np.linalg.pinv(negH)
+        notes.append("Warning: variance matrix is nonsymmetric or highly singular.")
+    if vce == "oim":
+        return Hinv, notes
+    scores = _cluster_scores(result)
+    cw = result.model.data.cluster_weight
+    if vce == "opg":
+        S = (scores * cw[:, None]).T @ scores
+        return np.linalg.pinv(S), notes
+    groups = _robust_groups(design, result)
+    G = int(groups.max()) + 1
+    summed = np.zeros((G, scores.shape[1]))
+    np.add.at(summed, groups, scores * cw[:, None])
+    B = summed.T @ summed * (G / (G - 1) if G > 1 else 1.0)
+    return Hinv @ B @ Hinv, notes
+
+
+def _cluster_scores(result: Fit) -> np.ndarray:
+    model = result.model
+    if model.method in LAPLACE_METHODS:
+        return laplace_cluster_scores(model, result.beta, result.theta, result.state)
+    return model.cluster_scores(result.beta, result.theta, result.state)
+
+
+def _robust_groups(design: Design, result: Fit) -> np.ndarray:
+    """Clusters of the robust estimator: the highest level, or ``vce(cluster var)``."""
+    level = design.levels.levels[0]
+    G = level.n_groups
+    clustvar = design.spec.options.vce_clustvar
+    if not clustvar:
+        return np.arange(G)
+    del result
+    raise StataError(
+        "vce(cluster clustvar) with a variable other than the highest level is not available yet",
+        198,
+    )

@@ -1,0 +1,376 @@
+"""``melogit`` command text -> :class:`~melogit_cli.syntax.spec.ModelSpec`.
+
+The grammar is ``grammar/melogit.lark``; ``if`` and weight expressions are parsed
+with ``grammar/expr.lark`` (:func:`~melogit_cli.syntax.expr_parser.parse_expr`);
+option arguments are typed by :mod:`melogit_cli.syntax.options`.  Every malformed
+command raises :class:`~melogit_cli.errors.StataError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lark import Token, Transformer
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken, VisitError
+
+from melogit_cli.errors import StataError
+from melogit_cli.syntax import options as opt
+from melogit_cli.syntax.expr_parser import parse_expr
+from melogit_cli.syntax.fvops import OpInfo, decode_ops, expand_product, make_factor
+from melogit_cli.syntax.grammar_files import lalr_parser
+from melogit_cli.syntax.spec import (
+    InRange,
+    ModelSpec,
+    Options,
+    REEquation,
+    Term,
+    Weight,
+)
+from melogit_cli.syntax.textscan import check_balance, word_at
+
+_CMD_RE = re.compile(r"\s*melogit(?![A-Za-z0-9_])")
+_WEIGHT_KINDS = {
+    "fw": "fweight", "fweight": "fweight",
+    "pw": "pweight", "pweight": "pweight",
+    "iw": "iweight", "iweight": "iweight",
+    "aw": "aweight", "aweight": "aweight",
+}
+
+
+# ---------------------------------------------------------------- parse-tree pieces
+
+
+@dataclass
+class _Unit:
+    """One operand of ``#``: a variable or a group ``i.(a b)`` with its operators."""
+
+    ops: list[str]
+    patterns: list[str]
+    grouped: bool
+    info: OpInfo
+
+    @property
+    def text(self) -> str:
+        names = " ".join(self.patterns)
+        return "".join(self.ops) + (f"({names})" if self.grouped else names)
+
+
+@dataclass
+class _TermSpec:
+    """``u1 # u2 ## u3``: units and the separators between them."""
+
+    units: list[_Unit]
+    seps: list[str]
+
+    @property
+    def text(self) -> str:
+        out = self.units[0].text
+        for sep, unit in zip(self.seps, self.units[1:], strict=True):
+            out += sep + unit.text
+        return out
+
+    @property
+    def random(self) -> bool:
+        return any(u.info.random for u in self.units)
+
+    def expand(self) -> list[Term]:
+        """The terms this specification stands for."""
+        if self.random:
+            raise StataError(
+                f"{self.text}: R. notation allowed only as levelvar: R.varname", 198
+            )
+        units = [[make_factor(p, u.info) for p in u.patterns] for u in self.units]
+        return expand_product(units, self.seps)
+
+
+@dataclass
+class _Equation:
+    """Everything one ``||``-separated part said, before it becomes spec objects."""
+
+    terms: list[_TermSpec] = field(default_factory=list)
+    qualifiers: list[tuple[str, object]] = field(default_factory=list)
+    options: list[opt.RawOption] = field(default_factory=list)
+    level: str | None = None
+
+
+@dataclass
+class _Replay:
+    """``melogit [, options]`` with no depvar."""
+
+    options: list[opt.RawOption]
+
+
+class _Tree(Transformer):
+    """Parse tree -> :class:`_Equation` objects (semantic checks come later)."""
+
+    def varname(self, c: list[Token]) -> str:
+        return str(c[0])
+
+    def varrange(self, c: list[Token]) -> str:
+        return f"{c[0]}-{c[1]}"
+
+    def fvvar(self, c: list) -> _Unit:
+        ops = [str(t) for t in c[:-1]]
+        return _Unit(ops, [c[-1]], False, decode_ops(ops))
+
+    def fvgroup(self, c: list) -> _Unit:
+        ops = [str(t) for t in c if isinstance(t, Token) and t.type == "FVOP"]
+        names = [x for x in c if not (isinstance(x, Token) and x.type == "FVOP")]
+        return _Unit(ops, names, True, decode_ops(ops))
+
+    def term(self, c: list) -> _TermSpec:
+        return _TermSpec([u for u in c if isinstance(u, _Unit)],
+                         [str(t) for t in c if isinstance(t, Token)])
+
+    def if_qual(self, c: list[Token]) -> tuple[str, object]:
+        return ("if", str(c[1]).strip())
+
+    def in_bound(self, c: list[Token]) -> int | str:
+        text = str(c[0])
+        return text.lower() if text.isalpha() else int(text)
+
+    def in_qual(self, c: list) -> tuple[str, object]:
+        bounds = [b for b in c if not isinstance(b, Token)]
+        first = bounds[0]
+        last = bounds[1] if len(bounds) > 1 else first
+        return ("in", _in_range(first, last))
+
+    def weight(self, c: list[Token]) -> tuple[str, object]:
+        kind = _WEIGHT_KINDS.get(str(c[0]))
+        if kind is None:
+            raise StataError(f"unknown weight type {c[0]}", 198)
+        text = str(c[1]).strip()
+        return ("weight", Weight(kind=kind, expr=parse_expr(text), text=text))  # type: ignore[arg-type]
+
+    def options(self, c: list[Token]) -> list[opt.RawOption]:
+        return [opt.split_option(str(t)) for t in c[1:]]
+
+    def fixed(self, c: list) -> _Equation:
+        eq = _Equation()
+        for item in c:
+            if isinstance(item, _TermSpec):
+                eq.terms.append(item)
+            elif isinstance(item, tuple):
+                eq.qualifiers.append(item)
+            else:
+                eq.options = item
+        return eq
+
+    def re_eq(self, c: list) -> _Equation:
+        eq = _Equation(level=str(c[1]))
+        for item in c[3:]:
+            if isinstance(item, _TermSpec):
+                eq.terms.append(item)
+            else:
+                eq.options = item
+        return eq
+
+    def model(self, c: list) -> list[_Equation]:
+        return list(c)
+
+    def replay(self, c: list) -> _Replay:
+        return _Replay(c[0])
+
+
+def _in_range(first: int | str, last: int | str) -> InRange:
+    for b in (first, last):
+        if b == 0:
+            raise StataError("Obs. nos. out of range", 198)
+    out_of_order = (first == "l" and last != "l") or (last == "f" and first != "f")
+    if isinstance(first, int) and isinstance(last, int) and (first > 0) == (last > 0):
+        out_of_order = first > last
+    if out_of_order:
+        raise StataError("Obs. nos. out of range", 198)
+    return InRange(first=first, last=last)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- building the spec
+
+
+def _build_fixed(eq: _Equation, spec: ModelSpec) -> None:
+    dep = eq.terms[0]
+    if len(dep.units) > 1:
+        raise StataError("depvar may not be an interaction", 198)
+    unit = dep.units[0]
+    if unit.ops or unit.grouped or len(unit.patterns) != 1:
+        raise StataError("depvar may not be a factor variable", 198)
+    spec.depvar = unit.patterns[0]
+    for term in eq.terms[1:]:
+        spec.fixed.extend(term.expand())
+    seen: set[str] = set()
+    for kind, value in eq.qualifiers:
+        if kind in seen:
+            raise StataError("invalid syntax", 198)
+        seen.add(kind)
+        if kind == "if":
+            spec.if_text = str(value)
+            spec.if_expr = parse_expr(str(value))
+        elif kind == "in":
+            spec.in_range = value  # type: ignore[assignment]
+        else:
+            spec.weight = value  # type: ignore[assignment]
+    opt.apply_fe_options(eq.options, spec)
+
+
+def _build_re(eq: _Equation, last: bool, options: Options) -> REEquation:
+    level = eq.level or ""
+    re_eq = REEquation(level=level)
+    randoms = [t for t in eq.terms if t.random]
+    if randoms:
+        text = " ".join(t.text for t in eq.terms)
+        unit = eq.terms[0].units[0]
+        single = len(eq.terms) == 1 and len(eq.terms[0].units) == 1
+        if not single or unit.grouped or len(unit.patterns) != 1 or len(unit.ops) != 1 or (
+            unit.info.kind is not None
+        ):
+            raise StataError(f"{text} invalid level specification", 198)
+        re_eq.r_var = unit.patterns[0]
+    else:
+        for term in eq.terms:
+            re_eq.terms.extend(term.expand())
+    opt.apply_re_options(eq.options, re_eq, options if last else None)
+    if re_eq.r_var is not None:
+        for name, given in (("covariance", re_eq.covariance), ("fweight", re_eq.fweight),
+                            ("iweight", re_eq.iweight), ("pweight", re_eq.pweight)):
+            if given is not None:
+                raise StataError(f"option {name}() not allowed with R.{re_eq.r_var}", 198)
+    elif not re_eq.terms and re_eq.noconstant:
+        raise StataError(f"random effects level {level} is empty", 198)
+    return re_eq
+
+
+def _check_levels(eqs: list[REEquation]) -> None:
+    levels = [e.level for e in eqs]
+    if levels and levels[0] != "_all" and "_all" in levels[1:]:
+        raise StataError("_all cannot be nested within levels", 198)
+
+
+def _check_weights(spec: ModelSpec) -> None:
+    kinds: list[str] = []
+    if spec.weight is not None and spec.weight.kind != "aweight":
+        kinds.append(spec.weight.kind)
+    weighted_levels: set[str] = set()
+    for eq in spec.re_equations:
+        given = [k for k in ("fweight", "iweight", "pweight") if getattr(eq, k) is not None]
+        if len(given) > 1 or (given and eq.level in weighted_levels):
+            raise StataError(
+                "you cannot have multiple weight specifications within the same model level",
+                198,
+            )
+        if given:
+            weighted_levels.add(eq.level)
+        kinds.extend(given)
+    distinct = [k for k in ("fweight", "iweight", "pweight") if k in kinds]
+    if len(distinct) > 1:
+        names = [f"{k}s" for k in distinct]
+        listed = " and ".join(names) if len(names) == 2 else "fweights, iweights, and pweights"
+        raise StataError(f"only one weight type allowed; you specified {listed}", 198)
+
+
+def _check_integration(o: Options) -> None:
+    if o.intpoints is not None and o.intmethod in ("laplace", "pclaplace"):
+        raise StataError(f"option intpoints() not allowed with intmethod({o.intmethod})", 198)
+
+
+# ---------------------------------------------------------------- Lark errors -> Stata
+
+
+def _in_re_part(text: str, pos: int) -> bool:
+    return "||" in text[:pos]
+
+
+def _colon_error(text: str, pos: int) -> StataError:
+    start = text.rfind("||", 0, pos) + 2
+    end = text.find("||", start)
+    segment = text[start:] if end < 0 else text[start:end]
+    head = segment.split(",", 1)[0]
+    if ":" in head:
+        words = " ".join(head.split(":", 1)[0].split())
+        return StataError(f"{words} invalid level specification", 198)
+    return StataError("only one fixed-effects equation allowed", 198)
+
+
+def _lookahead(text: str, pos: int) -> str:
+    """What the text at ``pos`` starts with: ``||``, ``:``, ``if``, ``in``, ``[``, or ``""``."""
+    m = re.match(r"\|\||:|\[|(?:if|in)(?![A-Za-z0-9_])", text[pos:])
+    return m.group(0) if m else ""
+
+
+def _lark_error(exc: LarkError, text: str) -> StataError:
+    if isinstance(exc, UnexpectedCharacters):
+        allowed, pos = exc.allowed or set(), exc.pos_in_stream
+    elif isinstance(exc, UnexpectedToken):
+        allowed = exc.expected
+        pos = exc.token.start_pos if exc.token.type != "$END" else len(text)
+        if pos is None:
+            pos = len(text)
+    else:
+        return StataError("invalid syntax", 198)
+    ahead = _lookahead(text, pos)
+    word = word_at(text, pos) if pos < len(text) else ""
+    if "COLON" in allowed:
+        return _colon_error(text, pos)
+    if ahead in ("||", ":") and not _CMD_RE.sub("", text[:pos], count=1).strip():
+        return StataError("varlist required", 100)
+    if ahead == ":" and "VARPAT" in allowed:
+        return StataError("invalid random-effects specification: levelvar required", 198)
+    if _in_re_part(text, pos) and ahead in ("if", "in", "["):
+        what = {"if": "if", "in": "in range", "[": "weights"}[ahead]
+        return StataError(f"{what} not allowed", 101)
+    if "OPTION" in allowed and word and word[0].isalnum():
+        return StataError(f"option {word} not allowed", 198)
+    if "IN_BOUND" in allowed and word:
+        return StataError(f"'{word}' invalid obs no", 198)
+    if not ahead and word and ("VARPAT" in allowed or "FVOP" in allowed):
+        return StataError(f"{word} invalid name", 198)
+    return StataError("invalid syntax", 198)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def parse_melogit(text: str) -> ModelSpec:
+    """Parse a ``melogit`` command, with or without the leading word ``melogit``.
+
+    ``melogit`` or ``melogit, options`` (no depvar) gives a replay spec:
+    ``ModelSpec(replay=True, depvar="", options=...)``.
+    """
+    if text is None or not text.strip():
+        raise StataError("empty command", 198)
+    stripped = text.strip()
+    cmdline = stripped if _CMD_RE.match(stripped) else f"melogit {stripped}"
+    check_balance(stripped)
+    try:
+        tree = lalr_parser("melogit.lark").parse(stripped)
+        parts = _Tree().transform(tree)
+        return _assemble(parts, cmdline)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, StataError):
+            raise exc.orig_exc from None
+        raise StataError("invalid syntax", 198) from exc.orig_exc
+    except LarkError as exc:
+        raise _lark_error(exc, stripped) from None
+
+
+def _assemble(tree: object, cmdline: str) -> ModelSpec:
+    body = [c for c in getattr(tree, "children", []) if not isinstance(c, Token)]
+    spec = ModelSpec(cmdline=cmdline, depvar="")
+    if not body:
+        spec.replay = True
+        return spec
+    part = body[0]
+    if isinstance(part, _Replay):
+        spec.replay = True
+        opt.apply_replay_options(part.options, spec.options)
+        _check_integration(spec.options)
+        return spec
+    fixed, *res = part
+    _build_fixed(fixed, spec)
+    for i, eq in enumerate(res):
+        spec.re_equations.append(_build_re(eq, i == len(res) - 1, spec.options))
+    _check_levels(spec.re_equations)
+    _check_weights(spec)
+    _check_integration(spec.options)
+    return spec
+

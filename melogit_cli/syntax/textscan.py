@@ -1,0 +1,56 @@
+"""Small text scans shared by the command and expression parsers."""
+
+from __future__ import annotations
+
+import re
+
+from melogit_cli.errors import StataError
+
+_CLOSERS = {")": "(", "]": "["}
+
+
+def check_balance(text: str) -> None:
+    """Raise Stata's r(132) errors for unbalanced quotes, parentheses or brackets.
+
+    Quoted text (``"..."`` and compound ```"..."'``) is skipped.
+    """
+    stack: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "`" and text.startswith('`"', i):
+            end = text.find("\"'", i + 2)
+            if end < 0:
+                raise StataError("unmatched quote", 132)
+            i = end + 2
+            continue
+        if ch == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise StataError("unmatched quote", 132)
+            i = end + 1
+            continue
+        if ch in "([":
+            stack.append(ch)
+        elif ch in ")]":
+            if not stack or stack[-1] != _CLOSERS[ch]:
+                raise StataError("too many ')' or ']'", 132)
+            stack.pop()
+        i += 1
+    if stack:
+        raise StataError("too few ')' or ']'", 132)
+
+
+_WORD_RE = re.compile(r"[^\s,|:\[\]]+")
+
+
+def word_at(text: str, pos: int) -> str:
+    """The blank-delimited word of ``text`` that starts at (or contains) ``pos``."""
+    pos = max(0, min(pos, len(text)))
+    start = pos
+    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in ",|:[]":
+        start -= 1
+    m = _WORD_RE.match(text, start)
+    if m:
+        return m.group(0)
+    return text[pos : pos + 1]
