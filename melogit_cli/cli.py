@@ -14,7 +14,14 @@ DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
 
 
 def _print_error(err: StataError, stream: TextIO) -> None:
-    stream.write(f"{err.message}\nr({err.rc});\n")
+    """Stata's error display: the message, then ``r(#);`` (red on a terminal)."""
+    text = f"{err.message}\nr({err.rc});"
+    if stream.isatty():
+        from rich.console import Console
+
+        Console(file=stream, highlight=False).print(text, style="red", markup=False)
+    else:
+        stream.write(text + "\n")
     stream.flush()
 
 

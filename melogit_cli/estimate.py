@@ -72,7 +72,7 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
     start = _start_options(spec, design, cov)
     result = fit(problem, settings, start, sink if opts.log else ignore, numerical=opts.dnumerical)
     vce, vcetype = _vce_kind(spec, design)
-    V_internal, notes = _variance(result, vce, design)
+    V_internal, notes = _variance(result, vce, design, ds)
     e = build_eresults(
         design,
         result,
@@ -84,6 +84,11 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
         vcetype=vcetype,
         cmdline=spec.cmdline,
     )
+    if vce == "cluster" and opts.vce_clustvar:
+        from melogit_cli.design.varlist import resolve_one
+
+        e.macros["clustvar"] = resolve_one(opts.vce_clustvar, ds)
+        e.scalars["N_clust"] = float(_robust_groups(design, ds).max() + 1)
     return Estimation(e, design, result, design.notes + result.notes + notes)
 
 
@@ -185,7 +190,7 @@ def _vce_kind(spec: ModelSpec, design: Design) -> tuple[str, str]:
     return vce, "Robust"
 
 
-def _variance(result: Fit, vce: str, design: Design) -> tuple[np.ndarray, list[str]]:
+def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.ndarray, list[str]]:
     """The estimators' covariance in the internal metric."""
     notes: list[str] = []
     negH = -0.5 * (result.hessian + result.hessian.T)
@@ -202,7 +207,7 @@ def _variance(result: Fit, vce: str, design: Design) -> tuple[np.ndarray, list[s
     if vce == "opg":
         S = (scores * cw[:, None]).T @ scores
         return np.linalg.pinv(S), notes
-    groups = _robust_groups(design, result)
+    groups = _robust_groups(design, ds)
     G = int(groups.max()) + 1
     summed = np.zeros((G, scores.shape[1]))
     np.add.at(summed, groups, scores * cw[:, None])
@@ -217,15 +222,32 @@ def _cluster_scores(result: Fit) -> np.ndarray:
     return model.cluster_scores(result.beta, result.theta, result.state)
 
 
-def _robust_groups(design: Design, result: Fit) -> np.ndarray:
-    """Clusters of the robust estimator: the highest level, or ``vce(cluster var)``."""
+def _robust_groups(design: Design, ds: Dataset) -> np.ndarray:
+    """Clusters of the robust estimator: the highest level, or ``vce(cluster clustvar)``.
+
+    Returns the robust-cluster index of each highest-level group; the groups must nest
+    within the clusters of ``clustvar``.
+    """
     level = design.levels.levels[0]
-    G = level.n_groups
     clustvar = design.spec.options.vce_clustvar
     if not clustvar:
-        return np.arange(G)
-    del result
-    raise StataError(
-        "vce(cluster clustvar) with a variable other than the highest level is not available yet",
-        198,
-    )
+        return np.arange(level.n_groups)
+    from melogit_cli.design.varlist import resolve_one
+
+    name = resolve_one(clustvar, ds)
+    values = ds.frame[name].to_numpy()[design.sample]
+    if ds.is_string(name):
+        if np.any(values == ""):
+            raise StataError(f"missing values in {name} not allowed", 459)
+        values = values.astype(str)
+    else:
+        values = values.astype(float)
+        if np.any(np.isnan(values)):
+            raise StataError(f"missing values in {name} not allowed", 459)
+    _, cluster = np.unique(values, return_inverse=True)
+    cluster = cluster.reshape(-1)
+    first = np.full(level.n_groups, -1)
+    first[level.codes[::-1]] = cluster[::-1]
+    if np.any(first[level.codes] != cluster):
+        raise StataError(f"highest-level groups are not nested within {name}", 459)
+    return first
