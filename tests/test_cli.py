@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA
 
 BANGLADESH = str(DATA / "bangladesh.dta")
@@ -25,7 +24,9 @@ def melogit(*args: str) -> subprocess.CompletedProcess:
 
 def test_fit_prints_the_table_and_writes_json(tmp_path: Path):
     out = tmp_path / "e.json"
-    res = melogit("--data", BANGLADESH, "--json", str(out), "c_use i.urban age i.children || district:, or")
+    res = melogit(
+        "--data", BANGLADESH, "--json", str(out), "c_use i.urban age i.children || district:, or"
+    )
     assert res.returncode == 0, res.stderr
     assert "Fitting fixed-effects model:" in res.stdout
     assert "c_use | Odds ratio   Std. err." in res.stdout
