@@ -39,6 +39,9 @@ class Design:
 
     @property
     def N(self) -> int:  # noqa: N802 - Stata's name
+        """Number of observations; with frequency weights, the sum of the weights."""
+        if self.weight_type == "fweight":
+            return int(round(float(self.obs_weight.sum())))
         return int(self.sample.sum())
 
 

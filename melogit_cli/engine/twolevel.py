@@ -55,10 +55,8 @@ class ClusterData:
         """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
         r, y = self.trials, self.y
         terms = gammaln(r + 1) - gammaln(y + 1) - gammaln(r - y + 1)
-        return float(np.sum(self.obs_weight * np.repeat(self._cw_rows(), 1) * terms))
-
-    def _cw_rows(self) -> np.ndarray:
-        return np.repeat(self.cluster_weight, self.sizes)
+        row_cluster_weight = np.repeat(self.cluster_weight, self.sizes)
+        return float(np.sum(self.obs_weight * row_cluster_weight * terms))
 
 
 @dataclass
@@ -149,17 +147,11 @@ class TwoLevelQuadrature:
         """Log likelihood at (beta, theta), adapting the nodes first for adaptive methods."""
         if self.method == "ghermite":
             state = self.prior_state(theta)
-            return self._loglik_fixed(beta, theta, state)[0], state
+            return self._posterior_moments(beta, theta, state)[0], state
         if self.method in ("mcaghermite", "laplace", "pcaghermite", "pclaplace"):
             state = self.mode_curvature_state(beta, theta, state)
-            return self._loglik_fixed(beta, theta, state)[0], state
+            return self._posterior_moments(beta, theta, state)[0], state
         return self._adapt_mean_variance(beta, theta, state)
-
-    def _loglik_fixed(
-        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
-    ) -> tuple[float, AdaptiveState]:
-        ll, moments = self._posterior_moments(beta, theta, state)
-        return ll, moments
 
     def _posterior_moments(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
