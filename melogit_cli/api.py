@@ -92,3 +92,15 @@ def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False)
     buffer = io.StringIO()
     est = run(spec, ds, IterationLog(buffer) if log else ignore)
     return Results(est.eresults, spec.options, est.notes, buffer.getvalue())
+
+
+def run_dofile(path: str | Path, *, data: str | Path | Dataset | object | None = None):
+    """Run a do-file; returns ``(session, failure)`` where ``session.out.stream`` holds the
+    log text and ``failure`` is None or the line, command and StataError it stopped at."""
+    from melogit_cli.interp.runner import run_dofile as _run
+    from melogit_cli.interp.session import Output, Session
+
+    session = Session(Output(io.StringIO()))
+    if data is not None:
+        session.set_data(as_dataset(data))
+    return _run(path, session.out.stream, session)

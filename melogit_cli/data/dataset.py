@@ -20,6 +20,29 @@ class Dataset:
     variable_labels: dict[str, str] = field(default_factory=dict)
     label: str = ""
     source: str = ""
+    storage: dict[str, str] = field(default_factory=dict)  # byte, int, long, float, double, str#
+    formats: dict[str, str] = field(default_factory=dict)  # display formats (%9.0g)
+    sorted_by: list[str] = field(default_factory=list)
+    label_names: dict[str, str] = field(default_factory=dict)  # variable -> value-label name
+    timestamp: str = ""
+
+    def storage_type(self, name: str) -> str:
+        """The Stata storage type of ``name`` (``double`` or ``str#`` when unknown)."""
+        if name in self.storage:
+            return self.storage[name]
+        if self.is_string(name):
+            width = max((len(str(v)) for v in self.frame[name]), default=1)
+            return f"str{max(width, 1)}"
+        return "double"
+
+    def display_format(self, name: str) -> str:
+        """The display format of ``name`` (Stata's defaults when unknown)."""
+        if name in self.formats:
+            return self.formats[name]
+        kind = self.storage_type(name)
+        if kind.startswith("str"):
+            return f"%{kind[3:] or 1}s"
+        return "%10.0g" if kind == "double" else "%9.0g" if kind in ("float", "long") else "%8.0g"
 
     @property
     def varnames(self) -> list[str]:

@@ -11,7 +11,9 @@ string).  Stata semantics:
   return 0/1;
 * ``+`` concatenates strings; mixing strings and numbers is ``type mismatch`` r(109);
 * ``_n``, ``_N``, ``_pi``; ``x[_n-1]`` subscripts (out of range gives missing);
-* a variable may be abbreviated when the abbreviation is unique.
+* a variable may be abbreviated when the abbreviation is unique;
+* ``_b[name]``, ``_se[name]``, ``e(name)`` and ``r(name)`` are looked up in a
+  :class:`Results` object handed over by the caller (missing when there is none).
 
 Numeric work is vectorized with numpy; the few string functions without a numpy
 equivalent (``substr``, ``string``, ``real``) apply Python's string methods
@@ -21,6 +23,7 @@ element by element.  Functions live in :mod:`melogit_cli.data.functions`.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
@@ -28,14 +31,40 @@ from melogit_cli.data.dataset import Dataset
 from melogit_cli.data.functions import FUNCTIONS
 from melogit_cli.data.values import COMPARISONS, Array, arith, as01, compare, is_str, num, truth
 from melogit_cli.errors import StataError, variable_not_found
-from melogit_cli.syntax.expr import Binary, Call, Expr, Missing, Num, Str, Subscript, Unary, Var
+from melogit_cli.syntax.expr import (
+    Binary,
+    Call,
+    Coef,
+    Expr,
+    Missing,
+    Num,
+    Str,
+    Subscript,
+    Unary,
+    Var,
+)
+
+
+class Results(Protocol):
+    """Stored results an expression may read: e(b)/e(V) coefficients, e() and r()."""
+
+    def coef(self, kind: str, name: str) -> float:
+        """``_b[name]`` (kind ``"_b"``) or ``_se[name]`` (kind ``"_se"``)."""
+        ...
+
+    def result(self, kind: str, name: str, nobs: int) -> float | str | np.ndarray | None:
+        """``e(name)`` / ``r(name)`` (kind ``"e"``/``"r"``): a scalar, a macro, or one value
+        per observation (``e(sample)``); kind ``"name"``: a name that is not a variable
+        (``_rc``, a scalar), or None."""
+        ...
 
 
 class _Context:
     """The data an expression sees: every observation, or only the first (scalar)."""
 
-    def __init__(self, ds: Dataset | None, scalar: bool) -> None:
+    def __init__(self, ds: Dataset | None, scalar: bool, results: Results | None = None) -> None:
         self.ds = ds
+        self.results = results
         self.big_n = ds.nobs if ds is not None else 0
         self.scalar = scalar
         self.n = 1 if scalar else self.big_n
@@ -95,6 +124,10 @@ def _eval(e: Expr, ctx: _Context) -> Array:
         return _call(e, ctx)
     if isinstance(e, Subscript):
         return _subscript(e, ctx)
+    if isinstance(e, Coef):
+        if ctx.results is None:
+            raise StataError(f"[{e.name}] not found", 111)
+        return ctx.const(float(ctx.results.coef(e.kind, e.name)))
     raise StataError("invalid syntax", 198)
 
 
@@ -105,7 +138,15 @@ def _variable(name: str, ctx: _Context) -> Array:
         return ctx.const(float(ctx.big_n))
     if name == "_pi":
         return ctx.const(math.pi)
-    return ctx.column(name)
+    try:
+        return ctx.column(name)
+    except StataError as err:
+        if ctx.results is None or err.rc != 111:
+            raise
+        value = ctx.results.result("name", name, ctx.big_n)  # _rc, scalars
+        if value is None or isinstance(value, np.ndarray):
+            raise
+        return ctx.const(value if isinstance(value, str) else float(value))
 
 
 def _binary(e: Binary, ctx: _Context) -> Array:
@@ -136,7 +177,20 @@ def _subscript(e: Subscript, ctx: _Context) -> Array:
     return out
 
 
+def _stored(e: Call, ctx: _Context) -> Array:
+    """``e(name)`` / ``r(name)``."""
+    name = e.args[0].name  # type: ignore[union-attr]
+    if ctx.results is None:
+        return ctx.const("" if name in ("cmd", "cmdline", "depvar", "title") else math.nan)
+    value = ctx.results.result(e.name, name, ctx.big_n)
+    if isinstance(value, np.ndarray):
+        return value[:1].copy() if ctx.scalar else value
+    return ctx.const(value if isinstance(value, str) else float(value))
+
+
 def _call(e: Call, ctx: _Context) -> Array:
+    if e.name in ("e", "r") and len(e.args) == 1 and isinstance(e.args[0], Var):
+        return _stored(e, ctx)
     entry = FUNCTIONS.get(e.name)
     if entry is None:
         raise StataError(f"unknown function {e.name}()", 133)
@@ -146,12 +200,14 @@ def _call(e: Call, ctx: _Context) -> Array:
     return fn(*[_eval(a, ctx) for a in e.args])
 
 
-def evaluate(expr: Expr, ds: Dataset) -> np.ndarray:
+def evaluate(expr: Expr, ds: Dataset, results: Results | None = None) -> np.ndarray:
     """Values of ``expr`` for every observation of ``ds`` (float64 or object of str)."""
-    return _eval(expr, _Context(ds, scalar=False))
+    return _eval(expr, _Context(ds, scalar=False, results=results))
 
 
-def evaluate_scalar(expr: Expr, ds: Dataset | None = None) -> float | str:
+def evaluate_scalar(
+    expr: Expr, ds: Dataset | None = None, results: Results | None = None
+) -> float | str:
     """One value, as ``display`` computes it: variables are read from observation 1."""
-    value = _eval(expr, _Context(ds, scalar=True))[0]
+    value = _eval(expr, _Context(ds, scalar=True, results=results))[0]
     return value if isinstance(value, str) else float(value)

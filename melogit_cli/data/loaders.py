@@ -41,13 +41,46 @@ def load_dta(path: Path) -> Dataset:
     variable_labels = {
         n: lab for n, lab in zip(meta.column_names, meta.column_labels or [], strict=False) if lab
     }
+    frame = _normalize(frame)
     return Dataset(
-        frame=_normalize(frame),
+        frame=frame,
         value_labels=value_labels,
         variable_labels=variable_labels,
         label=meta.file_label or "",
         source=str(path),
+        storage=_storage_types(frame, meta),
+        formats={
+            k: v
+            for k, v in (getattr(meta, "original_variable_types", None) or {}).items()
+            if isinstance(v, str) and v.startswith("%")
+        },
+        timestamp=_timestamp(getattr(meta, "creation_time", None)),
+        label_names={k: str(v) for k, v in (meta.variable_to_label or {}).items()},
     )
+
+
+def _timestamp(when: object) -> str:
+    """Stata's data signature time: ``28 May 2024 20:27``."""
+    if when is None or not hasattr(when, "strftime"):
+        return ""
+    return f"{when.day} {when.strftime('%b %Y %H:%M')}"  # type: ignore[attr-defined]
+
+
+_READSTAT_TYPES = {"int8": "byte", "int16": "int", "int32": "long", "float": "float",
+                   "double": "double"}
+
+
+def _storage_types(frame: pd.DataFrame, meta: object) -> dict[str, str]:
+    """Stata storage types from pyreadstat's metadata (str# from the longest value)."""
+    types = getattr(meta, "readstat_variable_types", None) or {}
+    out: dict[str, str] = {}
+    for name in frame.columns:
+        kind = _READSTAT_TYPES.get(str(types.get(name, "")))
+        if kind is None and not pd.api.types.is_numeric_dtype(frame[name].dtype):
+            width = max((len(v) for v in frame[name]), default=1)
+            kind = f"str{max(width, 1)}"
+        out[str(name)] = kind or "double"
+    return out
 
 
 def load_csv(path: Path) -> Dataset:

@@ -70,4 +70,12 @@ class Subscript:
     index: Expr
 
 
-Expr = Num | Str | Missing | Var | Unary | Binary | Call | Subscript
+@dataclass(frozen=True)
+class Coef:
+    """``_b[name]`` / ``_se[name]``: a coefficient (or its standard error) of e(b)."""
+
+    kind: str  # "_b" or "_se" ("_coef" is read as "_b")
+    name: str
+
+
+Expr = Num | Str | Missing | Var | Unary | Binary | Call | Subscript | Coef

@@ -10,7 +10,18 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import LarkError, VisitError
 
 from melogit_cli.errors import StataError
-from melogit_cli.syntax.expr import Binary, Call, Expr, Missing, Num, Str, Subscript, Unary, Var
+from melogit_cli.syntax.expr import (
+    Binary,
+    Call,
+    Coef,
+    Expr,
+    Missing,
+    Num,
+    Str,
+    Subscript,
+    Unary,
+    Var,
+)
 from melogit_cli.syntax.grammar_files import lalr_parser
 from melogit_cli.syntax.textscan import check_balance
 
@@ -32,6 +43,11 @@ class _ToAst(Transformer):
         if text.startswith("`"):
             return Str(text[2:-2])
         return Str(text[1:-1])
+
+    def coef(self, tok: Token) -> Coef:
+        text = str(tok)
+        kind, _, rest = text.partition("[")
+        return Coef("_b" if kind == "_coef" else kind, rest[:-1].strip())
 
     def var(self, tok: Token) -> Var:
         return Var(str(tok))

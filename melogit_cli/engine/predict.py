@@ -1,0 +1,183 @@
+"""Predictions at the estimates of a two-level model: empirical Bayes means and modes of the
+random effects, their posterior standard deviations, and marginal means.
+
+Random effects are written ``u_j = A v_j`` with ``v_j ~ N(0, I)`` (``A`` the Cholesky
+factor of the level's covariance).  Each cluster's posterior of ``v_j`` given its data is
+integrated by adaptive Gauss-Hermite quadrature: nodes ``v_jk = mu_j + C_j a_k`` moved to
+the posterior mean and standard deviation until they settle (as ``mvaghermite`` does).
+Posterior modes solve ``max_v  l_j(A v) - v'v / 2`` by Newton's method for all clusters at
+once.  Rows are sorted by cluster; sums over a cluster are ``np.add.reduceat`` over a block
+of rows, so nothing loops over clusters in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from melogit_cli.engine.quadrature import normal_rule
+from melogit_cli.engine.twolevel import ClusterData
+
+CHUNK_ELEMENTS = 4_000_000
+MAX_ADAPT = 1001
+ADAPT_TOLERANCE = 1e-12
+
+
+@dataclass
+class Posterior:
+    """Per-cluster location (G x q) and covariance (G x q x q) of the random effects u."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+
+    @property
+    def sd(self) -> np.ndarray:
+        """Posterior standard deviations (G x q)."""
+        return np.sqrt(np.maximum(np.einsum("gaa->ga", self.cov), 0.0))
+
+
+def _fixed_part(data: ClusterData, beta: np.ndarray) -> np.ndarray:
+    return data.X @ beta + data.offset
+
+
+def _chunks(starts: np.ndarray, nodes: int) -> Iterator[tuple[slice, slice]]:
+    """(cluster slice, row slice) pieces holding at most CHUNK_ELEMENTS row-nodes."""
+    G = len(starts) - 1
+    max_rows = max(1, CHUNK_ELEMENTS // max(nodes, 1))
+    g0 = 0
+    while g0 < G:
+        g1 = int(np.searchsorted(starts, starts[g0] + max_rows, side="right")) - 1
+        g1 = min(max(g1, g0 + 1), G)
+        yield slice(g0, g1), slice(int(starts[g0]), int(starts[g1]))
+        g0 = g1
+
+
+def _batched_cholesky(S: np.ndarray) -> np.ndarray:
+    q = S.shape[-1]
+    try:
+        return np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        scale = np.maximum(np.einsum("gaa->g", S) / q, 1e-300)
+        return np.linalg.cholesky(S + 1e-10 * scale[:, None, None] * np.eye(q))
+
+
+def posterior_modes(
+    data: ClusterData, beta: np.ndarray, A: np.ndarray, tol: float = 1e-12, maxiter: int = 200
+) -> Posterior:
+    """Posterior modes of u and the inverse negative Hessian there (u-metric)."""
+    q = A.shape[0]
+    xb = _fixed_part(data, beta)
+    ZA = data.Z @ A
+    starts, sizes = data.starts[:-1], data.sizes
+    G = data.n_clusters
+    w, y, r = data.obs_weight, data.y, data.trials
+    v = np.zeros((G, q))
+    eye = np.eye(q)
+
+    def objective(v: np.ndarray) -> np.ndarray:
+        eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
+        ll = w * (y * eta - r * np.logaddexp(0.0, eta))
+        return np.add.reduceat(ll, starts) - 0.5 * np.sum(v * v, axis=1)
+
+    def info_at(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
+        mu = expit(eta)
+        grad = np.add.reduceat((w * (y - r * mu))[:, None] * ZA, starts, axis=0) - v
+        wgt = w * r * mu * (1 - mu)
+        info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, 0)
+        return grad, info + eye
+
+    for _ in range(maxiter):
+        grad, info = info_at(v)
+        step = np.linalg.solve(info, grad[..., None])[..., 0]
+        f0 = objective(v)
+        t = np.ones(G)
+        v_new = v + step
+        for _ in range(40):
+            worse = objective(v_new) < f0 - 1e-12 * (1 + np.abs(f0))
+            if not worse.any():
+                break
+            t = np.where(worse, t / 2, t)
+            v_new = v + t[:, None] * step
+        v = v_new
+        if np.max(np.abs(step * t[:, None]), initial=0.0) < tol:
+            break
+    _, info = info_at(v)
+    cov_v = np.linalg.inv(info)
+    return Posterior(v @ A.T, np.einsum("ab,gbc,dc->gad", A, cov_v, A))
+
+
+def posterior_means(
+    data: ClusterData,
+    beta: np.ndarray,
+    A: np.ndarray,
+    points: int,
+    start: Posterior | None = None,
+) -> Posterior:
+    """Empirical Bayes posterior means and covariances of u by adaptive quadrature.
+
+    The nodes start at ``start`` (the posterior modes when not given) and move to each
+    cluster's posterior mean and standard deviation until the moments settle.
+    """
+    if start is None:
+        start = posterior_modes(data, beta, A)
+    Ainv = np.linalg.pinv(A)
+    mu = start.mean @ Ainv.T
+    C = _batched_cholesky(np.einsum("ab,gbc,dc->gad", Ainv, start.cov, Ainv) + 0.0)
+    if points == 1:
+        return Posterior(mu @ A.T, np.einsum("ab,gbc,gdc,ed->gae", A, C, C, A))
+    for _ in range(MAX_ADAPT):
+        mean_v, cov_v = _moments(data, beta, A, mu, C, points)
+        change = max(np.max(np.abs(mean_v - mu), initial=0.0),
+                     np.max(np.abs(np.einsum("gab,gcb->gac", C, C) - cov_v), initial=0.0))
+        mu, C = mean_v, _batched_cholesky(cov_v)
+        if change < ADAPT_TOLERANCE:
+            break
+    return Posterior(mu @ A.T, np.einsum("ab,gbc,dc->gad", A, cov_v, A))
+
+
+def _moments(
+    data: ClusterData, beta: np.ndarray, A: np.ndarray, mu: np.ndarray, C: np.ndarray,
+    points: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and covariance of v with the nodes at (mu, C)."""
+    q = A.shape[0]
+    rule = normal_rule(points, q)
+    xb = _fixed_part(data, beta)
+    ZA = data.Z @ A
+    G = data.n_clusters
+    mean = np.empty((G, q))
+    cov = np.empty((G, q, q))
+    for gs, rs in _chunks(data.starts, rule.size):
+        v = mu[gs, None, :] + np.einsum("gab,kb->gka", C[gs], rule.nodes)  # g x K x q
+        starts = data.starts[gs.start : gs.stop] - rs.start
+        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        v_rows = np.repeat(v, sizes, axis=0)
+        eta = xb[rs, None] + np.einsum("iq,ikq->ik", ZA[rs], v_rows)
+        w, y, r = data.obs_weight[rs, None], data.y[rs, None], data.trials[rs, None]
+        ll = np.add.reduceat(w * (y * eta - r * np.logaddexp(0.0, eta)), starts, axis=0)
+        log_int = ll - 0.5 * np.sum(v * v, axis=2) - rule.log_phi + rule.log_weights
+        p = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
+        m = np.einsum("gk,gka->ga", p, v)
+        dev = v - m[:, None, :]
+        mean[gs] = m
+        cov[gs] = np.einsum("gk,gka,gkb->gab", p, dev, dev)
+    return mean, cov
+
+
+def marginal_mean(
+    xb: np.ndarray, Z: np.ndarray, A: np.ndarray, points: int
+) -> np.ndarray:
+    """``E[invlogit(xb + z'u)]`` over ``u ~ N(0, A A')`` by Gauss-Hermite quadrature."""
+    rule = normal_rule(points, A.shape[0])
+    out = np.empty(len(xb))
+    weights = np.exp(rule.log_weights)
+    step = max(1, CHUNK_ELEMENTS // rule.size)
+    for i in range(0, len(xb), step):
+        sl = slice(i, i + step)
+        eta = xb[sl, None] + Z[sl] @ A @ rule.nodes.T
+        out[sl] = expit(eta) @ weights
+    return out

@@ -1,0 +1,407 @@
+"""Data in and out: use, webuse, import delimited, save, export delimited, describe,
+summarize, clear."""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from melogit_cli.data.bundled import BUNDLED, bundled_path
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.interp.parse import Body, parse_body
+from melogit_cli.interp.registry import command
+from melogit_cli.interp.session import Output, Session
+from melogit_cli.interp.variables import resolve_varlist, select_rows
+from melogit_cli.render.formats import fmt
+
+_URL_RE = re.compile(r"^https?://", re.IGNORECASE)
+WEBUSE_PREFIX = "https://www.stata-press.com/data/r19/"
+
+
+def _filename(body: Body) -> str:
+    text = body.anything.strip()
+    if not text:
+        raise syntax_error("invalid file specification")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    elif len(text.split()) > 1:
+        raise syntax_error("invalid '" + text.split()[1] + "'")
+    return text
+
+
+def _check_clear(session: Session, body: Body) -> None:
+    if session.ds is not None and session.changed and not body.flag("clear"):
+        raise StataError("no; dataset in memory has changed since last saved", 4)
+
+
+def _announce(session: Session, ds: Dataset) -> None:
+    if ds.label:
+        session.out.line(f"({ds.label})")
+
+
+@command("use", "u")
+def use(session: Session, rest: str) -> None:
+    """``use FILE [, clear]`` (.dta; a stata-press URL of a bundled data set is served locally)."""
+    body = parse_body(rest, ("clear",))
+    name = _filename(body)
+    _check_clear(session, body)
+    if _URL_RE.match(name):
+        stem = Path(name.split("?")[0]).name.removesuffix(".dta")
+        if stem not in BUNDLED:
+            _not_bundled(session, name if name.endswith(".dta") else name + ".dta")
+        path = bundled_path(stem)
+    else:
+        path = Path(name)
+        if not path.suffix:
+            path = path.with_suffix(".dta")
+        if not path.is_file():
+            raise StataError(f"file {path} not found", 601)
+        if path.suffix.lower() != ".dta":
+            raise StataError(f"file {path} not Stata format", 610)
+    from melogit_cli.data.loaders import load_dta
+
+    ds = load_dta(path)
+    ds.source = name if _URL_RE.match(name) else str(path)
+    if _URL_RE.match(name) and not name.endswith(".dta"):
+        ds.source += ".dta"
+    session.set_data(ds)
+    _announce(session, ds)
+
+
+def _not_bundled(session: Session, name: str) -> None:
+    session.out.line(
+        f"(no network access: only the bundled data sets are served: {', '.join(BUNDLED)})"
+    )
+    raise StataError(f"file {name} not found", 601)
+
+
+@command("webuse")
+def webuse(session: Session, rest: str) -> None:
+    """``webuse NAME [, clear]``: one of the bundled data sets."""
+    body = parse_body(rest, ("clear",))
+    name = _filename(body)
+    _check_clear(session, body)
+    stem = Path(name).name.removesuffix(".dta")
+    if stem not in BUNDLED:
+        _not_bundled(session, f"{stem}.dta")
+    from melogit_cli.data.loaders import load_dta
+
+    ds = load_dta(bundled_path(stem))
+    ds.source = f"{WEBUSE_PREFIX}{stem}.dta"
+    session.set_data(ds)
+    _announce(session, ds)
+
+
+@command("import")
+def import_(session: Session, rest: str) -> None:
+    """``import delimited [using] FILE [, clear]``."""
+    words = rest.split(None, 1)
+    if not words or not "delimited".startswith(words[0]) or len(words[0]) < 5:
+        raise StataError("import: unknown subcommand " + (words[0] if words else ""), 198)
+    body = parse_body(words[1] if len(words) > 1 else "", ("clear", "encoding"))
+    text = body.anything
+    if text.startswith("using "):
+        text = text[6:]
+    body.anything = text
+    name = _filename(body)
+    _check_clear(session, body)
+    path = Path(name)
+    if not path.suffix:
+        path = path.with_suffix(".csv")
+    if not path.is_file():
+        raise StataError(f"file {path} not found", 601)
+    from melogit_cli.data.loaders import load_csv
+
+    ds = load_csv(path)
+    for v in ds.varnames:
+        if ds.is_string(v):
+            continue
+        x = ds.frame[v].to_numpy(dtype=float)
+        finite = x[~np.isnan(x)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        ds.storage[v] = _integer_type(finite) if integral else "double"
+    session.set_data(ds)
+    session.out.line(f"({len(ds.varnames)} vars, {fmt(ds.nobs, '%12.0fc').strip()} obs)")
+
+
+def _integer_type(x: np.ndarray) -> str:
+    if x.size == 0:
+        return "byte"
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= -127 and hi <= 100:
+        return "byte"
+    if lo >= -32767 and hi <= 32740:
+        return "int"
+    if lo >= -2147483647 and hi <= 2147483620:
+        return "long"
+    return "double"
+
+
+def _output_path(body: Body, default_suffix: str) -> Path:
+    path = Path(_filename(body))
+    if not path.suffix:
+        path = path.with_suffix(default_suffix)
+    if path.exists() and not body.flag("replace"):
+        raise StataError(f"file {path} already exists", 602)
+    return path
+
+
+_INT_DTYPES = {"byte": np.int8, "int": np.int16, "long": np.int32}
+
+
+@command("save", "sa")
+def save(session: Session, rest: str) -> None:
+    """``save FILE [, replace]``: a .dta file (format 118) with storage types, variable and
+    value labels and the data label."""
+    import pandas as pd
+
+    ds = session.data()
+    body = parse_body(rest, ("replace",))
+    path = _output_path(body, ".dta")
+    columns = {}
+    for v in ds.varnames:
+        col = ds.frame[v]
+        kind = ds.storage_type(v)
+        if ds.is_string(v):
+            columns[v] = col.astype(object).where(col.notna(), "").astype(str)
+            continue
+        x = col.to_numpy(dtype=float)
+        if kind in _INT_DTYPES and not np.isnan(x).any():
+            columns[v] = x.astype(_INT_DTYPES[kind])
+        elif kind in ("byte", "int", "float"):
+            columns[v] = x.astype(np.float32)
+        else:
+            columns[v] = x
+    frame = pd.DataFrame(columns, columns=ds.varnames)
+    labels = {
+        v: {int(k): lab for k, lab in table.items()}
+        for v, table in ds.value_labels.items()
+        if v in ds.varnames and not ds.is_string(v)
+    }
+    try:
+        frame.to_stata(
+            path,
+            write_index=False,
+            version=118,
+            data_label=ds.label or None,
+            variable_labels={v: lab for v, lab in ds.variable_labels.items() if v in columns},
+            value_labels=labels or None,
+        )
+    except Exception as exc:  # pandas raises several types for unwritable data
+        raise StataError(f"file {path} could not be written ({exc})", 603) from None
+    session.changed = False
+    session.out.line(f"file {path} saved")
+
+
+def _csv_cell(x: object, kind: str) -> str:
+    if isinstance(x, str):
+        if any(c in x for c in ',"\n'):
+            return '"' + x.replace('"', '""') + '"'
+        return x
+    v = float(x)  # type: ignore[arg-type]
+    if math.isnan(v):
+        return ""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    if kind == "float":
+        return np.format_float_positional(np.float32(v), unique=True, trim="-")
+    return repr(v)
+
+
+@command("export")
+def export(session: Session, rest: str) -> None:
+    """``export delimited [varlist] using FILE [, replace nolabel]`` or
+    ``export delimited FILE [, replace]``.  Numbers are written at full precision (the
+    shortest text that reads back to the stored value); value-labeled variables are written
+    as their labels unless ``nolabel``."""
+    words = rest.split(None, 1)
+    if not words or not "delimited".startswith(words[0]) or len(words[0]) < 5:
+        raise StataError("export: unknown subcommand " + (words[0] if words else ""), 198)
+    ds = session.data()
+    body = parse_body(
+        words[1] if len(words) > 1 else "", ("replace", "nolabel", "nolab", "nol")
+    )
+    names = ds.varnames
+    text = body.anything
+    if " using " in f" {text} ":
+        left, _, right = f" {text} ".partition(" using ")
+        if left.strip():
+            names = resolve_varlist(left, ds)
+        body.anything = right.strip()
+    path = _output_path(body, ".csv")
+    rows = select_rows(session, body)
+    nolabel = body.flag("nolabel", "nolab")
+    cols = []
+    for v in names:
+        values = ds.frame[v].to_numpy()[rows]
+        kind = ds.storage_type(v)
+        labels = None if nolabel else ds.value_labels.get(v)
+        cells = []
+        for x in values:
+            if labels is not None and not isinstance(x, str) and not math.isnan(float(x)):
+                lab = labels.get(int(x)) if float(x) == int(x) else None
+                if lab is not None:
+                    cells.append(_csv_cell(lab, "str"))
+                    continue
+            cells.append(_csv_cell(x, kind))
+        cols.append(cells)
+    lines = [",".join(names)]
+    lines += [",".join(row) for row in zip(*cols, strict=True)] if cols else []
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    session.out.line(f"file {path} saved")
+
+
+@command("describe", "d")
+def describe(session: Session, rest: str) -> None:
+    """``describe [varlist]``."""
+    ds = session.data()
+    body = parse_body(rest, ())
+    names = resolve_varlist(body.anything, ds) if body.anything else ds.varnames
+    out = session.out
+    rule = "-" * 79
+    if not body.anything:
+        source = ds.source
+        out.line()
+        out.line(f"Contains data{' from ' + source if source else ''}")
+        out.line(f" Observations:{fmt(ds.nobs, '%14.0fc')}                  {ds.label}".rstrip())
+        out.line(
+            f"    Variables:{fmt(len(ds.varnames), '%14.0fc')}                  {ds.timestamp}"
+            .rstrip()
+        )
+    out.line(rule)
+    out.line("Variable      Storage   Display    Value")
+    out.line("    name         type    format    label      Variable label")
+    out.line(rule)
+    for v in names:
+        kind = ds.storage_type(v)
+        form = ds.display_format(v)
+        label_set = ds.label_names.get(v, v) if v in ds.value_labels else ""
+        head = f"{v:<15} {kind:<7} {form:<10} {label_set:<10} "
+        label = ds.variable_labels.get(v, "")
+        parts = textwrap.wrap(label, width=max(79 - len(head), 20)) or [""]
+        out.line((head + parts[0]).rstrip())
+        for part in parts[1:]:
+            out.line(" " * len(head) + part)
+    out.line(rule)
+    if not body.anything:
+        out.line(f"Sorted by: {' '.join(ds.sorted_by)}".rstrip())
+
+
+@command("summarize", "su")
+def summarize(session: Session, rest: str) -> None:
+    """``summarize [varlist] [if] [in] [, meanonly]``; r() holds the last variable's
+    statistics."""
+    ds = session.data()
+    body = parse_body(rest, ("meanonly", "mean", "meanon"))
+    names = resolve_varlist(body.anything, ds) if body.anything else ds.varnames
+    rows = select_rows(session, body)
+    out = session.out
+    meanonly = bool(body.options)
+    if meanonly:
+        out.quiet += 1
+    try:
+        results = _summarize(ds, names, rows, out)
+    finally:
+        if meanonly:
+            out.quiet -= 1
+    session.clear_r()
+    session.r_scalars = results
+
+
+def _summarize(ds: Dataset, names: list[str], rows: np.ndarray, out: Output) -> dict:
+    out.line()
+    out.line("    Variable |        Obs        Mean    Std. dev.       Min        Max")
+    out.line("-------------+---------------------------------------------------------")
+    results: dict[str, float] = {}
+    for v in names:
+        label = v if len(v) <= 12 else v[:10] + "~" + v[-1]
+        if ds.is_string(v):
+            out.line(f"{label:>12} |{fmt(0, '%11.0fc')}")
+            results = {"N": 0.0}
+            continue
+        x = ds.frame[v].to_numpy(dtype=float)[rows]
+        x = x[~np.isnan(x)]
+        n = x.size
+        if n == 0:
+            out.line(f"{label:>12} |{fmt(0, '%11.0fc')}")
+            results = {"N": 0.0}
+            continue
+        mean = float(x.mean())
+        sd = float(x.std(ddof=1)) if n > 1 else math.nan
+        line = f"{label:>12} |{fmt(n, '%11.0fc')}   {fmt(mean, '%9.0g')}   {fmt(sd, '%9.0g')}"
+        line += f"  {fmt(float(x.min()), '%9.0g')}  {fmt(float(x.max()), '%9.0g')}"
+        out.line(line.rstrip() if n > 1 else line)
+        results = {
+            "N": float(n), "sum_w": float(n), "mean": mean, "Var": sd * sd, "sd": sd,
+            "min": float(x.min()), "max": float(x.max()), "sum": float(x.sum()),
+        }
+    return results
+
+
+@command("clear")
+def clear(session: Session, rest: str) -> None:
+    """``clear``: drop the data (and with ``clear all``, stored results too)."""
+    session.ds = None
+    session.row_ids = np.zeros(0, dtype=np.int64)
+    session.changed = False
+    if rest.strip() in ("all", "*"):
+        session.current = None
+        session.stored.clear()
+        session.matrices.clear()
+        session.constraints.clear()
+        session.scalars.clear()
+
+
+def _cell(ds: Dataset, name: str, x: object, nolabel: bool) -> str:
+    if isinstance(x, str):
+        return x
+    v = float(x)  # type: ignore[arg-type]
+    if math.isnan(v):
+        return "."
+    labels = None if nolabel else ds.value_labels.get(name)
+    if labels is not None and v == int(v) and int(v) in labels:
+        return labels[int(v)]
+    spec = ds.display_format(name)
+    try:
+        return fmt(v, spec).strip()
+    except ValueError:
+        return fmt(v, "%9.0g").strip()
+
+
+@command("list", "l")
+def list_(session: Session, rest: str) -> None:
+    """``list [varlist] [if] [in] [, nolabel]``: the observations in a boxed table."""
+    ds = session.data()
+    body = parse_body(rest, ("nolabel", "nol", "nolab"))
+    names = resolve_varlist(body.anything, ds) if body.anything else ds.varnames
+    rows = np.flatnonzero(select_rows(session, body))
+    nolabel = body.flag("nolabel", "nol", "nolab")
+    cols = []
+    for v in names:
+        values = ds.frame[v].to_numpy()[rows]
+        cells = [_cell(ds, v, x, nolabel) for x in values]
+        left = ds.is_string(v) or (not nolabel and v in ds.value_labels)
+        width = max([len(v), *map(len, cells)])
+        cols.append((v, cells, width, left))
+    out = session.out
+    num_w = len(str(int(rows[-1]) + 1)) if len(rows) else 1
+    pad = " " * (num_w + 3)
+    inner = "   ".join(
+        (v.ljust(w) if left else v.rjust(w)) for v, _, w, left in cols
+    )
+    rule = "+" + "-" * (len(inner) + 2) + "+"
+    out.line()
+    out.line(pad + rule)
+    out.line(pad + "| " + inner + " |")
+    out.line(pad + "|" + "-" * (len(inner) + 2) + "|")
+    for k, i in enumerate(rows):
+        text = "   ".join(
+            (cells[k].ljust(w) if left else cells[k].rjust(w)) for _, cells, w, left in cols
+        )
+        out.line(f"{str(int(i) + 1) + '.':>{num_w + 2}} | {text} |")
+    out.line(pad + rule)
