@@ -38,7 +38,7 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
         ds = as_dataset(data)
         est = run(spec, ds, IterationLog(out))
         notes = [n for n in est.notes if n.startswith("Warning")]
-        out.write("\n" + render_results(est.eresults, spec.options))
+        out.write(render_results(est.eresults, spec.options))
         for note in notes:
             out.write(note + "\n")
         out.flush()
@@ -59,16 +59,50 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
     return 0
 
 
+def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = None) -> int:
+    """Run a do-file; returns its return code (0 when it ran to the end).  With
+    ``json_path``, the e() results active at the end are written there as JSON."""
+    from melogit_cli.interp.runner import run_dofile
+    from melogit_cli.interp.session import Output, Session
+
+    session = Session(Output(out))
+    try:
+        if data is not None:
+            from melogit_cli.api import as_dataset
+
+            session.set_data(as_dataset(data))
+        _, failure = run_dofile(path, out, session)
+        if json_path and session.current is not None:
+            session.current.e.write_json(json_path)
+    except StataError as err:
+        out.flush()
+        _print_error(err, sys.stderr)
+        return err.rc
+    if failure is None:
+        return 0
+    out.flush()
+    sys.stderr.write(f"{path}, line {failure.line}: {failure.command}\n")
+    _print_error(failure.error, sys.stderr)
+    return failure.error.rc
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
 @click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
 @click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
 @click.argument("command", nargs=-1)
 def main(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
-    """Run one melogit command, e.g.
+    """Run one melogit command, or a do-file, e.g.
 
     melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"
+
+    melogit do analysis.do
     """
+    if command and command[0] == "do" and not demo:
+        if len(command) != 2:
+            raise click.UsageError("give one do-file: melogit do FILE.do")
+        rc = run_do(command[1], data, sys.stdout, json_path)
+        sys.exit(0 if rc == 0 else 1)
     if demo:
         from melogit_cli.data.bundled import bundled_path
 
