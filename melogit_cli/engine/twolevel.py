@@ -27,6 +27,8 @@ from melogit_cli.engine.quadrature import Rule, normal_rule
 
 ADAPT_ITERATIONS = 1001
 ADAPT_TOLERANCE = 1e-8
+RESTART_AFTER = 100  # iterations from the previous nodes before starting afresh
+MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
 CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 
 
@@ -179,17 +181,40 @@ class TwoLevelQuadrature:
     def _adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
     ) -> tuple[float, AdaptiveState]:
-        """Move nodes to posterior means and SDs until the log likelihood settles."""
+        """Move nodes to posterior means and SDs until the log likelihood settles.
+
+        Starting from the previous point's nodes is fast near convergence; far from it
+        (a long Newton step) the iteration can collapse a cluster onto one node, so a
+        start that fails is replaced by each cluster's mode and curvature.
+        """
+        ll, adapted, ok = self._iterate_moments(beta, theta, state, RESTART_AFTER)
+        if ok:
+            return ll, adapted
+        start = self.mode_curvature_state(beta, theta, state)
+        ll, adapted, _ = self._iterate_moments(beta, theta, start, ADAPT_ITERATIONS)
+        return ll, adapted
+
+    def _iterate_moments(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, limit: int
+    ) -> tuple[float, AdaptiveState, bool]:
+        """Posterior-moment iterations; ``ok`` when they settled on sound nodes."""
         ll_old = None
-        for _ in range(ADAPT_ITERATIONS):
+        for _ in range(limit):
             ll, moments = self._posterior_moments(beta, theta, state)
             if not np.isfinite(ll):
-                return ll, state
+                return ll, state, False
             if ll_old is not None and abs(ll - ll_old) <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
-                return ll, state
+                return ll, state, self._sound(theta, state)
             ll_old = ll
             state = moments
-        return ll, state
+        return ll, state, False
+
+    def _sound(self, theta: np.ndarray, state: AdaptiveState) -> bool:
+        """No cluster's node scale has collapsed relative to the prior."""
+        A, _, _ = self.cov.factor_derivatives(theta)
+        _, C = self._v_nodes(A, state)
+        scale = np.einsum("gab,gab->ga", C, C)  # diag(C C') per cluster
+        return bool(np.all(np.isfinite(scale)) and scale.min() > MIN_NODE_SCALE**2)
 
     def mode_curvature_state(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
