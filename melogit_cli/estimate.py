@@ -8,10 +8,12 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
-from melogit_cli.engine.covariance import CovBlock, LevelCovariance
+from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.events import EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.laplace import laplace_cluster_scores
+from melogit_cli.engine.nested import NestedQuadrature
+from melogit_cli.engine.nested_data import NestedData
 from melogit_cli.engine.newton import Settings
 from melogit_cli.engine.twolevel import ClusterData
 from melogit_cli.errors import StataError, option_not_allowed
@@ -52,14 +54,15 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
     method, points = integration(opts)
     _refuse_unsupported(opts)
     design = build_design(spec, ds)
-    if len(design.levels.levels) > 1:
-        raise StataError("models with more than one grouping level are not available yet", 198)
-    if design.weight_type and method in LAPLACE_METHODS:
+    nested = len(design.levels.levels) > 1
+    if method in LAPLACE_METHODS and (
+        design.weight_type or (nested and any(lv.weight_type for lv in design.levels.levels))
+    ):
         raise StataError("weights not allowed with intmethod(laplace)", 101)
     for note in design.notes:
         sink(Message(note))
 
-    data, cov = cluster_arrays(design)
+    data, cov = nested_arrays(design) if nested else cluster_arrays(design)
     problem = Problem(data, cov, method, points, has_constant=not spec.noconstant)
     settings = Settings(
         iterate=300 if opts.iterate is None else opts.iterate,
@@ -114,6 +117,30 @@ def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
     return data, cov
 
 
+def nested_arrays(design: Design) -> tuple[NestedData, NestedCovariance]:
+    """The nested engine's arrays, rows sorted by the level ids (highest level first)."""
+    levels = design.levels.levels
+    order = design.levels.order
+    fx = design.fixed
+    data = NestedData(
+        y=design.y[order],
+        trials=design.trials[order],
+        X=fx.x_est[order],
+        offset=design.offset[order],
+        obs_weight=design.obs_weight[order],
+        Z=[lv.Z[order] for lv in levels],
+        row_unit=[lv.codes[order] for lv in levels],
+        unit_weight=[lv.cluster_weight for lv in levels],
+    )
+    cov = NestedCovariance(
+        tuple(
+            LevelCovariance(tuple(CovBlock(b.kind, len(b.names)) for b in lv.blocks))
+            for lv in levels
+        )
+    )
+    return data, cov
+
+
 def _refuse_unsupported(opts: Options) -> None:
     if opts.technique not in (None, "nr") and opts.technique.split()[0] != "nr":
         raise option_not_allowed(f"technique({opts.technique})")
@@ -123,7 +150,9 @@ def _refuse_unsupported(opts: Options) -> None:
         raise option_not_allowed("noestimate")
 
 
-def _start_options(spec: ModelSpec, design: Design, cov: LevelCovariance) -> StartOptions:
+def _start_options(
+    spec: ModelSpec, design: Design, cov: LevelCovariance | NestedCovariance
+) -> StartOptions:
     opts = spec.options
     grid = None
     if opts.startgrid is not None:
@@ -138,7 +167,9 @@ def _start_options(spec: ModelSpec, design: Design, cov: LevelCovariance) -> Sta
     return StartOptions(method=opts.startvalues or "fixedonly", grid=grid, x0=x0)
 
 
-def _from_values(spec: ModelSpec, design: Design, cov: LevelCovariance) -> np.ndarray:
+def _from_values(
+    spec: ModelSpec, design: Design, cov: LevelCovariance | NestedCovariance
+) -> np.ndarray:
     """``from(name=value ...)`` in Stata's names -> the internal start vector."""
     fr = spec.options.from_
     assert fr is not None
@@ -217,6 +248,8 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
 
 def _cluster_scores(result: Fit) -> np.ndarray:
     model = result.model
+    if isinstance(model, NestedQuadrature):
+        return model.cluster_scores(result.beta, result.theta, result.state)
     if model.method in LAPLACE_METHODS:
         return laplace_cluster_scores(model, result.beta, result.theta, result.state)
     return model.cluster_scores(result.beta, result.theta, result.state)

@@ -1,4 +1,8 @@
-"""Fit a two-level model as Stata does: fixed-effects logit, start values, Newton-Raphson."""
+"""Fit a model as Stata does: fixed-effects logit, start values, Newton-Raphson.
+
+The two-level engine (``twolevel``) and the nested one (``nested``) plug in through
+``make_model``; both offer ``prior_state``, ``loglik`` and ``derivatives``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from itertools import product
 
 import numpy as np
 
-from melogit_cli.engine.covariance import LevelCovariance
+from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.engine.logit import LogitObjective, fit_logit
+from melogit_cli.engine.nested import NestedQuadrature, NestedState
+from melogit_cli.engine.nested_data import NestedData
 from melogit_cli.engine.newton import Result, Settings, maximize
 from melogit_cli.engine.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
 from melogit_cli.errors import StataError
@@ -20,10 +26,14 @@ GRID_VARIANCES = (0.1, 1.0, 10.0)
 
 @dataclass
 class Problem:
-    """What the engine needs: the arrays, the covariance structure, the method."""
+    """What the engine needs: the arrays, the covariance structure, the method.
 
-    data: ClusterData
-    cov: LevelCovariance
+    Two-level models use ``ClusterData`` and a ``LevelCovariance``; nested models
+    ``NestedData`` and a ``NestedCovariance`` (one ``LevelCovariance`` per level).
+    """
+
+    data: ClusterData | NestedData
+    cov: LevelCovariance | NestedCovariance
     method: str  # mvaghermite, mcaghermite, ghermite, laplace (pc* map onto mc*)
     points: int
     has_constant: bool = True
@@ -50,8 +60,8 @@ class Fit:
     converged: bool
     ilog: list[float]
     ll_c: float  # fixed-effects logit log likelihood (comparison model)
-    model: TwoLevelQuadrature
-    state: AdaptiveState
+    model: TwoLevelQuadrature | NestedQuadrature
+    state: AdaptiveState | NestedState
     p: int
     notes: list[str] = field(default_factory=list)
 
@@ -67,7 +77,9 @@ class Fit:
 class QuadratureObjective:
     """Adapts the nodes at every new point; derivatives with those nodes held fixed."""
 
-    def __init__(self, model: TwoLevelQuadrature, state: AdaptiveState) -> None:
+    def __init__(
+        self, model: TwoLevelQuadrature | NestedQuadrature, state: AdaptiveState | NestedState
+    ) -> None:
         self.model = model
         self.state = state
         self.p = model.p
@@ -130,8 +142,7 @@ def fit(
     """Run Stata's three phases and return the fit."""
     start = start or StartOptions()
     d = problem.data
-    n = len(d.y)
-    row_weight = d.obs_weight * np.repeat(d.cluster_weight, d.sizes)
+    row_weight = _row_weight(d)
     p = d.X.shape[1]
 
     sink(PhaseStart("Fitting fixed-effects model"))
@@ -143,7 +154,7 @@ def fit(
     elif start.method == "constantonly":
         beta0 = _constant_only_start(problem, row_weight)
 
-    model = TwoLevelQuadrature(d, problem.cov, problem.method, problem.points)
+    model = make_model(problem)
     theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
     objective = _objective(model, model.prior_state(x0[p:]), numerical)
@@ -156,7 +167,6 @@ def fit(
     sink(PhaseStart("Fitting full model"))
     res: Result = maximize(objective, x0, settings, sink, ll0=ll0)
     notes = [] if res.converged else ["convergence not achieved"]
-    del n
     return Fit(
         x=res.x,
         ll=res.ll,
@@ -173,11 +183,31 @@ def fit(
     )
 
 
-def _objective(model: TwoLevelQuadrature, state: AdaptiveState, numerical: bool):
+def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature:
+    """The likelihood of the problem: the two-level engine or the nested one."""
+    d = problem.data
+    if isinstance(d, NestedData):
+        assert isinstance(problem.cov, NestedCovariance)
+        return NestedQuadrature(d, problem.cov, problem.method, problem.points)
+    assert isinstance(problem.cov, LevelCovariance)
+    return TwoLevelQuadrature(d, problem.cov, problem.method, problem.points)
+
+
+def _row_weight(d: ClusterData | NestedData) -> np.ndarray:
+    if isinstance(d, NestedData):
+        return d.row_weight()
+    return d.obs_weight * np.repeat(d.cluster_weight, d.sizes)
+
+
+def _objective(
+    model: TwoLevelQuadrature | NestedQuadrature,
+    state: AdaptiveState | NestedState,
+    numerical: bool,
+) -> QuadratureObjective | LaplaceObjective:
     """The Newton objective for the method: Laplace needs its own exact gradient."""
     if numerical:
         return NumericalObjective(model, state)
-    if model.method in ("laplace", "pclaplace"):
+    if isinstance(model, TwoLevelQuadrature) and model.method in ("laplace", "pclaplace"):
         return LaplaceObjective(model, state)
     return QuadratureObjective(model, state)
 
@@ -213,7 +243,7 @@ def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray
 
 def _refine_start(
     objective: QuadratureObjective,
-    cov: LevelCovariance,
+    cov: LevelCovariance | NestedCovariance,
     x0: np.ndarray,
     p: int,
     grid: tuple[float, ...] | None,

@@ -6,22 +6,27 @@ import numpy as np
 from scipy.special import chdtrc
 
 from melogit_cli.design.build import Design
-from melogit_cli.engine.covariance import LevelCovariance
+from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.fit import Fit
 from melogit_cli.results.eresults import EResults, Matrix
 
 TITLE = "Mixed-effects logistic regression"
 
 
-def re_parameter_names(design: Design, cov: LevelCovariance) -> list[str]:
-    """``var(_cons[district])`` / ``cov(1.urban[district],_cons[district])`` in e(b) order."""
+def re_parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) -> list[str]:
+    """``var(_cons[district])`` / ``cov(1.urban[district],_cons[district])`` in e(b) order.
+
+    Nested levels are labelled by their path, ``var(_cons[family>subject])``; levels
+    come from the highest down, each with its variances then its covariances.
+    """
+    covs = cov.levels if isinstance(cov, NestedCovariance) else (cov,)
     names: list[str] = []
     path = []
-    for lv in design.levels.levels:
+    for lv, lcov in zip(design.levels.levels, covs, strict=False):
         path.append(lv.name)
         label = ">".join(path)
         re_names = lv.re_names
-        for a, b in cov.reported():
+        for a, b in lcov.reported():
             if a == b:
                 names.append(f"var({re_names[a]}[{label}])")
             else:
@@ -30,7 +35,9 @@ def re_parameter_names(design: Design, cov: LevelCovariance) -> list[str]:
     return names
 
 
-def stata_metric(cov: LevelCovariance, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stata_metric(
+    cov: LevelCovariance | NestedCovariance, theta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Reported variances/covariances and their Jacobian with respect to ``theta``."""
     sigma, dS, _ = cov.sigma_derivatives(theta)
     pairs = cov.reported()
@@ -42,7 +49,7 @@ def stata_metric(cov: LevelCovariance, theta: np.ndarray) -> tuple[np.ndarray, n
 def build_eresults(
     design: Design,
     fit: Fit,
-    cov: LevelCovariance,
+    cov: LevelCovariance | NestedCovariance,
     V_internal: np.ndarray,
     *,
     method: str,

@@ -71,7 +71,7 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
         usable = np.isfinite(bj) and np.isfinite(se) and se > 0 and not marked
         if usable and eq == "/" and name.startswith("var("):
             if bj > 0:
-                r = math.exp(crit * se / bj)
+                r = math.exp(min(crit * se / bj, 700.0))
                 lo, hi = bj / r, bj * r
         elif usable:
             z = bj / se

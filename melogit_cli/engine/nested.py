@@ -1,0 +1,352 @@
+"""Log likelihood and derivatives of a nested (three or more level) logistic model.
+
+Integration is recursive, bottom-up.  Level ``l`` has ``K_l`` nodes per unit; a
+unit's nodes are placed separately for every combination ("path") of its ancestors'
+nodes, so arrays of level ``l`` have shape ``(units, M_{l-1}, K_l, ...)`` with
+``M_l = K_0 ... K_l``.  The rows of a chunk of top-level units are evaluated at all
+``M_{L-1}`` paths of their lowest-level unit, summed into that unit
+(``np.add.reduceat``), integrated over its own nodes (``logsumexp``), summed into the
+parent, and so on up to the top.  The joint grid over all units is never formed, and
+memory is bounded by processing chunks of top-level units.
+
+Node placement, in the metric ``v`` of standardized effects (``u_l = A_l v_l``), as
+``v = mu + C a_k`` with ``a_k`` the Gauss-Hermite nodes:
+
+- ``ghermite``: ``mu = 0, C = I``.
+- ``mvaghermite``: for every unit and every path of its ancestors' nodes, the posterior
+  mean and Cholesky factor of the posterior covariance of the unit's effects
+  conditional on those ancestors' values (computed by the quadrature itself), iterated
+  to a fixed point as in the two-level code.
+- ``mcaghermite``/``pcaghermite``/``laplace``/``pclaplace``: Pinheiro and Chao's
+  scheme: the joint posterior mode ``v_hat`` and negative Hessian ``H`` of each
+  top-level unit's effects; a unit's nodes given its ancestors' nodes are centred at the
+  conditional mean of ``N(v_hat, H^-1)`` and scaled by its conditional covariance (see
+  ``nested_tree``).  With one point this is the Laplace approximation of the whole
+  top-level integral, ``h(v_hat) - log|H|/2``.
+
+Every scheme is a valid quadrature rule that converges to the likelihood as the points
+grow.  Derivatives of the quadrature methods hold the nodes fixed in the v-metric, as
+the two-level code does: the gradient is the posterior-weighted score and the Hessian
+is analytic too (``nested_hessian``).  Laplace uses its exact gradient, with the modes
+moving with the parameters (``nested_laplace``), and central differences of it for the
+Hessian.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import expit
+
+from melogit_cli.engine.covariance import NestedCovariance
+from melogit_cli.engine.nested_data import Chunk, NestedData
+from melogit_cli.engine.nested_hessian import chunk_hessian
+from melogit_cli.engine.nested_tree import (
+    Modes,
+    Tree,
+    conditional_locations,
+    joint_modes,
+    safe_cholesky,
+)
+from melogit_cli.engine.quadrature import Rule, normal_rule
+from melogit_cli.engine.twolevel import Evaluation
+
+ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle
+ADAPT_TOLERANCE = 1e-11  # tighter than Stata's 1e-8: keeps the line search free of adaptation noise
+RESTART_AFTER = 30
+CHUNK_ELEMENTS = 4_000_000
+LAPLACE = ("laplace", "pclaplace")
+MODE_CURVATURE = ("mcaghermite", "pcaghermite") + LAPLACE
+
+Locations = list[tuple[np.ndarray, np.ndarray]]  # per level: mu, C in the v-metric
+
+
+@dataclass
+class NestedState:
+    """Node placement: per level ``mu``/``C`` (v-metric) and what carries over."""
+
+    locations: Locations
+    m: list[np.ndarray] = field(default_factory=list)  # mvaghermite: u-metric means per path
+    R: list[np.ndarray] = field(default_factory=list)  # and covariance factors
+    modes: Modes | None = None  # mode-curvature methods: joint modes at this point
+
+
+@dataclass
+class PassResult:
+    ll: float
+    moments: list[tuple[np.ndarray, np.ndarray]] | None = None
+    scores: np.ndarray | None = None  # per top-level unit, without its own weight
+    hessian: np.ndarray | None = None
+
+
+class NestedQuadrature:
+    """Quadrature approximation of a nested logistic likelihood."""
+
+    def __init__(self, data: NestedData, cov: NestedCovariance, method: str, points: int) -> None:
+        self.data = data
+        self.cov = cov
+        self.method = method
+        self.points = 1 if method in LAPLACE else points
+        self.dims = cov.dims
+        self.L = len(self.dims)
+        self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
+        self.K = [r.size for r in self.rules]
+        self.M = list(np.cumprod(self.K).astype(int))
+        self.Mp = [1] + self.M[:-1]
+        self.p = data.X.shape[1]
+        self.T = cov.n_params
+        self.q = cov.dim
+        self.slices = cov.theta_slices()
+        self.constant = data.log_binomial_constant()
+        self.tree = Tree(data, self.dims)
+
+    # ------------------------------------------------------------ parameters
+    def factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return [
+            lv.factor_derivatives(theta[s])
+            for lv, s in zip(self.cov.levels, self.slices, strict=False)
+        ]
+
+    def prior_state(self, theta: np.ndarray) -> NestedState:
+        """Non-adaptive nodes: ``mu = 0``, ``C = I`` for every unit and path."""
+        locs: Locations = []
+        for lv in range(self.L):
+            G, Mp, q = self.data.n_units[lv], self.Mp[lv], self.dims[lv]
+            mu = np.broadcast_to(np.zeros(q), (G, Mp, q))
+            locs.append((mu, np.broadcast_to(np.eye(q), (G, Mp, q, q))))
+        return NestedState(locs)
+
+    # ------------------------------------------------------------ one pass
+    def evaluate(
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        locs: Locations,
+        moments: bool = False,
+        scores: bool = False,
+        hessian: bool = False,
+    ) -> PassResult:
+        """Log likelihood at fixed nodes; optionally posterior moments, unit scores, Hessian."""
+        d = self.data
+        facs = self.factors(theta)
+        total = 0.0
+        mom = None
+        if moments:
+            mom = [
+                (np.empty((G, Mp, q)), np.empty((G, Mp, q, q)))
+                for G, Mp, q in zip(d.n_units, self.Mp, self.dims, strict=False)
+            ]
+        P = self.p + self.T
+        out = np.zeros((d.n_clusters, P)) if scores or hessian else None
+        hess = np.zeros((P, P)) if hessian else None
+        per_row = self.M[-1] * (4 + 2 * max(self.dims) + (3 * P if hessian else 0))
+        for ch in d.chunks(per_row, CHUNK_ELEMENTS):
+            total += self._chunk(beta, facs, locs, ch, mom, out, hess)
+        return PassResult(total + self.constant, mom, out, hess)
+
+    def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
+        d, L = self.data, self.L
+        rs = ch.rows
+        n = rs.stop - rs.start
+        ru = [d.row_unit[lv][rs] - ch.units[lv].start for lv in range(L)]
+        V, LW = [], []
+        for lv in range(L):
+            mu, C = locs[lv]
+            us = ch.units[lv]
+            mu, C = mu[us], C[us]
+            rule = self.rules[lv]
+            v = mu[:, :, None, :] + np.einsum("gmab,kb->gmka", C, rule.nodes)
+            q = self.dims[lv]
+            logdet = np.log(np.abs(C[..., 0, 0] if q == 1 else np.linalg.det(C)))
+            lw = (
+                rule.log_weights
+                - rule.log_phi
+                + logdet[..., None]
+                - 0.5 * np.sum(v * v, axis=3)
+                - 0.5 * q * np.log(2 * np.pi)
+            )
+            V.append(v.reshape(v.shape[0], self.M[lv], q))
+            LW.append(lw)
+        eta = np.empty((n, self.M[-1]))
+        eta[:] = (d.X[rs] @ beta + d.offset[rs])[:, None]
+        for lv in range(L):
+            Bz = d.Z[lv][rs] @ facs[lv][0]
+            contrib = np.einsum("iq,imq->im", Bz, V[lv][ru[lv]])
+            eta.reshape(n, self.M[lv], -1)[:] += contrib[:, :, None]
+        w, y, r = d.obs_weight[rs, None], d.y[rs, None], d.trials[rs, None]
+        ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
+        bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
+        S = np.add.reduceat(ll_rows, bstarts, axis=0)
+        post: list[np.ndarray] = [np.empty(0)] * L
+        for lv in reversed(range(L)):
+            g = S.shape[0]
+            Tm = S.reshape(g, self.Mp[lv], self.K[lv]) + LW[lv]
+            top_k = Tm.max(axis=2, keepdims=True)
+            top_k = np.where(np.isfinite(top_k), top_k, 0.0)
+            e = np.exp(Tm - top_k)
+            total_k = e.sum(axis=2, keepdims=True)
+            post[lv] = e / total_k
+            lse = (np.log(total_k) + top_k)[..., 0]
+            if lv > 0:
+                wl = d.unit_weight[lv][ch.units[lv]]
+                cs = d.child_starts[lv - 1][ch.units[lv - 1]] - ch.units[lv].start
+                S = np.add.reduceat(wl[:, None] * lse, cs, axis=0)
+        top = lse[:, 0]
+        w0 = d.unit_weight[0][ch.g0 : ch.g1]
+        if mom is not None:
+            for lv in range(L):
+                g = V[lv].shape[0]
+                u = V[lv].reshape(g, self.Mp[lv], self.K[lv], -1) @ facs[lv][0].T
+                mean = np.einsum("gmk,gmka->gma", post[lv], u)
+                dev = u - mean[:, :, None, :]
+                mom[lv][0][ch.units[lv]] = mean
+                mom[lv][1][ch.units[lv]] = np.einsum("gmk,gmka,gmkb->gmab", post[lv], dev, dev)
+        if out is not None:
+            out[ch.g0 : ch.g1] = self._chunk_scores(facs, ch, V, post, ru, eta)
+        if hess is not None:
+            hess += chunk_hessian(self, facs, ch, V, post, ru, eta)
+        return float(w0 @ top)
+
+    def _chunk_scores(self, facs, ch: Chunk, V, post, ru, eta) -> np.ndarray:
+        """Posterior-weighted scores of each top-level unit (nodes fixed)."""
+        d, L = self.data, self.L
+        rs = ch.rows
+        n = rs.stop - rs.start
+        cum = post[0].reshape(post[0].shape[0], self.M[0])
+        for lv in range(1, L):
+            par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
+            wl = d.unit_weight[lv][ch.units[lv]]
+            cum = (cum[par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, self.M[lv])
+        resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * expit(eta))
+        Rw = cum[ru[-1]] * resid
+        tstarts = d.row_starts[0][ch.g0 : ch.g1] - rs.start
+        parts = [np.add.reduceat(d.X[rs] * Rw.sum(axis=1)[:, None], tstarts, axis=0)]
+        for lv in range(L):
+            E = np.einsum("im,imq->iq", Rw.reshape(n, self.M[lv], -1).sum(axis=2), V[lv][ru[lv]])
+            st = np.einsum("ia,tab,ib->it", d.Z[lv][rs], facs[lv][1], E)
+            parts.append(np.add.reduceat(st, tstarts, axis=0))
+        return np.concatenate(parts, axis=1)
+
+    # ------------------------------------------------------------ likelihood
+    def loglik(
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+    ) -> tuple[float, NestedState]:
+        """Log likelihood at (beta, theta), placing the nodes first for adaptive methods."""
+        if self.method == "ghermite":
+            st = self.prior_state(theta)
+            return self.evaluate(beta, theta, st.locations).ll, st
+        if self.method in MODE_CURVATURE:
+            st = self.mode_state(beta, theta, state)
+            return self.evaluate(beta, theta, st.locations).ll, st
+        return self._adapt_mean_variance(beta, theta, state)
+
+    def mode_state(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> NestedState:
+        """Pinheiro-Chao nodes from the joint modes (warm-started from ``state``)."""
+        As = [f[0] for f in self.factors(theta)]
+        if state.modes is not None:
+            v0 = state.modes.v
+        else:
+            v0 = [np.zeros((G, q)) for G, q in zip(self.data.n_units, self.dims, strict=False)]
+        modes = joint_modes(self.data, self.tree, beta, As, v0)
+        locs = conditional_locations(self.data, modes, [r.nodes for r in self.rules])
+        return NestedState(locs, modes=modes)
+
+    def _locations_from_u(self, theta: np.ndarray, m: list, R: list) -> Locations:
+        locs: Locations = []
+        for (A, _, _), m_l, R_l in zip(self.factors(theta), m, R, strict=False):
+            Ainv = np.linalg.inv(A)
+            locs.append((m_l @ Ainv.T, np.einsum("ab,...bc->...ac", Ainv, R_l)))
+        return locs
+
+    def _adapt_mean_variance(
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+    ) -> tuple[float, NestedState]:
+        """Move every unit's nodes to its conditional posterior mean and SD, to a fixed point.
+
+        Starts from the carried state, or from the mode-curvature nodes when there is none
+        or when the carried state does not settle within ``RESTART_AFTER`` iterations.
+        """
+        fresh = not state.m
+        m, R = self._mode_start(beta, theta, state) if fresh else (state.m, state.R)
+        ll_old = None
+        ll = -np.inf
+        for it in range(ADAPT_ITERATIONS):
+            if it == RESTART_AFTER and not fresh:
+                m, R = self._mode_start(beta, theta, state)
+                ll_old = None
+            locs = self._locations_from_u(theta, m, R)
+            res = self.evaluate(beta, theta, locs, moments=True)
+            ll = res.ll
+            current = NestedState(locs, m, R)
+            if not np.isfinite(ll):
+                return ll, current
+            if ll_old is not None and abs(ll - ll_old) <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
+                return ll, current
+            ll_old = ll
+            assert res.moments is not None
+            m = [mean for mean, _ in res.moments]
+            R = [safe_cholesky(cov) for _, cov in res.moments]
+        return ll, NestedState(self._locations_from_u(theta, m, R), m, R)
+
+    def _mode_start(
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+    ) -> tuple[list, list]:
+        """Mode-curvature node locations and scales as a mean-variance state (u-metric)."""
+        locs = self.mode_state(beta, theta, NestedState([], modes=state.modes)).locations
+        m, R = [], []
+        for (A, _, _), (mu, C) in zip(self.factors(theta), locs, strict=False):
+            m.append(mu @ A.T)
+            R.append(np.einsum("ab,...bc->...ac", A, C))
+        return m, R
+
+    # ------------------------------------------------------------ derivatives
+    def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
+        """Per top-level unit score vectors (G x P)."""
+        if self.method in LAPLACE:
+            from melogit_cli.engine.nested_laplace import laplace_scores
+
+            assert state.modes is not None
+            return laplace_scores(self, beta, theta, state.modes)
+        res = self.evaluate(beta, theta, state.locations, scores=True)
+        assert res.scores is not None
+        return res.scores
+
+    def gradient(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
+        return self.data.cluster_weight @ self.cluster_scores(beta, theta, state)
+
+    def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> Evaluation:
+        """Log likelihood, gradient and Hessian.
+
+        Quadrature: the analytic Hessian with the nodes fixed.  Laplace: central
+        differences of the exact gradient (the modes move with the parameters).
+        """
+        x = np.concatenate([beta, theta])
+        p = self.p
+        if self.method in LAPLACE:
+            ll = self.evaluate(beta, theta, state.locations).ll
+
+            def grad(z: np.ndarray) -> np.ndarray:
+                st = self.mode_state(z[:p], z[p:], state)
+                return self.gradient(z[:p], z[p:], st)
+
+            g = self.gradient(beta, theta, state)
+            return Evaluation(ll, g, difference_hessian(grad, x))
+        res = self.evaluate(beta, theta, state.locations, hessian=True)
+        assert res.scores is not None and res.hessian is not None
+        H = 0.5 * (res.hessian + res.hessian.T)
+        return Evaluation(res.ll, self.data.cluster_weight @ res.scores, H)
+
+
+def difference_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Symmetrized central differences of an analytic gradient."""
+    k = len(x)
+    H = np.empty((k, k))
+    for i in range(k):
+        h = 1e-5 * (abs(x[i]) + 1.0)
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        H[:, i] = (grad(xp) - grad(xm)) / (2 * h)
+    return 0.5 * (H + H.T)

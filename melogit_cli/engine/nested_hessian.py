@@ -1,0 +1,76 @@
+"""The analytic Hessian of the nested quadrature formula with the nodes held fixed.
+
+With ``T_u(m) = lw + sum_c w_c l_c(m)`` the log integrand of unit ``u`` at the full
+path ``m`` of nodes (its ancestors' and its own) and ``l_u = log sum_k exp T_u``,
+
+``d l_u = sum_k pi_k S_u``  (``S_u = dT_u``) and
+``d2 l_u = sum_k pi_k (d2 T_u + S_u S_u') - dl_u dl_u'``.
+
+Unrolled from the top, every unit adds the posterior-weighted spread of its
+conditional scores, ``sum_m cum_u(m) S_u S_u' - sum_m' cum_parent(m') w_u Sbar_u Sbar_u'``,
+and the rows add the expected second derivative of their log likelihoods,
+``sum_m cum(m) (-W x~ x~' + r d2eta)``, where ``cum`` is the product of the posterior
+node probabilities and unit weights along the path and ``x~ = d eta / d psi``.  All
+products are matrix products over (units x paths) rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+
+def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
+    """This chunk's contribution (weighted by the top-level weights) to the Hessian."""
+    d, L = model.data, model.L
+    rs = ch.rows
+    n = rs.stop - rs.start
+    p, P, M = model.p, model.p + model.T, model.M
+    w0 = d.unit_weight[0][ch.g0 : ch.g1]
+    # cumulative path weights per level (with the unit weights, top weight included)
+    cums = [w0[:, None] * post[0].reshape(-1, M[0])]
+    for lv in range(1, L):
+        par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
+        wl = d.unit_weight[lv][ch.units[lv]]
+        cums.append((cums[-1][par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, M[lv]))
+    mu = expit(eta)
+    w = d.obs_weight[rs, None]
+    resid = w * (d.y[rs, None] - d.trials[rs, None] * mu)  # n x M
+    W = w * d.trials[rs, None] * mu * (1 - mu)
+    # x~ = d eta / d psi at every path: n x M x P
+    xt = np.empty((n, M[-1], P))
+    xt[:, :, :p] = d.X[rs][:, None, :]
+    for lv, s in enumerate(model.slices):
+        dA = facs[lv][1]
+        g = np.einsum("ia,tab,imb->imt", d.Z[lv][rs], dA, V[lv][ru[lv]])  # n x M_l x T_l
+        xt.reshape(n, M[lv], -1, P)[:, :, :, p + s.start : p + s.stop] = g[:, :, None, :]
+    crow = cums[-1][ru[-1]]  # n x M
+    flat = xt.reshape(-1, P)
+    H = -(flat * (crow * W).reshape(-1, 1)).T @ flat
+    Rc = crow * resid
+    for lv, s in enumerate(model.slices):
+        E = np.einsum("im,imq->iq", Rc.reshape(n, M[lv], -1).sum(axis=2), V[lv][ru[lv]])
+        sl = slice(p + s.start, p + s.stop)
+        H[sl, sl] += np.einsum("ia,stab,ib->st", d.Z[lv][rs], facs[lv][2], E)
+    # conditional scores, bottom-up, and their posterior spread
+    bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
+    S = np.add.reduceat(resid[:, :, None] * xt, bstarts, axis=0)  # g_b x M x P
+    for lv in reversed(range(L)):
+        g = S.shape[0]
+        flatS = S.reshape(-1, P)
+        H += (flatS * cums[lv].reshape(-1, 1)).T @ flatS
+        Sbar = np.einsum("gmk,gmkP->gmP", post[lv], S.reshape(g, model.Mp[lv], model.K[lv], P))
+        if lv > 0:
+            par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
+            wl = d.unit_weight[lv][ch.units[lv]]
+            prev = cums[lv - 1][par] * wl[:, None]  # g x M_{l-1}
+            S = np.add.reduceat(
+                wl[:, None, None] * Sbar,
+                d.child_starts[lv - 1][ch.units[lv - 1]] - ch.units[lv].start,
+                axis=0,
+            )
+        else:
+            prev = w0[:, None]
+        flatB = Sbar.reshape(-1, P)
+        H -= (flatB * prev.reshape(-1, 1)).T @ flatB
+    return H
