@@ -6,20 +6,12 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError
-from melogit_cli.syntax.spec import InBound, ModelSpec
+from melogit_cli.syntax.spec import InBound, InRange, ModelSpec
 
 
 def apply_if_in(spec: ModelSpec, ds: Dataset) -> np.ndarray:
     """Boolean mask of the observations that satisfy ``if`` and ``in``."""
-    n = ds.nobs
-    rows = np.ones(n, dtype=bool)
-    if spec.in_range is not None:
-        first = _position(spec.in_range.first, n)
-        last = _position(spec.in_range.last, n)
-        if not (1 <= first <= n and 1 <= last <= n) or first > last:
-            raise StataError("Obs. nos. out of range", 198)
-        rows[:] = False
-        rows[first - 1 : last] = True
+    rows = in_range_mask(spec.in_range, ds.nobs)
     if spec.if_expr is not None:
         from melogit_cli.data.evaluate import evaluate
 
@@ -28,6 +20,19 @@ def apply_if_in(spec: ModelSpec, ds: Dataset) -> np.ndarray:
             raise StataError("type mismatch", 109)
         value = np.asarray(value, dtype=float)
         rows &= value != 0  # missing (NaN) counts as true, as in Stata
+    return rows
+
+
+def in_range_mask(in_range: InRange | None, n: int) -> np.ndarray:
+    """Observations ``in first/last`` selects (all when there is no ``in``)."""
+    rows = np.ones(n, dtype=bool)
+    if in_range is not None:
+        first = _position(in_range.first, n)
+        last = _position(in_range.last, n)
+        if not (1 <= first <= n and 1 <= last <= n) or first > last:
+            raise StataError("Obs. nos. out of range", 198)
+        rows[:] = False
+        rows[first - 1 : last] = True
     return rows
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.data.evaluate import evaluate
+from melogit_cli.design.sample import in_range_mask
 from melogit_cli.design.varlist import resolve_varlist as _resolve
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.interp.parse import Body, parse_body
@@ -36,29 +37,13 @@ def resolve_varlist(text: str, ds: Dataset) -> list[str]:
 def select_rows(session: Session, body: Body) -> np.ndarray:
     """The observations ``if``/``in`` select (all when neither is given)."""
     ds = session.data()
-    n = ds.nobs
-    rows = np.ones(n, dtype=bool)
-    if body.in_range is not None:
-        first, last = _position(body.in_range.first, n), _position(body.in_range.last, n)
-        if not (1 <= first <= n and 1 <= last <= n) or first > last:
-            raise StataError("Obs. nos. out of range", 198)
-        rows[:] = False
-        rows[first - 1 : last] = True
+    rows = in_range_mask(body.in_range, ds.nobs)
     if body.if_expr is not None:
         value = evaluate(body.if_expr, ds, results=session)
         if value.dtype == object:
             raise StataError("type mismatch", 109)
         rows &= np.asarray(value, dtype=float) != 0
     return rows
-
-
-def _position(bound: int | str, n: int) -> int:
-    if bound == "f":
-        return 1
-    if bound == "l":
-        return n
-    b = int(bound)
-    return n + b + 1 if b < 0 else b
 
 
 def check_new_name(name: str, ds: Dataset) -> None:
