@@ -23,7 +23,7 @@ class TestBangladeshExample1:
 
     ref = reference("bangladesh_example1")
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def r(self):
         return fitted(self.ref["command"], "bangladesh.dta")
 
@@ -60,7 +60,7 @@ class TestHospitalLr2:
 
     ref = reference("hospital_lr2_ghermite12")
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def r(self):
         return fitted(self.ref["command"], "hospital.dta")
 

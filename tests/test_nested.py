@@ -103,7 +103,7 @@ def engine(command: str, data, method: str, points: int) -> tuple[NestedQuadratu
 class TestGuimmunLr3:
     """lr3's 12-point Gauss-Hermite fit of the Guatemalan immunization data."""
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def r(self):
         return fitted(REF["command"], GUIM)
 
@@ -157,7 +157,7 @@ class TestGuimmunLr3:
 class TestIntegrationMethods:
     """At lr3's estimates: every method converges to the same likelihood as points grow."""
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def at(self):
         design = build_design(parse(REF["command"]), as_dataset(DATA / GUIM))
         names = [n for n, k in zip(design.fixed.names, design.fixed.keep, strict=False) if k]
