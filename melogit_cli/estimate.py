@@ -9,6 +9,7 @@ import numpy as np
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
 from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
+from melogit_cli.engine.crossed import CrossedData, RETerm
 from melogit_cli.engine.events import EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.laplace import laplace_cluster_scores
@@ -22,6 +23,8 @@ from melogit_cli.results.eresults import EResults
 from melogit_cli.syntax.spec import ModelSpec, Options
 
 LAPLACE_METHODS = ("laplace", "pclaplace")
+CROSSED_NOTE = "note: crossed random-effects model specified; option intmethod(laplace) implied."
+MAX_CROSSED_QUADRATURE_DIM = 5  # R.-expanded effects that quadrature may still integrate
 
 
 @dataclass
@@ -34,9 +37,12 @@ class Estimation:
     notes: list[str]
 
 
-def integration(options: Options) -> tuple[str, int]:
-    """The integration method and points, with Stata's defaults and checks."""
-    method = options.intmethod or "mvaghermite"
+def integration(options: Options, crossed: bool = False) -> tuple[str, int]:
+    """The integration method and points, with Stata's defaults and checks.
+
+    Crossed models (any ``R.varname``) default to the Laplacian approximation.
+    """
+    method = options.intmethod or ("laplace" if crossed else "mvaghermite")
     if method in LAPLACE_METHODS:
         if options.intpoints is not None:
             raise StataError(f"option intpoints() not allowed with intmethod({method})", 198)
@@ -51,18 +57,30 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
     """Fit ``spec`` on ``ds`` as Stata's melogit does."""
     check_supported(spec)
     opts = spec.options
-    method, points = integration(opts)
+    crossed = any(eq.r_var is not None for eq in spec.re_equations)
+    method, points = integration(opts, crossed)
     _refuse_unsupported(opts)
     design = build_design(spec, ds)
     nested = len(design.levels.levels) > 1
-    if method in LAPLACE_METHODS and (
-        design.weight_type or (nested and any(lv.weight_type for lv in design.levels.levels))
-    ):
+    weighted = bool(design.weight_type) or any(lv.weight_type for lv in design.levels.levels)
+    if method in LAPLACE_METHODS and weighted:
         raise StataError("weights not allowed with intmethod(laplace)", 101)
-    for note in design.notes:
+    notes: list[str] = []
+    if crossed:
+        _check_crossed(design, method, weighted)
+        if opts.intmethod is None:
+            notes.append(CROSSED_NOTE)
+    notes += design.notes
+    for note in notes:
         sink(Message(note))
 
-    data, cov = nested_arrays(design) if nested else cluster_arrays(design)
+    data: ClusterData | NestedData | CrossedData
+    if crossed and method in LAPLACE_METHODS:
+        data, cov = crossed_arrays(design)
+    elif nested:
+        data, cov = nested_arrays(design)
+    else:
+        data, cov = cluster_arrays(design)
     problem = Problem(data, cov, method, points, has_constant=not spec.noconstant)
     settings = Settings(
         iterate=300 if opts.iterate is None else opts.iterate,
@@ -75,7 +93,7 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
     start = _start_options(spec, design, cov)
     result = fit(problem, settings, start, sink if opts.log else ignore, numerical=opts.dnumerical)
     vce, vcetype = _vce_kind(spec, design)
-    V_internal, notes = _variance(result, vce, design, ds)
+    V_internal, v_notes = _variance(result, vce, design, ds)
     e = build_eresults(
         design,
         result,
@@ -92,7 +110,7 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
 
         e.macros["clustvar"] = resolve_one(opts.vce_clustvar, ds)
         e.scalars["N_clust"] = float(_robust_groups(design, ds).max() + 1)
-    return Estimation(e, design, result, design.notes + result.notes + notes)
+    return Estimation(e, design, result, notes + result.notes + v_notes)
 
 
 def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
@@ -109,11 +127,11 @@ def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
         X=fx.x_est[order],
         offset=design.offset[order],
         obs_weight=design.obs_weight[order],
-        Z=level.Z[order],
+        Z=level.dense_z()[order],
         starts=starts,
         cluster_weight=level.cluster_weight,
     )
-    cov = LevelCovariance(tuple(CovBlock(b.kind, len(b.names)) for b in level.blocks))
+    cov = LevelCovariance(tuple(CovBlock(b.kind, b.dense_size) for b in level.blocks))
     return data, cov
 
 
@@ -128,17 +146,95 @@ def nested_arrays(design: Design) -> tuple[NestedData, NestedCovariance]:
         X=fx.x_est[order],
         offset=design.offset[order],
         obs_weight=design.obs_weight[order],
-        Z=[lv.Z[order] for lv in levels],
+        Z=[lv.dense_z()[order] for lv in levels],
         row_unit=[lv.codes[order] for lv in levels],
         unit_weight=[lv.cluster_weight for lv in levels],
     )
     cov = NestedCovariance(
         tuple(
-            LevelCovariance(tuple(CovBlock(b.kind, len(b.names)) for b in lv.blocks))
+            LevelCovariance(tuple(CovBlock(b.kind, b.dense_size) for b in lv.blocks))
             for lv in levels
         )
     )
     return data, cov
+
+
+def crossed_arrays(design: Design) -> tuple[CrossedData, NestedCovariance]:
+    """The crossed engine's terms: each level's ordinary effects, and each ``R.`` equation.
+
+    An ``R.varname`` block has one parameter and, per group (a level of ``varname``
+    within a cluster of its level), one effect; the covariance lists it with size 1.
+    """
+    fx = design.fixed
+    n = len(design.y)
+    terms: list[RETerm] = []
+    level_covs = []
+    j = 0
+    for lv in design.levels.levels:
+        blocks, ordinary, ordinary_idx = [], [], []
+        for b in lv.blocks:
+            cb = CovBlock(b.kind, 1 if b.is_r else len(b.names))
+            idx = np.arange(j, j + cb.n_params)
+            j += cb.n_params
+            blocks.append(cb)
+            if b.is_r:
+                assert b.r_codes is not None
+                key = lv.codes * max(b.r_levels, 1) + b.r_codes
+                _, group = np.unique(key, return_inverse=True)
+                group = group.reshape(-1).astype(np.int64)
+                terms.append(
+                    RETerm(
+                        f"{lv.name}>{b.r_var}",
+                        group,
+                        int(group.max()) + 1,
+                        np.ones((n, 1)),
+                        LevelCovariance((cb,)),
+                        idx,
+                    )
+                )
+            else:
+                ordinary.append(cb)
+                ordinary_idx.append(idx)
+        if ordinary:
+            terms.append(
+                RETerm(
+                    lv.name,
+                    lv.codes,
+                    lv.n_groups,
+                    lv.Z,
+                    LevelCovariance(tuple(ordinary)),
+                    np.concatenate(ordinary_idx),
+                )
+            )
+        level_covs.append(LevelCovariance(tuple(blocks)))
+    data = CrossedData(
+        y=design.y,
+        trials=design.trials,
+        X=fx.x_est,
+        offset=design.offset,
+        obs_weight=design.obs_weight,
+        terms=terms,
+    )
+    return data, NestedCovariance(tuple(level_covs))
+
+
+def _check_crossed(design: Design, method: str, weighted: bool) -> None:
+    """Crossed models: Laplace, or quadrature when the R.-expanded dimension is small."""
+    opts = design.spec.options
+    if weighted:
+        raise StataError("weights not allowed with crossed random effects", 101)
+    if opts.vce != "oim" and method in LAPLACE_METHODS:
+        raise StataError(f"vce({opts.vce}) not allowed with crossed random effects", 198)
+    if method in LAPLACE_METHODS:
+        return
+    dim = sum(b.dense_size for lv in design.levels.levels for b in lv.blocks)
+    if dim > MAX_CROSSED_QUADRATURE_DIM:
+        raise StataError(
+            f"intmethod({method}) not allowed with crossed random effects of total "
+            f"dimension {dim};\nquadrature is feasible only up to dimension "
+            f"{MAX_CROSSED_QUADRATURE_DIM}; use intmethod(laplace)",
+            198,
+        )
 
 
 def _refuse_unsupported(opts: Options) -> None:

@@ -60,6 +60,8 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
     needed += term_variables(spec.fixed, ds)
     for eq in spec.re_equations:
         needed += term_variables(eq.terms, ds)
+        if eq.r_var:
+            needed.append(_single_variable(eq.r_var, ds))
         if eq.level != "_all":
             needed.append(_single_variable(eq.level, ds))
         for w in (eq.fweight, eq.iweight, eq.pweight):

@@ -16,10 +16,27 @@ DEFAULT_COVARIANCE = "independent"
 
 @dataclass
 class Block:
-    """One random-effects equation within its level: covariance kind and its columns."""
+    """One random-effects equation within its level: covariance kind and its columns.
+
+    An ``R.varname`` equation is an identity block of one effect per level of
+    ``r_var`` within each cluster of its level: ``r_codes`` gives each sample row's
+    level of ``r_var`` (0 .. ``r_levels`` - 1); its columns are not in ``Level.Z``.
+    """
 
     kind: str
     names: list[str]
+    r_var: str = ""
+    r_codes: np.ndarray | None = None
+    r_levels: int = 0
+
+    @property
+    def is_r(self) -> bool:
+        return bool(self.r_var)
+
+    @property
+    def dense_size(self) -> int:
+        """Columns of the block as indicator columns (``R.``) or its own columns."""
+        return self.r_levels if self.is_r else len(self.names)
 
 
 @dataclass
@@ -29,7 +46,7 @@ class Level:
     name: str
     codes: np.ndarray  # cluster index of each sample row (nested within the level above)
     n_groups: int
-    Z: np.ndarray  # sample rows x q
+    Z: np.ndarray  # sample rows x q (the ordinary blocks' columns; R. blocks have none)
     blocks: list[Block]
     cluster_weight: np.ndarray  # per cluster (1 when none)
     weight_type: str = ""
@@ -38,7 +55,28 @@ class Level:
 
     @property
     def re_names(self) -> list[str]:
-        return [n for b in self.blocks for n in b.names]
+        """Names of the columns of ``Z`` (the ordinary blocks)."""
+        return [n for b in self.blocks if not b.is_r for n in b.names]
+
+    @property
+    def crossed(self) -> bool:
+        return any(b.is_r for b in self.blocks)
+
+    def dense_z(self) -> np.ndarray:
+        """All random-effects columns in block order, ``R.`` blocks as indicators."""
+        parts, j = [], 0
+        n = len(self.codes)
+        for b in self.blocks:
+            if b.is_r:
+                assert b.r_codes is not None
+                ind = np.zeros((n, b.r_levels))
+                ind[np.arange(n), b.r_codes] = 1.0
+                parts.append(ind)
+            else:
+                k = len(b.names)
+                parts.append(self.Z[:, j : j + k])
+                j += k
+        return np.column_stack(parts) if parts else np.zeros((n, 0))
 
 
 @dataclass
@@ -51,6 +89,11 @@ class LevelStructure:
     @property
     def names(self) -> list[str]:
         return [lv.name for lv in self.levels]
+
+    @property
+    def crossed(self) -> bool:
+        """Any ``R.varname`` equation: a crossed random-effects model."""
+        return any(lv.crossed for lv in self.levels)
 
 
 def build_levels(
@@ -79,7 +122,11 @@ def build_levels(
         blocks, Zparts = [], []
         for eq, cols in eqs:
             if eq.r_var is not None:
-                raise StataError("crossed random effects (R.varname) are not available yet", 198)
+                r_var = _r_variable(ds, eq.r_var)
+                r_codes = _integer_ids(ds, r_var, rows)
+                K = int(r_codes.max()) + 1 if n else 0
+                blocks.append(Block("identity", ["_cons"], r_var, r_codes, K))
+                continue
             kind = _covariance_kind(eq)
             Zeq = cols.Z
             labels = list(cols.names)
@@ -98,7 +145,7 @@ def build_levels(
                 name=name,
                 codes=codes,
                 n_groups=G,
-                Z=np.column_stack(Zparts),
+                Z=np.column_stack(Zparts) if Zparts else np.zeros((n, 0)),
                 blocks=blocks,
                 cluster_weight=cw,
                 weight_type=weight_type,
@@ -109,6 +156,15 @@ def build_levels(
     order = np.lexsort(tuple(reversed(keys))) if keys else np.arange(n)
     del obs_weight
     return LevelStructure(levels, order)
+
+
+def _r_variable(ds: Dataset, pattern: str) -> str:
+    from melogit_cli.design.varlist import resolve_pattern
+
+    names = resolve_pattern(pattern, ds)
+    if len(names) != 1:
+        raise StataError("too many variables specified", 103)
+    return names[0]
 
 
 def _integer_ids(ds: Dataset, name: str, rows: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from itertools import product
 import numpy as np
 
 from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
+from melogit_cli.engine.crossed import CrossedData, CrossedLaplace, CrossedObjective
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.engine.logit import LogitObjective, fit_logit
@@ -32,7 +33,7 @@ class Problem:
     ``NestedData`` and a ``NestedCovariance`` (one ``LevelCovariance`` per level).
     """
 
-    data: ClusterData | NestedData
+    data: ClusterData | NestedData | CrossedData
     cov: LevelCovariance | NestedCovariance
     method: str  # mvaghermite, mcaghermite, ghermite, laplace (pc* map onto mc*)
     points: int
@@ -183,9 +184,12 @@ def fit(
     )
 
 
-def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature:
-    """The likelihood of the problem: the two-level engine or the nested one."""
+def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature | CrossedLaplace:
+    """The likelihood of the problem: the two-level, nested or crossed (Laplace) engine."""
     d = problem.data
+    if isinstance(d, CrossedData):
+        assert isinstance(problem.cov, NestedCovariance)
+        return CrossedLaplace(d, problem.cov, problem.method)
     if isinstance(d, NestedData):
         assert isinstance(problem.cov, NestedCovariance)
         return NestedQuadrature(d, problem.cov, problem.method, problem.points)
@@ -193,8 +197,8 @@ def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature:
     return TwoLevelQuadrature(d, problem.cov, problem.method, problem.points)
 
 
-def _row_weight(d: ClusterData | NestedData) -> np.ndarray:
-    if isinstance(d, NestedData):
+def _row_weight(d: ClusterData | NestedData | CrossedData) -> np.ndarray:
+    if isinstance(d, (NestedData, CrossedData)):
         return d.row_weight()
     return d.obs_weight * np.repeat(d.cluster_weight, d.sizes)
 
@@ -207,6 +211,8 @@ def _objective(
     """The Newton objective for the method: Laplace needs its own exact gradient."""
     if numerical:
         return NumericalObjective(model, state)
+    if isinstance(model, CrossedLaplace):
+        return CrossedObjective(model, state)
     if isinstance(model, TwoLevelQuadrature) and model.method in ("laplace", "pclaplace"):
         return LaplaceObjective(model, state)
     return QuadratureObjective(model, state)

@@ -58,7 +58,8 @@ def two_level_model(est: Estimate) -> TwoLevelModel:
     levels = design.levels.levels
     data = getattr(getattr(fit, "model", None), "data", None)
     cov = getattr(getattr(fit, "model", None), "cov", None)
-    if len(levels) != 1 or not isinstance(data, ClusterData) or cov is None:
+    crossed = bool(getattr(design.levels, "crossed", False))
+    if len(levels) != 1 or crossed or not isinstance(data, ClusterData) or cov is None:
         raise StataError(
             "predict after models with more than one grouping level (nested or crossed "
             "random effects) is not available yet",
@@ -411,7 +412,8 @@ def _icc(session: Session, e: EResults, body: Body) -> None:
             raise StataError("level() must be between 10 and 99.99 inclusive", 198)
     names = e.b.colnames
     levels = e.macros.get("ivars", "").split()
-    if not levels or "_all" in levels or len(set(levels)) != len(levels):
+    crossed = re.search(r"(?<![A-Za-z0-9_.])R\.", e.macros.get("cmdline", "")) is not None
+    if not levels or crossed or "_all" in levels or len(set(levels)) != len(levels):
         raise StataError("estat icc is not available after crossed-effects models", 198)
     keys = [f"/:var(_cons[{'>'.join(levels[: i + 1])}])" for i in range(len(levels))]
     if any(k not in names for k in keys):

@@ -65,5 +65,9 @@ class IterationLog:
         if isinstance(event, GridNode):
             return grid_line(event.number, event.ll, self.crit) + "\n"
         if isinstance(event, Message):
+            if event.text.startswith("note:"):  # SMCL's {p 0 6 2}
+                from melogit_cli.render.footer import wrap_note
+
+                return "\n".join(wrap_note(event.text)) + "\n"
             return event.text + "\n"
         return ""

@@ -16,22 +16,34 @@ TITLE = "Mixed-effects logistic regression"
 def re_parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) -> list[str]:
     """``var(_cons[district])`` / ``cov(1.urban[district],_cons[district])`` in e(b) order.
 
-    Nested levels are labelled by their path, ``var(_cons[family>subject])``; levels
-    come from the highest down, each with its variances then its covariances.
+    Nested levels are labelled by their path, ``var(_cons[family>subject])``, in which
+    ``_all`` is left out; an ``R.varname`` equation by its level's path and the
+    variable, ``var(_cons[_all>sid])``.  Levels come from the highest down, each with
+    its variances then its covariances.
     """
     covs = cov.levels if isinstance(cov, NestedCovariance) else (cov,)
     names: list[str] = []
-    path = []
+    path: list[str] = []
     for lv, lcov in zip(design.levels.levels, covs, strict=False):
-        path.append(lv.name)
-        label = ">".join(path)
-        re_names = lv.re_names
+        if lv.name != "_all":
+            path.append(lv.name)
+        label = ">".join(path) or "_all"
+        # each index of the level's covariance: (effect name, its label)
+        index: list[tuple[str, str]] = []
+        ordinary = iter(lv.re_names)
+        for blk, cblk in zip(lv.blocks, lcov.blocks, strict=False):
+            if blk.is_r:
+                index += [("_cons", f"{label}>{blk.r_var}")] * cblk.size
+            else:
+                index += [(next(ordinary), label) for _ in range(cblk.size)]
         for a, b in lcov.reported():
             if a == b:
-                names.append(f"var({re_names[a]}[{label}])")
+                name, lab = index[a]
+                names.append(f"var({name}[{lab}])")
             else:
                 lo, hi = min(a, b), max(a, b)
-                names.append(f"cov({re_names[lo]}[{label}],{re_names[hi]}[{label}])")
+                (n_lo, l_lo), (n_hi, l_hi) = index[lo], index[hi]
+                names.append(f"cov({n_lo}[{l_lo}],{n_hi}[{l_hi}])")
     return names
 
 

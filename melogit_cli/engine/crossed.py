@@ -1,0 +1,533 @@
+"""Joint Laplace approximation for crossed random effects, using the Hessian's sparsity.
+
+All random effects are stacked in one vector ``u = Lambda(theta) v`` with ``v ~ N(0, I)``.
+They come in *terms*: an ordinary level (its clusters, ``q`` effects each, covariance
+factor ``A``) or an ``R.varname`` equation (one effect per level of ``varname`` within
+each cluster of its level, identity covariance).  With ``B = Z Lambda`` (sparse, a few
+nonzeros per row) the log integrand is ``h(v) = sum_i ll_i(x_i b + b_i' v) - v'v/2``;
+its mode ``v_hat`` is found by penalized IRLS (Newton with step halving) and
+
+    ll = h(v_hat) - 1/2 log|H|,   H = B' W B + I.
+
+Sparse factorization.  The term with the most effects is eliminated first: its block
+``H11`` of ``H`` is block diagonal (each row touches one cluster of a term), so its
+factorization and inverse are batched ``q x q`` operations.  The remaining effects form
+the Schur complement ``S = H22 - C' H11^-1 C`` (``C = H12`` sparse), factored densely:
+this is a sparse Cholesky factorization with the big term ordered first, whose fill is
+confined to ``S``.  ``log|H| = log|H11| + log|S|``; solves use block elimination.
+
+Gradient.  As in the two-level Laplace code (``laplace``), the log determinant moves
+with the parameters also through ``v_hat`` and ``W``::
+
+    dll/dpsi = dh/dpsi|_v - 1/2 [ sum_i W'_i lev_i deta_i/dpsi + 2 sum_i W_i b_i' H^-1 db_i/dpsi ]
+    deta/dpsi = D + B H^-1 (d2h/dv dpsi)
+
+with ``lev_i = b_i' H^-1 b_i``.  Both bilinear forms need ``H^-1`` only on the entries
+that one row couples (a selected inverse), obtained from the block formula
+``H^-1 = [[H11^-1 + G S^-1 G', -G S^-1], [-S^-1 G', S^-1]]`` (``G = H11^-1 C``) with
+``G S^-1`` formed in chunks of rows and gathered on the pattern of ``C``.  The Hessian
+is the central difference of this gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve, lapack
+from scipy.special import expit, gammaln
+
+from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
+from melogit_cli.engine.laplace import LaplaceObjective
+from melogit_cli.errors import StataError
+
+MODE_ITERATIONS = 200
+MODE_TOLERANCE = 1e-9  # largest Newton step accepted as "at the mode" (then taken once more)
+CHUNK_ELEMENTS = 4_000_000  # dense entries of G S^-1 formed at once
+MAX_SCHUR = 8000  # effects outside the largest term: S is dense
+MAX_PAIRS = 5_000_000  # pairs of C's nonzeros within a cluster of the largest term
+
+
+@dataclass
+class RETerm:
+    """One set of random effects: ``q`` effects per group, covariance factor from ``cov``."""
+
+    label: str
+    group: np.ndarray  # each row's group, 0 .. n_groups - 1
+    n_groups: int
+    Z: np.ndarray  # n x q covariates (ones for an intercept or an R. indicator)
+    cov: LevelCovariance
+    theta_index: np.ndarray  # positions of this term's parameters in theta
+
+    @property
+    def q(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.n_groups * self.q
+
+
+@dataclass
+class CrossedData:
+    """The arrays of a crossed model (rows in the data's order) and its terms."""
+
+    y: np.ndarray
+    trials: np.ndarray
+    X: np.ndarray
+    offset: np.ndarray
+    obs_weight: np.ndarray
+    terms: list[RETerm]
+
+    @property
+    def cluster_weight(self) -> np.ndarray:
+        return np.ones(1)
+
+    def row_weight(self) -> np.ndarray:
+        return self.obs_weight
+
+
+@dataclass
+class CrossedState:
+    """The joint mode, in the metric of ``u`` per term (carries over when theta moves)."""
+
+    u: list[np.ndarray]  # per term: n_groups x q
+
+
+@dataclass
+class _Factor:
+    """``H`` at one point, factored by block elimination."""
+
+    H11inv: np.ndarray  # G1 x q1 x q1
+    logdet: float
+    C: sp.csr_matrix  # m1 x m2
+    Gv: np.ndarray  # H11^-1 C on C's pattern (block entries x q1)
+    cho: tuple[np.ndarray, bool] | None  # dense Cholesky of S
+
+
+class CrossedLaplace:
+    """Laplace approximation of a logistic model with crossed random effects."""
+
+    method = "laplace"
+    points = 1
+
+    def __init__(self, data: CrossedData, cov: NestedCovariance, method: str = "laplace") -> None:
+        self.data = data
+        self.cov = cov
+        self.method = method
+        self.p = data.X.shape[1]
+        self.T = cov.n_params
+        r, y = data.trials, data.y
+        self.constant = float(
+            np.sum(data.obs_weight * (gammaln(r + 1) - gammaln(y + 1) - gammaln(r - y + 1)))
+        )
+        terms = data.terms
+        # eliminate the largest term first; the others are the Schur complement's effects
+        first = int(np.argmax([t.size for t in terms]))
+        self.order = [first] + [k for k in range(len(terms)) if k != first]
+        self.terms = [terms[k] for k in self.order]
+        t1 = self.terms[0]
+        self.q1, self.G1 = t1.q, t1.n_groups
+        self.m1 = t1.size
+        offsets = np.cumsum([0] + [t.size for t in self.terms[1:]])
+        self.m2 = int(offsets[-1])
+        if self.m2 > MAX_SCHUR:
+            raise StataError(
+                f"crossed random effects: {self.m2} effects outside the largest term; "
+                f"at most {MAX_SCHUR} allowed",
+                908,
+            )
+        n = len(data.y)
+        self.n = n
+        # column of each row's nonzeros: term 1 (n x q1) and the others (n x Q2)
+        self.cols1 = t1.group[:, None] * self.q1 + np.arange(self.q1)
+        cols2 = [
+            off + t.group[:, None] * t.q + np.arange(t.q)
+            for off, t in zip(offsets[:-1], self.terms[1:], strict=True)
+        ]
+        self.cols2 = np.concatenate(cols2, axis=1) if cols2 else np.zeros((n, 0), dtype=np.int64)
+        self.Q2 = self.cols2.shape[1]
+        self.Q = self.q1 + self.Q2
+        self.sizes = [t.size for t in self.terms]
+        self.starts = np.cumsum([0] + self.sizes)
+        # rows sorted by their group of term 1, and where each group's rows begin
+        self.row_order = np.argsort(t1.group, kind="stable")
+        self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
+        self._last: tuple | None = None
+        if self.m2:
+            self._pattern()
+
+    def _pattern(self) -> None:
+        """The fixed sparsity of ``C = H12``: block entries (cluster k of term 1, column c).
+
+        Entries are sorted by cluster, then column; ``pos`` maps each row's set-2
+        nonzeros to their entry.  ``pairs`` lists the pairs of entries within one cluster
+        (for ``C' H11^-1 C`` and the selected inverse) when they are not too many.
+        """
+        t1, m2, q1, G1 = self.terms[0], self.m2, self.q1, self.G1
+        key = (t1.group[:, None] * m2 + self.cols2).ravel()
+        ukeys, pos = np.unique(key, return_inverse=True)
+        self.pos = pos.reshape(self.n, self.Q2)
+        self.ke, self.ce = ukeys // m2, ukeys % m2
+        self.nnzb = len(ukeys)
+        counts = np.bincount(self.ke, minlength=G1)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        # CSR layout of C (row k*q1 + a holds the entries of cluster k)
+        row_len = np.repeat(counts, q1)
+        self.indptr = np.concatenate([[0], np.cumsum(row_len)])
+        slot_row = np.repeat(np.arange(G1 * q1), row_len)
+        within = np.arange(self.indptr[-1]) - self.indptr[:-1][slot_row]
+        self.csr_entry = starts[slot_row // q1] + within
+        self.csr_a = slot_row % q1
+        self.csr_col = self.ce[self.csr_entry]
+        n_pairs = int(np.sum(counts.astype(np.int64) ** 2))
+        self.pairs = None
+        if n_pairs <= MAX_PAIRS:
+            rep = counts[self.ke]
+            pe1 = np.repeat(np.arange(self.nnzb), rep)
+            offs = np.arange(n_pairs) - np.repeat(np.cumsum(rep) - rep, rep)
+            pe2 = np.repeat(starts[self.ke], rep) + offs
+            self.pairs = (pe1, pe2, self.ce[pe1] * m2 + self.ce[pe2])
+
+    def _csr(self, values: np.ndarray) -> sp.csr_matrix:
+        """A matrix on C's pattern from its block-entry values (entries x q1)."""
+        data = values[self.csr_entry, self.csr_a]
+        return sp.csr_matrix((data, self.csr_col, self.indptr), shape=(self.m1, self.m2))
+
+    # ------------------------------------------------------------ parameters
+    def _factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for t in self.terms:
+            A, dA, _ = t.cov.factor_derivatives(theta[t.theta_index])
+            out.append((A, dA))
+        return out
+
+    def prior_state(self, theta: np.ndarray) -> CrossedState:
+        del theta
+        return CrossedState([np.zeros((t.n_groups, t.q)) for t in self.terms])
+
+    def _v_from_state(self, state: CrossedState, factors: list) -> np.ndarray:
+        parts = [
+            np.linalg.solve(A, u.T).T.reshape(-1)
+            for u, (A, _) in zip(state.u, factors, strict=True)
+        ]
+        return np.concatenate(parts)
+
+    def _state_from_v(self, v: np.ndarray, factors: list) -> CrossedState:
+        u = []
+        for k, (t, (A, _)) in enumerate(zip(self.terms, factors, strict=True)):
+            vk = v[self.starts[k] : self.starts[k + 1]].reshape(t.n_groups, t.q)
+            u.append(vk @ A.T)
+        return CrossedState(u)
+
+    # ------------------------------------------------------------ pieces
+    def _values(self, factors: list) -> tuple[np.ndarray, np.ndarray]:
+        """Nonzeros of B: term 1 (n x q1) and the others (n x Q2)."""
+        vals = [t.Z @ A for t, (A, _) in zip(self.terms, factors, strict=True)]
+        b2 = np.concatenate(vals[1:], axis=1) if len(vals) > 1 else np.zeros((self.n, 0))
+        return vals[0], b2
+
+    def _eta(self, xb: np.ndarray, b1: np.ndarray, b2: np.ndarray, v: np.ndarray) -> np.ndarray:
+        v2 = v[self.m1 :]
+        return (
+            xb
+            + np.einsum("ia,ia->i", b1, v[self.cols1])
+            + (np.einsum("ia,ia->i", b2, v2[self.cols2]) if self.Q2 else 0.0)
+        )
+
+    def _h(self, xb, b1, b2, v) -> float:
+        d = self.data
+        eta = self._eta(xb, b1, b2, v)
+        ll = d.obs_weight * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
+        return float(np.sum(ll) - 0.5 * v @ v)
+
+    def _bt(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``B' rows`` for an n-vector or n x k matrix ``rows``."""
+        r = rows if rows.ndim == 2 else rows[:, None]
+        k = r.shape[1]
+        out = np.zeros((self.m1 + self.m2, k))
+        for j in range(k):
+            out[: self.m1, j] = np.bincount(
+                self.cols1.ravel(), (b1 * r[:, [j]]).ravel(), minlength=self.m1
+            )
+            if self.Q2:
+                out[self.m1 :, j] = np.bincount(
+                    self.cols2.ravel(), (b2 * r[:, [j]]).ravel(), minlength=self.m2
+                )
+        return out if rows.ndim == 2 else out[:, 0]
+
+    def _bmul(self, b1: np.ndarray, b2: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``B x`` for an m x k matrix ``x``."""
+        out = np.einsum("ia,iak->ik", b1, x[self.cols1])
+        if self.Q2:
+            out += np.einsum("ia,iak->ik", b2, x[self.m1 :][self.cols2])
+        return out
+
+    def _factor(self, b1: np.ndarray, b2: np.ndarray, W: np.ndarray) -> _Factor:
+        """Factor ``H = B'WB + I`` by eliminating term 1 first."""
+        q1, G1, m1, m2 = self.q1, self.G1, self.m1, self.m2
+        g1 = self.terms[0].group
+        H11 = np.zeros((G1, q1, q1))
+        for a in range(q1):
+            for b in range(a, q1):
+                s = np.bincount(g1, W * b1[:, a] * b1[:, b], minlength=G1)
+                H11[:, a, b] = s
+                H11[:, b, a] = s
+        H11 += np.eye(q1)
+        H11inv = np.linalg.inv(H11)
+        logdet = float(np.sum(np.linalg.slogdet(H11)[1]))
+        if m2 == 0:
+            return _Factor(H11inv, logdet, sp.csr_matrix((m1, 0)), np.zeros((0, q1)), None)
+        pos = self.pos.ravel()
+        Cv = np.empty((self.nnzb, q1))
+        for a in range(q1):
+            Cv[:, a] = np.bincount(
+                pos, ((W * b1[:, a])[:, None] * b2).ravel(), minlength=self.nnzb
+            )
+        Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
+        pair = (self.cols2[:, :, None] * m2 + self.cols2[:, None, :]).ravel()
+        wts = (W[:, None, None] * b2[:, :, None] * b2[:, None, :]).ravel()
+        S = np.bincount(pair, wts, minlength=m2 * m2)
+        S[:: m2 + 1] += 1.0
+        C = self._csr(Cv)
+        if self.pairs is not None:
+            pe1, pe2, target = self.pairs
+            S -= np.bincount(target, np.einsum("pa,pa->p", Cv[pe1], Gv[pe2]), minlength=m2 * m2)
+            S = S.reshape(m2, m2)
+        else:
+            S = S.reshape(m2, m2) - (C.T @ self._csr(Gv)).toarray()
+        cho = cho_factor(S, lower=True, check_finite=False)
+        logdet += 2.0 * float(np.sum(np.log(np.diag(cho[0]))))
+        return _Factor(H11inv, logdet, C, Gv, cho)
+
+    def _solve(self, f: _Factor, rhs: np.ndarray) -> np.ndarray:
+        """``H^-1 rhs`` for an m-vector or m x k matrix."""
+        one = rhs.ndim == 1
+        r = rhs[:, None] if one else rhs
+        q1, G1, m1 = self.q1, self.G1, self.m1
+        k = r.shape[1]
+
+        def d_inv(x: np.ndarray) -> np.ndarray:
+            return np.einsum("gab,gbk->gak", f.H11inv, x.reshape(G1, q1, k)).reshape(m1, k)
+
+        r1, r2 = r[:m1], r[m1:]
+        if f.cho is None:
+            out = d_inv(r1)
+        else:
+            t1 = d_inv(r1)
+            x2 = cho_solve(f.cho, r2 - f.C.T @ t1, check_finite=False)
+            x1 = d_inv(r1 - f.C @ x2)
+            out = np.vstack([x1, x2])
+        return out[:, 0] if one else out
+
+    # ------------------------------------------------------------ modes
+    def modes(
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        factors: list,
+        state: CrossedState | None,
+        v0: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, _Factor]:
+        """Joint mode by penalized IRLS; returns v, h(v), B's values and H's factor there.
+
+        Starts from ``v0`` (v-metric) when given, else from ``state``; the last result
+        is kept, so the gradient at the point just evaluated reuses its factorization.
+        """
+        key = (beta.tobytes(), theta.tobytes())
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        out = self._modes(beta, factors, state, v0)
+        self._last = (key, out)
+        return out
+
+    def _modes(
+        self, beta: np.ndarray, factors: list, state: CrossedState | None, v0: np.ndarray | None
+    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, _Factor]:
+        d = self.data
+        xb = d.X @ beta + d.offset
+        b1, b2 = self._values(factors)
+        if v0 is not None:
+            v = v0.copy()
+        else:
+            assert state is not None
+            v = self._v_from_state(state, factors)
+        h = self._h(xb, b1, b2, v)
+        if not np.isfinite(h):
+            v = np.zeros_like(v)
+            h = self._h(xb, b1, b2, v)
+        for _ in range(MODE_ITERATIONS):
+            eta = self._eta(xb, b1, b2, v)
+            mu = expit(eta)
+            resid = d.obs_weight * (d.y - d.trials * mu)
+            W = d.obs_weight * d.trials * mu * (1 - mu)
+            grad = self._bt(b1, b2, resid) - v
+            f = self._factor(b1, b2, W)
+            step = self._solve(f, grad)
+            if np.max(np.abs(step), initial=0.0) < MODE_TOLERANCE:
+                # one last Newton step leaves an error of order |step|^2; H is kept from
+                # just before it (its log determinant moves by order |step|)
+                v_new = v + step
+                h_new = self._h(xb, b1, b2, v_new)
+                if np.isfinite(h_new) and h_new >= h:
+                    v, h = v_new, h_new
+                return v, h, b1, b2, f
+            t = 1.0
+            for _ in range(40):
+                h_new = self._h(xb, b1, b2, v + t * step)
+                if np.isfinite(h_new) and h_new >= h - 1e-12 * (abs(h) + 1):
+                    break
+                t *= 0.5
+            else:
+                break
+            v = v + t * step
+            h = h_new
+        eta = self._eta(xb, b1, b2, v)
+        mu = expit(eta)
+        W = d.obs_weight * d.trials * mu * (1 - mu)
+        return v, h, b1, b2, self._factor(b1, b2, W)
+
+    # ------------------------------------------------------------ likelihood
+    def loglik(
+        self, beta: np.ndarray, theta: np.ndarray, state: CrossedState
+    ) -> tuple[float, CrossedState]:
+        factors = self._factors(theta)
+        v, h, _, _, f = self.modes(beta, theta, factors, state)
+        return h - 0.5 * f.logdet + self.constant, self._state_from_v(v, factors)
+
+    def _selected_inverse(self, f: _Factor) -> np.ndarray:
+        """Each row's block of ``H^-1`` on the effects it touches: n x Q x Q."""
+        n, q1, G1, m2 = self.n, self.q1, self.G1, self.m2
+        M = np.empty((n, self.Q, self.Q))
+        g1 = self.terms[0].group
+        if f.cho is None:
+            M[:, :q1, :q1] = f.H11inv[g1]
+            return M
+        Sinv, info = lapack.dpotri(f.cho[0], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("Schur complement not positive definite")
+        Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
+        M[:, q1:, q1:] = Sinv[self.cols2[:, :, None], self.cols2[:, None, :]]
+        if self.pairs is not None:
+            # P = G S^-1 on C's pattern: P[e2] = sum over e1 of its cluster G[e1] S^-1[c1, c2]
+            pe1, pe2, target = self.pairs
+            sv = Sinv.ravel()[target]
+            Gv = f.Gv
+            P = np.stack(
+                [np.bincount(pe2, Gv[pe1, a] * sv, minlength=self.nnzb) for a in range(q1)],
+                axis=1,
+            )
+            M11 = f.H11inv.copy()
+            for a in range(q1):
+                for b in range(q1):
+                    M11[:, a, b] += np.bincount(self.ke, P[:, a] * Gv[:, b], minlength=G1)
+            M[:, :q1, :q1] = M11[g1]
+            M12 = -P[self.pos]  # n x Q2 x q1
+            M[:, q1:, :q1] = M12
+            M[:, :q1, q1:] = M12.transpose(0, 2, 1)
+            return M
+        G = self._csr(f.Gv)
+        per_chunk = max(1, CHUNK_ELEMENTS // max(1, m2 * q1))
+        order, gs = self.row_order, self.group_starts
+        for g0 in range(0, G1, per_chunk):
+            g_end = min(G1, g0 + per_chunk)
+            Gc = G[g0 * q1 : g_end * q1].tocoo()
+            P = np.asarray(Gc.tocsr() @ Sinv).reshape(g_end - g0, q1, m2)  # (G S^-1) rows
+            # M11 = H11^-1 + G_k S^-1 G_k', summed over the nonzeros of G_k
+            gk, gb = Gc.row // q1, Gc.row % q1
+            M11 = f.H11inv[g0:g_end].copy()
+            for a in range(q1):
+                M11[:, a, :] += np.bincount(
+                    gk * q1 + gb, P[gk, a, Gc.col] * Gc.data, minlength=(g_end - g0) * q1
+                ).reshape(g_end - g0, q1)
+            rows = order[gs[g0] : gs[g_end]]
+            local = g1[rows] - g0
+            M[rows, :q1, :q1] = M11[local]
+            M12 = -P[local[:, None], :, self.cols2[rows]]  # rows x Q2 x q1
+            M[rows, :q1, q1:] = M12.transpose(0, 2, 1)
+            M[rows, q1:, :q1] = M12
+        return M
+
+    def gradient(
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        state: CrossedState | None,
+        v0: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact gradient of the Laplace log likelihood, the mode and ``dv_hat/dpsi``.
+
+        The modes start from ``state`` (or ``v0`` in the v-metric).
+        """
+        d = self.data
+        p, T = self.p, self.T
+        factors = self._factors(theta)
+        v, _, b1, b2, f = self.modes(beta, theta, factors, state, v0)
+        eta = self._eta(d.X @ beta + d.offset, b1, b2, v)
+        mu = expit(eta)
+        resid = d.obs_weight * (d.y - d.trials * mu)
+        W = d.obs_weight * d.trials * mu * (1 - mu)
+        W1 = W * (1 - 2 * mu)
+        n, m = self.n, self.m1 + self.m2
+        # direct derivatives of eta (fixed v) and the derivatives of B's values
+        D = np.zeros((n, p + T))
+        D[:, :p] = d.X
+        dvals = []  # (term k, global t, n x q values of Z dA_t)
+        for k, (term, (_, dA)) in enumerate(zip(self.terms, factors, strict=True)):
+            vk = v[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
+            v_rows = vk[term.group]
+            for s, t in enumerate(term.theta_index):
+                ZdA = term.Z @ dA[s]
+                D[:, p + t] += np.einsum("ia,ia->i", ZdA, v_rows)
+                dvals.append((k, int(t), ZdA))
+        dh = resid @ D
+        # d2h/dv dpsi: -B'W D, plus dB' r for theta
+        X2 = -self._bt(b1, b2, W[:, None] * D)
+        for k, t, ZdA in dvals:
+            term = self.terms[k]
+            cols = term.group[:, None] * term.q + np.arange(term.q)
+            X2[self.starts[k] : self.starts[k + 1], p + t] += np.bincount(
+                cols.ravel(), (ZdA * resid[:, None]).ravel(), minlength=term.size
+            )
+        dv = self._solve(f, X2)
+        deta = D + self._bmul(b1, b2, dv.reshape(m, -1))
+        M = self._selected_inverse(f)
+        bt = np.concatenate([b1, b2], axis=1)  # n x Q
+        MB = np.einsum("iab,ib->ia", M, bt)
+        lev = np.einsum("ia,ia->i", bt, MB)
+        trace = (W1 * lev) @ deta
+        qs = np.cumsum([0] + [t.q for t in self.terms])
+        for k, t, ZdA in dvals:
+            trace[p + t] += 2.0 * float(W @ np.einsum("ia,ia->i", MB[:, qs[k] : qs[k + 1]], ZdA))
+        return dh - 0.5 * trace, v, dv
+
+
+class CrossedObjective(LaplaceObjective):
+    """Newton objective of the crossed Laplace model: exact gradient, Hessian by central
+    differences of it (each shifted point's modes start from the first-order
+    extrapolation ``v_hat + h dv_hat/dpsi``)."""
+
+    model: CrossedLaplace
+
+    def gradient(self, x: np.ndarray, state: CrossedState) -> np.ndarray:  # type: ignore[override]
+        return self.model.gradient(x[: self.p], x[self.p :], state)[0]
+
+    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if self._at is None or not np.array_equal(x, self._at):
+            self.value(x)
+        ll, state = self._ll, self.state
+        p = self.p
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            g, v, dv = self.model.gradient(x[:p], x[p:], state)
+            k = len(x)
+            H = np.empty((k, k))
+            for i in range(k):
+                h = 1e-5 * (abs(x[i]) + 1.0)
+                xp, xm = x.copy(), x.copy()
+                xp[i] += h
+                xm[i] -= h
+                gp = self.model.gradient(xp[:p], xp[p:], None, v + h * dv[:, i])[0]
+                gm = self.model.gradient(xm[:p], xm[p:], None, v - h * dv[:, i])[0]
+                H[:, i] = (gp - gm) / (2 * h)
+        return ll, g, 0.5 * (H + H.T)
