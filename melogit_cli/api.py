@@ -76,11 +76,14 @@ def parse(command: str) -> ModelSpec:
     return parse_melogit(command)
 
 
-def run(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimation:
-    """Fit a parsed command on a data set."""
+def run(
+    spec: ModelSpec, ds: Dataset, sink: EventSink = ignore, progress: EventSink = ignore
+) -> Estimation:
+    """Fit a parsed command on a data set: ``sink`` gets the iteration log, ``progress``
+    every event of the fit (even under ``nolog``)."""
     if spec.replay:
         raise StataError("last estimates not found", 301)
-    return estimate(spec, ds, sink)
+    return estimate(spec, ds, sink, progress)
 
 
 def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False) -> Results:

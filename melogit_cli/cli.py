@@ -30,13 +30,15 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
     from melogit_cli.api import as_dataset, parse, run
     from melogit_cli.render import render_results
     from melogit_cli.render.iterlog import IterationLog
+    from melogit_cli.render.progress import show_progress
 
     try:
         spec = parse(command)
         if data is None:
             raise StataError("no data: give --data FILE (.dta or .csv)", 198)
         ds = as_dataset(data)
-        est = run(spec, ds, IterationLog(out))
+        with show_progress(IterationLog(out)) as progress:
+            est = run(spec, ds, progress.log, progress)
         notes = [n for n in est.notes if n.startswith("Warning")]
         out.write(render_results(est.eresults, spec.options))
         for note in notes:
@@ -65,7 +67,7 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
     from melogit_cli.interp.runner import run_dofile
     from melogit_cli.interp.session import Output, Session
 
-    session = Session(Output(out))
+    session = Session(Output(out), progress=True)
     try:
         if data is not None:
             from melogit_cli.api import as_dataset

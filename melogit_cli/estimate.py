@@ -10,7 +10,7 @@ from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
 from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.crossed import CrossedData, RETerm
-from melogit_cli.engine.events import EventSink, Message, ignore
+from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.laplace import laplace_cluster_scores
 from melogit_cli.engine.nested import NestedQuadrature
@@ -53,8 +53,14 @@ def integration(options: Options, crossed: bool = False) -> tuple[str, int]:
     return method, points
 
 
-def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimation:
-    """Fit ``spec`` on ``ds`` as Stata's melogit does."""
+def estimate(
+    spec: ModelSpec, ds: Dataset, sink: EventSink = ignore, progress: EventSink = ignore
+) -> Estimation:
+    """Fit ``spec`` on ``ds`` as Stata's melogit does.
+
+    ``sink`` gets the iteration log (none of the fit's events under ``nolog``);
+    ``progress`` gets every event of the fit, ``nolog`` or not.
+    """
     check_supported(spec)
     opts = spec.options
     crossed = any(eq.r_var is not None for eq in spec.re_equations)
@@ -91,7 +97,8 @@ def estimate(spec: ModelSpec, ds: Dataset, sink: EventSink = ignore) -> Estimati
         difficult=opts.difficult,
     )
     start = _start_options(spec, design, cov)
-    result = fit(problem, settings, start, sink if opts.log else ignore, numerical=opts.dnumerical)
+    fit_sink = _tee(progress, sink if opts.log else ignore)
+    result = fit(problem, settings, start, fit_sink, numerical=opts.dnumerical)
     vce, vcetype = _vce_kind(spec, design)
     V_internal, v_notes = _variance(result, vce, design, ds)
     e = build_eresults(
@@ -235,6 +242,20 @@ def _check_crossed(design: Design, method: str, weighted: bool) -> None:
             f"{MAX_CROSSED_QUADRATURE_DIM}; use intmethod(laplace)",
             198,
         )
+
+
+def _tee(first: EventSink, second: EventSink) -> EventSink:
+    """One sink that hands each event to ``first``, then to ``second``."""
+    if first is ignore:
+        return second
+    if second is ignore:
+        return first
+
+    def both(event: Event) -> None:
+        first(event)
+        second(event)
+
+    return both
 
 
 def _refuse_unsupported(opts: Options) -> None:

@@ -19,7 +19,6 @@ from melogit_cli.interp.session import Output, Session
 from melogit_cli.interp.source import split_statements
 from melogit_cli.render.formats import fmt
 
-
 EXAMPLES_1_TO_3 = """\
 * melogit manual, examples 1, 2, 3 and 5
 use https://www.stata-press.com/data/r19/bangladesh

@@ -23,6 +23,7 @@ def melogit(session: Session, rest: str) -> None:
     from melogit_cli.api import run
     from melogit_cli.render import render_results
     from melogit_cli.render.iterlog import IterationLog
+    from melogit_cli.render.progress import show_progress
     from melogit_cli.syntax.parser import parse_melogit
 
     spec = parse_melogit(f"melogit {rest}".strip())
@@ -37,7 +38,8 @@ def melogit(session: Session, rest: str) -> None:
         if missing:
             raise StataError(f"constraint {missing[0]} not defined", 111)
     ds = session.data()
-    estimation = run(spec, ds, IterationLog(session.out))
+    with show_progress(IterationLog(session.out), enabled=session.progress) as progress:
+        estimation = run(spec, ds, progress.log, progress)
     e = estimation.eresults
     ids = session.row_ids[estimation.design.sample]
     session.current = Estimate(e, estimation, ids, spec.options)

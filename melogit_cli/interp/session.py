@@ -87,6 +87,7 @@ class Session:
     globals: dict[str, str] = field(default_factory=dict)
     log_path: str | None = None
     linesize: int = 80
+    progress: bool = False  # a status line on stderr during long fits (the CLI, on a terminal)
 
     # ------------------------------------------------------------ data
     def set_data(self, ds: Dataset) -> None:
