@@ -9,7 +9,7 @@ import numpy as np
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
 from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
-from melogit_cli.engine.crossed import CrossedData, RETerm
+from melogit_cli.engine.crossed_data import CrossedData, RETerm
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.laplace import laplace_cluster_scores

@@ -38,7 +38,8 @@ import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve, lapack
 from scipy.special import expit, gammaln
 
-from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
+from melogit_cli.engine.covariance import NestedCovariance
+from melogit_cli.engine.crossed_data import CrossedData
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.errors import StataError
 
@@ -47,45 +48,6 @@ MODE_TOLERANCE = 1e-9  # largest Newton step accepted as "at the mode" (then tak
 CHUNK_ELEMENTS = 4_000_000  # dense entries of G S^-1 formed at once
 MAX_SCHUR = 8000  # effects outside the largest term: S is dense
 MAX_PAIRS = 5_000_000  # pairs of C's nonzeros within a cluster of the largest term
-
-
-@dataclass
-class RETerm:
-    """One set of random effects: ``q`` effects per group, covariance factor from ``cov``."""
-
-    label: str
-    group: np.ndarray  # each row's group, 0 .. n_groups - 1
-    n_groups: int
-    Z: np.ndarray  # n x q covariates (ones for an intercept or an R. indicator)
-    cov: LevelCovariance
-    theta_index: np.ndarray  # positions of this term's parameters in theta
-
-    @property
-    def q(self) -> int:
-        return self.Z.shape[1]
-
-    @property
-    def size(self) -> int:
-        return self.n_groups * self.q
-
-
-@dataclass
-class CrossedData:
-    """The arrays of a crossed model (rows in the data's order) and its terms."""
-
-    y: np.ndarray
-    trials: np.ndarray
-    X: np.ndarray
-    offset: np.ndarray
-    obs_weight: np.ndarray
-    terms: list[RETerm]
-
-    @property
-    def cluster_weight(self) -> np.ndarray:
-        return np.ones(1)
-
-    def row_weight(self) -> np.ndarray:
-        return self.obs_weight
 
 
 @dataclass
