@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import product
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
-from melogit_cli.engine.crossed import CrossedData, CrossedLaplace, CrossedObjective
+from melogit_cli.engine.crossed_data import CrossedData
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.engine.logit import LogitObjective, fit_logit
@@ -21,6 +22,9 @@ from melogit_cli.engine.nested_data import NestedData
 from melogit_cli.engine.newton import Result, Settings, maximize
 from melogit_cli.engine.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
 from melogit_cli.errors import StataError
+
+if TYPE_CHECKING:
+    from melogit_cli.engine.crossed import CrossedLaplace
 
 GRID_VARIANCES = (0.1, 1.0, 10.0)
 
@@ -158,7 +162,11 @@ def fit(
     model = make_model(problem)
     theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
-    objective = _objective(model, model.prior_state(x0[p:]), numerical)
+    state0 = model.prior_state(x0[p:])
+    if isinstance(model, TwoLevelQuadrature) and model.method == "mvaghermite":
+        # posterior moments converge in fewer passes from the modes than from the prior
+        state0 = model.mode_curvature_state(x0[:p], x0[p:], state0)
+    objective = _objective(model, state0, numerical)
 
     sink(PhaseStart("Refining starting values"))
     x0, ll0 = _refine_start(objective, problem.cov, x0, p, start.grid, sink)
@@ -188,6 +196,8 @@ def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature | Cros
     """The likelihood of the problem: the two-level, nested or crossed (Laplace) engine."""
     d = problem.data
     if isinstance(d, CrossedData):
+        from melogit_cli.engine.crossed import CrossedLaplace  # scipy.sparse: only when needed
+
         assert isinstance(problem.cov, NestedCovariance)
         return CrossedLaplace(d, problem.cov, problem.method)
     if isinstance(d, NestedData):
@@ -211,7 +221,9 @@ def _objective(
     """The Newton objective for the method: Laplace needs its own exact gradient."""
     if numerical:
         return NumericalObjective(model, state)
-    if isinstance(model, CrossedLaplace):
+    if isinstance(model.data, CrossedData):
+        from melogit_cli.engine.crossed import CrossedObjective
+
         return CrossedObjective(model, state)
     if isinstance(model, TwoLevelQuadrature) and model.method in ("laplace", "pclaplace"):
         return LaplaceObjective(model, state)
@@ -268,11 +280,12 @@ def _refine_start(
             x = x0.copy()
             x[p:] = cov.theta_from_sigma(sigma)
             candidates.append(x)
-    best_x, best_ll = x0, -np.inf
+    best_x, best_ll, best_k = x0, -np.inf, 0
     for k, x in enumerate(candidates):
         ll = objective.value(x)
         sink(GridNode(k, ll))
         if ll > best_ll:
-            best_x, best_ll = x, ll
-    objective.value(best_x)
+            best_x, best_ll, best_k = x, ll, k
+    if best_k != len(candidates) - 1:  # the objective holds the last point's nodes
+        objective.value(best_x)
     return best_x, best_ll

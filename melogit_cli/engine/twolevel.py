@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, gammaln, logsumexp
 
+from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import LevelCovariance
 from melogit_cli.engine.quadrature import Rule, normal_rule
 
@@ -91,6 +92,9 @@ class TwoLevelQuadrature:
         self.p = data.X.shape[1]
         self.q = cov.dim
         self.T = cov.n_params
+        self.compiled = kernels.use_kernels(len(data.y), self.rule.size)
+        self._pass_ll_nodes: np.ndarray | None = None
+        self._last_pass: tuple | None = None
 
     # ------------------------------------------------------------------ state
     def prior_state(self, theta: np.ndarray) -> AdaptiveState:
@@ -121,26 +125,94 @@ class TwoLevelQuadrature:
             g0 = g1
 
     def _node_loglik(
-        self, beta: np.ndarray, A: np.ndarray, mu: np.ndarray, C: np.ndarray, gs: slice, rs: slice
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per-node log integrand (g x K), node values v (g x K x q), eta (n x K), row starts."""
+        self,
+        beta: np.ndarray,
+        A: np.ndarray,
+        mu: np.ndarray,
+        C: np.ndarray,
+        gs: slice,
+        rs: slice,
+        known: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Per-node log integrand (g x K), node values v (g x K x q), eta (n x K, or None
+        when the compiled loops ran), row starts within the chunk.  ``known``: the
+        chunk's node log likelihoods from an earlier pass at the same point."""
         d = self.data
         a = self.rule.nodes
-        v = mu[gs, None, :] + np.einsum("gab,kb->gka", C[gs], a)  # g x K x q
+        v = mu[gs, None, :] + np.matmul(C[gs], a.T).transpose(0, 2, 1)  # g x K x q
         u = v @ A.T
         starts = d.starts[gs.start : gs.stop] - rs.start
-        sizes = np.diff(np.append(starts, rs.stop - rs.start))
-        u_rows = np.repeat(u, sizes, axis=0)  # n x K x q
-        eta = (d.X[rs] @ beta + d.offset[rs])[:, None] + np.einsum("iq,ikq->ik", d.Z[rs], u_rows)
-        r, y, w = d.trials[rs, None], d.y[rs, None], d.obs_weight[rs, None]
-        ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
-        ll_nodes = np.add.reduceat(ll_rows, starts, axis=0)
+        xb = d.X[rs] @ beta + d.offset[rs]
+        eta = None
+        if known is not None:
+            ll_nodes = known
+        elif self.compiled:
+            bounds = np.append(starts, rs.stop - rs.start)
+            ll_nodes = kernels.node_loglik(
+                xb, d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u
+            )
+        else:
+            sizes = np.diff(np.append(starts, rs.stop - rs.start))
+            u_rows = np.repeat(u, sizes, axis=0)  # n x K x q
+            eta = xb[:, None] + np.einsum("iq,ikq->ik", d.Z[rs], u_rows)
+            r, y, w = d.trials[rs, None], d.y[rs, None], d.obs_weight[rs, None]
+            ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
+            ll_nodes = np.add.reduceat(ll_rows, starts, axis=0)
         log_phi_v = -0.5 * np.sum(v * v, axis=2) - 0.5 * self.q * np.log(2 * np.pi)
         logdetC = np.log(np.abs(np.linalg.det(C[gs])))
+        self._pass_ll_nodes = ll_nodes
         log_integrand = (
             ll_nodes + log_phi_v - self.rule.log_phi + self.rule.log_weights + logdetC[:, None]
         )
         return log_integrand, v, eta, starts
+
+    def _node_sums(
+        self,
+        beta: np.ndarray,
+        u: np.ndarray,
+        eta: np.ndarray | None,
+        post: np.ndarray,
+        starts: np.ndarray,
+        rs: slice,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Node sums of a chunk: resid X (g x K x p), resid Z (g x K x q), wgt Z Z'
+        (g x K x q x q), wgt X Z' (g x K x p x q), and per row sum_k wgt post."""
+        d = self.data
+        X, Z = d.X[rs], d.Z[rs]
+        if eta is None:
+            bounds = np.append(starts, rs.stop - rs.start)
+            xb = X @ beta + d.offset[rs]
+            return kernels.node_sums(
+                xb, X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u, post
+            )
+        p, q = X.shape[1], Z.shape[1]
+        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        m = expit(eta)
+        w = d.obs_weight[rs, None]
+        resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
+        wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
+
+        def node_sum(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(values, starts, axis=0)
+
+        s_beta = np.stack([node_sum(resid * X[:, [j]]) for j in range(p)], axis=2)
+        s_z = np.stack([node_sum(resid * Z[:, [a]]) for a in range(q)], axis=2)
+        zz = np.stack(
+            [
+                np.stack([node_sum(wgt * (Z[:, a] * Z[:, b])[:, None]) for b in range(q)], axis=2)
+                for a in range(q)
+            ],
+            axis=2,
+        )
+        xz = np.stack(
+            [
+                np.stack([node_sum(wgt * (X[:, j] * Z[:, a])[:, None]) for a in range(q)], axis=2)
+                for j in range(p)
+            ],
+            axis=2,
+        )
+        wbar = np.einsum("ik,ik->i", wgt, np.repeat(post, sizes, axis=0))
+        return s_beta, s_z, zz, xz, wbar
 
     # ------------------------------------------------------------ likelihood
     def loglik(
@@ -166,17 +238,33 @@ class TwoLevelQuadrature:
         G = self.data.n_clusters
         m_new = np.empty((G, self.q))
         S_new = np.empty((G, self.q, self.q))
+        ll_nodes = np.empty((G, self.rule.size)) if self.compiled else None
         for gs, rs in self._chunks():
             log_int, v, _, _ = self._node_loglik(beta, A, mu, C, gs, rs)
+            if ll_nodes is not None:
+                ll_nodes[gs] = self._pass_ll_nodes
             lse = logsumexp(log_int, axis=1)
             total += float(cw[gs] @ lse)
             p = np.exp(log_int - lse[:, None])
             u = v @ A.T
-            mean = np.einsum("gk,gka->ga", p, u)
+            mean = np.matmul(p[:, None, :], u)[:, 0, :]
             dev = u - mean[:, None, :]
             m_new[gs] = mean
-            S_new[gs] = np.einsum("gk,gka,gkb->gab", p, dev, dev)
+            S_new[gs] = np.matmul(dev.transpose(0, 2, 1) * p[:, None, :], dev)
+        if ll_nodes is not None:  # derivatives at this point and state need not redo the pass
+            self._last_pass = (beta.copy(), theta.copy(), state, ll_nodes)
         return total + self.constant, AdaptiveState(m_new, _safe_cholesky(S_new))
+
+    def _known_ll_nodes(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> np.ndarray | None:
+        """The node log likelihoods of the last pass, if it was at this point and state."""
+        if self._last_pass is None:
+            return None
+        b, t, st, ll_nodes = self._last_pass
+        if st is state and np.array_equal(b, beta) and np.array_equal(t, theta):
+            return ll_nodes
+        return None
 
     def _adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
@@ -271,7 +359,7 @@ class TwoLevelQuadrature:
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> Evaluation:
         """Log likelihood, gradient and Hessian with the nodes of ``state`` held fixed."""
         d = self.data
-        p, q, T = self.p, self.q, self.T
+        p, T = self.p, self.T
         P = p + T
         A, dA, d2A = self.cov.factor_derivatives(theta)
         mu, C = self._v_nodes(A, state)
@@ -279,66 +367,39 @@ class TwoLevelQuadrature:
         total = 0.0
         grad = np.zeros(P)
         hess = np.zeros((P, P))
+        known = self._known_ll_nodes(beta, theta, state)
         for gs, rs in self._chunks():
-            log_int, v, eta, starts = self._node_loglik(beta, A, mu, C, gs, rs)
+            log_int, v, eta, starts = self._node_loglik(
+                beta, A, mu, C, gs, rs, None if known is None else known[gs]
+            )
             lse = logsumexp(log_int, axis=1)
             c = cw[gs]
             total += float(c @ lse)
             post = np.exp(log_int - lse[:, None])  # g x K posterior node weights
             pc = post * c[:, None]
-            sizes = np.diff(np.append(starts, rs.stop - rs.start))
-            m = expit(eta)
-            w = d.obs_weight[rs, None]
-            resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
-            wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
-            X, Z = d.X[rs], d.Z[rs]
-            # node scores: beta part (g x K x p), theta part via T_gka (g x K x q)
-            s_beta = np.stack(
-                [np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2
-            )
-            Tz = np.stack(
-                [np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(q)], axis=2
-            )
-            D = np.einsum("tab,gkb->gkta", dA, v)  # d u / d theta_t at each node
-            s_theta = np.einsum("gka,gkta->gkt", Tz, D)
+            s_beta, Tz, U, Mx, wbar = self._node_sums(beta, v @ A.T, eta, pc, starts, rs)
+            X = d.X[rs]
+            g_n, K, q = v.shape
+            n_nodes = g_n * K
+            vf = v.reshape(n_nodes, q)
+            pcf = pc.reshape(n_nodes, 1)
+            # theta scores: sum_ab Tz_a dA_tab v_b (d u / d theta_t = dA_t v)
+            Tv = (Tz[..., :, None] * v[..., None, :]).reshape(n_nodes, q * q)
+            s_theta = (Tv @ dA.reshape(T, q * q).T).reshape(g_n, K, T)
             s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
             g_cl = np.einsum("gk,gkP->gP", post, s)
             grad += c @ g_cl
-            # expected node Hessians
-            wbar = np.einsum("ik,ik->i", wgt, np.repeat(pc, sizes, axis=0))
+            # expected node Hessians, contracted through v so that BLAS does the work
             hess[:p, :p] -= X.T @ (wbar[:, None] * X)
-            U = np.stack(
-                [
-                    np.stack(
-                        [
-                            np.add.reduceat(wgt * (Z[:, a] * Z[:, b])[:, None], starts, axis=0)
-                            for b in range(q)
-                        ],
-                        axis=2,
-                    )
-                    for a in range(q)
-                ],
-                axis=2,
-            )  # g x K x q x q
-            hess[p:, p:] -= np.einsum("gk,gkac,gkta,gksc->ts", pc, U, D, D)
-            D2 = np.einsum("tuab,gkb->gktua", d2A, v)
-            hess[p:, p:] += np.einsum("gk,gka,gktua->tu", pc, Tz, D2)
-            Mx = np.stack(
-                [
-                    np.stack(
-                        [
-                            np.add.reduceat(wgt * (X[:, j] * Z[:, a])[:, None], starts, axis=0)
-                            for a in range(q)
-                        ],
-                        axis=2,
-                    )
-                    for j in range(p)
-                ],
-                axis=2,
-            )  # g x K x p x q
-            hess[:p, p:] -= np.einsum("gk,gkja,gkta->jt", pc, Mx, D)
+            vv = (vf[:, :, None] * vf[:, None, :]).reshape(n_nodes, q * q)
+            M = ((U.reshape(n_nodes, q * q) * pcf).T @ vv).reshape(q, q, q, q)  # a c b d
+            hess[p:, p:] -= np.einsum("tab,scd,acbd->ts", dA, dA, M)
+            hess[p:, p:] += np.einsum("tuab,ab->tu", d2A, (Tv * pcf).sum(axis=0).reshape(q, q))
+            N = ((Mx.reshape(n_nodes, p * q) * pcf).T @ vf).reshape(p, q, q)  # j a b
+            hess[:p, p:] -= np.einsum("tab,jab->jt", dA, N)
             # outer products of node scores minus that of the cluster score
-            hess += np.einsum("gk,gkP,gkQ->PQ", pc, s, s) - np.einsum("g,gP,gQ->PQ", c, g_cl, g_cl)
+            flat = s.reshape(-1, P)
+            hess += (flat * pcf).T @ flat - (g_cl * c[:, None]).T @ g_cl
         hess[p:, :p] = hess[:p, p:].T
         return Evaluation(total + self.constant, grad, hess)
 
@@ -351,18 +412,16 @@ class TwoLevelQuadrature:
         A, dA, _ = self.cov.factor_derivatives(theta)
         mu, C = self._v_nodes(A, state)
         out = np.zeros((d.n_clusters, p + self.T))
+        known = self._known_ll_nodes(beta, theta, state)
         for gs, rs in self._chunks():
-            log_int, v, eta, starts = self._node_loglik(beta, A, mu, C, gs, rs)
+            log_int, v, eta, starts = self._node_loglik(
+                beta, A, mu, C, gs, rs, None if known is None else known[gs]
+            )
             post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
-            resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * expit(eta))
-            X, Z = d.X[rs], d.Z[rs]
-            s_beta = np.stack(
-                [np.add.reduceat(resid * X[:, [j]], starts, axis=0) for j in range(p)], axis=2
-            )
-            Tz = np.stack(
-                [np.add.reduceat(resid * Z[:, [a]], starts, axis=0) for a in range(self.q)], axis=2
-            )
-            s_theta = np.einsum("gka,gkta->gkt", Tz, np.einsum("tab,gkb->gkta", dA, v))
+            s_beta, Tz, _, _, _ = self._node_sums(beta, v @ A.T, eta, post, starts, rs)
+            g_n, K, q = v.shape
+            Tv = (Tz[..., :, None] * v[..., None, :]).reshape(g_n * K, q * q)
+            s_theta = (Tv @ dA.reshape(len(dA), q * q).T).reshape(g_n, K, -1)
             out[gs] = np.einsum("gk,gkP->gP", post, np.concatenate([s_beta, s_theta], axis=2))
         return out
 
