@@ -98,3 +98,14 @@ def test_compiled_loops_with_trials_offset_and_weights(monkeypatch: pytest.Monke
     )
     numpy_fit, compiled_fit = _both_ways(monkeypatch, command, df)
     _assert_same(numpy_fit, compiled_fit)
+
+
+@pytest.mark.parametrize("options", ["intpoints(5)", "intmethod(ghermite) intpoints(4)"])
+def test_compiled_loops_give_the_numpy_fit_of_a_nested_model(
+    monkeypatch: pytest.MonkeyPatch, options: str
+):
+    command = (
+        "melogit immun kid2p mom25p i.orderc i.eth everwork rural || cluster: || mom:, " + options
+    )
+    numpy_fit, compiled_fit = _both_ways(monkeypatch, command, DATA / "guimmun.dta")
+    _assert_same(numpy_fit, compiled_fit)

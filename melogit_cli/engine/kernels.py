@@ -39,6 +39,22 @@ def _compiled() -> Any:
     return loops
 
 
+def softplus(eta: np.ndarray) -> np.ndarray:
+    """``log(1 + e^eta)`` elementwise, any shape."""
+    flat = np.ascontiguousarray(eta, dtype=float).ravel()
+    out = np.empty_like(flat)
+    _compiled().softplus_array(flat, out)
+    return out.reshape(np.shape(eta))
+
+
+def expit(eta: np.ndarray) -> np.ndarray:
+    """The logistic function elementwise, any shape."""
+    flat = np.ascontiguousarray(eta, dtype=float).ravel()
+    out = np.empty_like(flat)
+    _compiled().expit_array(flat, out)
+    return out.reshape(np.shape(eta))
+
+
 def node_loglik(
     xb: np.ndarray,
     Z: np.ndarray,

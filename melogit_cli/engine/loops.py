@@ -90,19 +90,25 @@ def _softplus_parts(eta: float) -> tuple[float, float]:
     return max(eta, 0.0) + _log1p_unit(e), e
 
 
-@serial
+@jit
 def softplus_array(eta, out):
-    """``log(1 + e^eta)`` elementwise (for the tests)."""
-    for i in range(eta.size):
-        out[i] = _softplus_parts(eta[i])[0]
+    """``log(1 + e^eta)`` elementwise over 1-d arrays."""
+    n = eta.size
+    block = 4096
+    for b in prange((n + block - 1) // block):
+        for i in range(b * block, min(n, (b + 1) * block)):
+            out[i] = _softplus_parts(eta[i])[0]
 
 
-@serial
+@jit
 def expit_array(eta, out):
-    """The logistic function elementwise (for the tests)."""
-    for i in range(eta.size):
-        e = _softplus_parts(eta[i])[1]
-        out[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)
+    """The logistic function elementwise over 1-d arrays."""
+    n = eta.size
+    block = 4096
+    for b in prange((n + block - 1) // block):
+        for i in range(b * block, min(n, (b + 1) * block)):
+            e = _softplus_parts(eta[i])[1]
+            out[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)
 
 
 @serial

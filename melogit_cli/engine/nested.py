@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
+from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import NestedCovariance
 from melogit_cli.engine.nested_data import Chunk, NestedData
 from melogit_cli.engine.nested_hessian import chunk_hessian
@@ -94,6 +95,7 @@ class NestedQuadrature:
         self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
         self.K = [r.size for r in self.rules]
         self.M = list(np.cumprod(self.K).astype(int))
+        self.compiled = kernels.use_kernels(len(data.y), self.M[-1])
         self.Mp = [1] + self.M[:-1]
         self.p = data.X.shape[1]
         self.T = cov.n_params
@@ -176,7 +178,8 @@ class NestedQuadrature:
             contrib = np.einsum("iq,imq->im", Bz, V[lv][ru[lv]])
             eta.reshape(n, self.M[lv], -1)[:] += contrib[:, :, None]
         w, y, r = d.obs_weight[rs, None], d.y[rs, None], d.trials[rs, None]
-        ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
+        softplus = kernels.softplus(eta) if self.compiled else np.logaddexp(0.0, eta)
+        ll_rows = w * (y * eta - r * softplus)
         bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
         S = np.add.reduceat(ll_rows, bstarts, axis=0)
         post: list[np.ndarray] = [np.empty(0)] * L
@@ -219,7 +222,8 @@ class NestedQuadrature:
             par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
             wl = d.unit_weight[lv][ch.units[lv]]
             cum = (cum[par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, self.M[lv])
-        resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * expit(eta))
+        mu = kernels.expit(eta) if self.compiled else expit(eta)
+        resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * mu)
         Rw = cum[ru[-1]] * resid
         tstarts = d.row_starts[0][ch.g0 : ch.g1] - rs.start
         parts = [np.add.reduceat(d.X[rs] * Rw.sum(axis=1)[:, None], tstarts, axis=0)]

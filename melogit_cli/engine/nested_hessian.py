@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from melogit_cli.engine import kernels
+
 
 def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
     """This chunk's contribution (weighted by the top-level weights) to the Hessian."""
@@ -33,7 +35,7 @@ def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
         par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
         wl = d.unit_weight[lv][ch.units[lv]]
         cums.append((cums[-1][par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, M[lv]))
-    mu = expit(eta)
+    mu = kernels.expit(eta) if model.compiled else expit(eta)
     w = d.obs_weight[rs, None]
     resid = w * (d.y[rs, None] - d.trials[rs, None] * mu)  # n x M
     W = w * d.trials[rs, None] * mu * (1 - mu)
