@@ -457,6 +457,19 @@ def _cross_product(x: np.ndarray) -> np.ndarray:
     return x.T @ x
 
 
+def _forward_substitution(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``lower x = b``; small systems without importing scipy.linalg."""
+    k = len(b)
+    if k > 200:
+        from scipy.linalg import solve_triangular
+
+        return solve_triangular(lower, b, lower=True)
+    x = np.empty(k)
+    for i in range(k):
+        x[i] = (b[i] - lower[i, :i] @ x[:i]) / lower[i, i]
+    return x
+
+
 def collinear_columns(
     x: np.ndarray, candidates: np.ndarray, constant: bool, tol: float = RMCOLL_TOL
 ) -> np.ndarray:
@@ -467,8 +480,6 @@ def collinear_columns(
     given the kept earlier columns, is below ``tol`` times its own is flagged.
     A zero column is always flagged; with a constant, so is any constant column.
     """
-    from scipy.linalg import solve_triangular
-
     n, p = x.shape
     flags = np.zeros(p, dtype=bool)
     idx = np.flatnonzero(candidates)
@@ -493,7 +504,7 @@ def collinear_columns(
         k = len(kept)
         rr = ref
         if k:
-            lvec = solve_triangular(chol[:k, :k], g[kept, a], lower=True)
+            lvec = _forward_substitution(chol[:k, :k], g[kept, a])
             rr = ref - float(lvec @ lvec)
         if rr <= tol * ref:
             flags[idx[a]] = True

@@ -12,9 +12,9 @@ central difference of this analytic gradient.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from melogit_cli.engine.twolevel import AdaptiveState, TwoLevelQuadrature
+from melogit_cli.special import expit
 
 
 def laplace_gradient(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, gammaln
 
 from melogit_cli.engine.events import EventSink, ignore
 from melogit_cli.engine.newton import Result, Settings, maximize
+from melogit_cli.special import expit, log_binomial_coefficients
 
 
 class LogitObjective:
@@ -22,7 +22,7 @@ class LogitObjective:
     ) -> None:
         self.y, self.trials, self.X, self.offset, self.weight = y, trials, X, offset, weight
         self.constant = float(
-            np.sum(weight * (gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)))
+            np.sum(weight * log_binomial_coefficients(trials, y))
         )
 
     def value(self, b: np.ndarray) -> float:

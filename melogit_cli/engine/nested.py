@@ -38,7 +38,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit
 
 from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import NestedCovariance
@@ -53,6 +52,7 @@ from melogit_cli.engine.nested_tree import (
 )
 from melogit_cli.engine.quadrature import Rule, normal_rule
 from melogit_cli.engine.twolevel import Evaluation
+from melogit_cli.special import expit
 
 ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle
 ADAPT_TOLERANCE = 1e-11  # tighter than Stata's 1e-8: keeps the line search free of adaptation noise

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import gammaln
+
+from melogit_cli.special import log_binomial_coefficients
 
 
 @dataclass
@@ -85,7 +86,7 @@ class NestedData:
 
     def log_binomial_constant(self) -> float:
         r, y = self.trials, self.y
-        terms = gammaln(r + 1) - gammaln(y + 1) - gammaln(r - y + 1)
+        terms = log_binomial_coefficients(r, y)
         return float(np.sum(self.row_weight() * terms))
 
     def chunks(self, elements_per_row: int, limit: int) -> Iterator[Chunk]:

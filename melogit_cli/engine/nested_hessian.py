@@ -17,9 +17,9 @@ products are matrix products over (units x paths) rows.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from melogit_cli.engine import kernels
+from melogit_cli.special import expit
 
 
 def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:

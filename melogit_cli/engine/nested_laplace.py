@@ -15,9 +15,9 @@ right-hand side per parameter.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from melogit_cli.engine.nested_tree import Modes, row_effects
+from melogit_cli.special import expit
 
 
 def laplace_scores(model, beta: np.ndarray, theta: np.ndarray, modes: Modes) -> np.ndarray:

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from melogit_cli.engine.nested_data import NestedData
+from melogit_cli.special import expit
 
 MODE_ITERATIONS = 200
 MODE_TOLERANCE = 1e-10

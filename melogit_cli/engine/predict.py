@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logsumexp
 
 from melogit_cli.engine.quadrature import normal_rule
 from melogit_cli.engine.twolevel import ClusterData
+from melogit_cli.special import expit, logsumexp
 
 CHUNK_ELEMENTS = 4_000_000
 MAX_ADAPT = 1001

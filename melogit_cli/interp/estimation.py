@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import chdtrc
 
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.interp.registry import command
@@ -14,6 +13,7 @@ from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.render.footer import wrap_note
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults
+from melogit_cli.special import chi2_tail
 from melogit_cli.syntax.spec import Options
 
 
@@ -288,7 +288,7 @@ def lrtest(session: Session, rest: str) -> None:
         )
     df = float(df_override) if df_override is not None else df2 - df1
     chi2 = max(0.0, 2.0 * (ll1 - ll0))
-    p = float(chdtrc(df, chi2)) if df > 0 else math.nan
+    p = float(chi2_tail(df, chi2)) if df > 0 else math.nan
     out = session.out
     out.line()
     out.line("Likelihood-ratio test")

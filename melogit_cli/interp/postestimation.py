@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, ndtri
 
 from melogit_cli.errors import StataError, option_not_allowed, syntax_error
 from melogit_cli.interp.parse import Body, parse_body
@@ -16,6 +15,7 @@ from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.interp.variables import add_variable, check_new_name, select_rows, store
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.special import expit, ndtri
 
 _TYPE_RE = re.compile(r"^(byte|int|long|float|double)$")
 _STATISTICS = ("mu", "eta", "xb", "stdp", "reffects", "reses")

@@ -19,13 +19,12 @@ from __future__ import annotations
 import math
 import textwrap
 
-from scipy.special import chdtrc
-
 from melogit_cli.render.formats import fmt
 from melogit_cli.render.header import col
 from melogit_cli.render.terms import parse_term
 from melogit_cli.results.eresults import EResults
 from melogit_cli.results.rtable import split_colname
+from melogit_cli.special import chi2_tail
 
 
 def wrap_note(text: str, linesize: int = 80, indent: int = 6) -> list[str]:
@@ -83,11 +82,11 @@ def lr_test_lines(e: EResults, linesize: int = 80) -> list[str]:
     chi = _chi2_text(chi2)
     if df == 1:
         if math.isnan(p):
-            p = 0.5 * float(chdtrc(1, chi2)) if chi2 > 0 else 1.0
+            p = 0.5 * float(chi2_tail(1, chi2)) if chi2 > 0 else 1.0
         line = col(col(msg + f"chibar2(01) = {chi}", 55, "Prob >= chibar2 = "), 73, fmt(p, "%6.4f"))
         return [line]
     if math.isnan(p) and not math.isnan(df):
-        p = float(chdtrc(df, chi2))
+        p = float(chi2_tail(df, chi2))
     df_text = fmt(df, "%9.0g").strip()
     line = col(col(msg + f"chi2({df_text}) = {chi}", 59, "Prob > chi2 ="), 73, fmt(p, "%6.4f"))
     return [

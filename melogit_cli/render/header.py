@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import chdtrc
 
 from melogit_cli.render.formats import fmt
 from melogit_cli.render.terms import abbrev
 from melogit_cli.results.eresults import EResults
+from melogit_cli.special import chi2_tail
 
 
 def col(line: str, column: int, text: str) -> str:
@@ -153,7 +153,7 @@ def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
     chi2 = s.get("chi2", math.nan)
     p = s.get("p", math.nan)
     if math.isnan(p) and not math.isnan(chi2) and not math.isnan(df_m) and df_m > 0:
-        p = float(chdtrc(df_m, chi2))
+        p = float(chi2_tail(df_m, chi2))
     df_text = fmt(df_m, "%9.0g").strip()
     chi2type = m.get("chi2type") or "Wald"
     wald = col(col("", 49, f"{chi2type} chi2({df_text})"), 67, "=")

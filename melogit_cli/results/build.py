@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import chdtrc
 
 from melogit_cli.design.build import Design
 from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.fit import Fit
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.special import chi2_tail
 
 TITLE = "Mixed-effects logistic regression"
 
@@ -106,7 +106,7 @@ def build_eresults(
     ll, ll_c = fit.ll, fit.ll_c
     chi2_c = max(0.0, 2.0 * (ll - ll_c))
     df_c = k_r
-    p_c = 0.5 * chdtrc(1, chi2_c) if df_c == 1 else chdtrc(df_c, chi2_c)
+    p_c = 0.5 * chi2_tail(1, chi2_c) if df_c == 1 else chi2_tail(df_c, chi2_c)
     if chi2_c == 0.0 and df_c == 1:
         p_c = 1.0 if chi2_c == 0 else p_c
 
@@ -139,7 +139,7 @@ def build_eresults(
         "ll": ll,
         "N_clust": float(levels[0].n_groups),
         "chi2": chi2,
-        "p": float(chdtrc(df_m, chi2)) if df_m > 0 else np.nan,
+        "p": float(chi2_tail(df_m, chi2)) if df_m > 0 else np.nan,
         "ll_c": ll_c,
         "chi2_c": chi2_c,
         "df_c": float(df_c),

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.special import ndtr, ndtri
 
 ROWS = ["b", "se", "z", "pvalue", "ll", "ul", "df", "crit", "eform"]
 
