@@ -4,20 +4,25 @@ The numpy formulation in ``twolevel`` forms arrays of rows x nodes (the linear
 predictor, the log likelihood, the residuals and weights and their products with
 each covariate), each a pass over memory.  These loops visit every row once per node,
 keep nothing of size rows x nodes and accumulate straight into per-cluster, per-node
-sums; clusters run in parallel.  They are compiled by numba on first use and cached
-on disk, so the compilation (a few seconds) is paid once per installation; small
-problems never import numba (see ``use_kernels``).
+sums.  The loops are serial functions that release the GIL; ranges of clusters run
+on a pool of threads, one per core (numba's own parallel loops cost minutes to
+compile, these seconds).  They are compiled on first use and cached on disk, so the
+compilation is paid once per installation; small problems never import numba (see
+``use_kernels``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
 import numpy as np
 
 KERNEL_MIN_ROW_NODES = 2_000_000  # below this numpy is fast enough and start-up matters more
+MIN_SPLIT = 50_000  # row-nodes (or elements) below which one thread does all the work
 
 
 def use_kernels(rows: int, nodes: int) -> bool:
@@ -39,20 +44,48 @@ def _compiled() -> Any:
     return loops
 
 
-def softplus(eta: np.ndarray) -> np.ndarray:
-    """``log(1 + e^eta)`` elementwise, any shape."""
+def _threads() -> int:
+    return min(len(os.sched_getaffinity(0)), 16)
+
+
+@cache
+def _pool() -> ThreadPoolExecutor | None:
+    return ThreadPoolExecutor(_threads()) if _threads() > 1 else None
+
+
+def _run(task: Callable[[int, int], None], bounds: np.ndarray, work: int) -> None:
+    """Run ``task(i0, i1)`` over ranges splitting ``bounds`` (cumulative work, from 0)
+    into about equal parts, one per thread."""
+    n = len(bounds) - 1
+    pool = _pool()
+    if pool is None or work < MIN_SPLIT or n < 2:
+        task(0, n)
+        return
+    parts = _threads()
+    cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], parts + 1)[1:-1])
+    edges = np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]]))
+    ranges = zip(edges[:-1], edges[1:], strict=True)
+    futures = [pool.submit(task, int(a), int(b)) for a, b in ranges]
+    for f in futures:
+        f.result()
+
+
+def _elementwise(kernel: Callable, eta: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(eta, dtype=float).ravel()
     out = np.empty_like(flat)
-    _compiled().softplus_array(flat, out)
+    n = flat.size
+    _run(lambda i0, i1: kernel(flat, out, i0, i1), np.arange(n + 1), n)
     return out.reshape(np.shape(eta))
+
+
+def softplus(eta: np.ndarray) -> np.ndarray:
+    """``log(1 + e^eta)`` elementwise, any shape."""
+    return _elementwise(_compiled().softplus_array, eta)
 
 
 def expit(eta: np.ndarray) -> np.ndarray:
     """The logistic function elementwise, any shape."""
-    flat = np.ascontiguousarray(eta, dtype=float).ravel()
-    out = np.empty_like(flat)
-    _compiled().expit_array(flat, out)
-    return out.reshape(np.shape(eta))
+    return _elementwise(_compiled().expit_array, eta)
 
 
 def node_loglik(
@@ -71,7 +104,12 @@ def node_loglik(
     """
     out = np.empty(u.shape[:2])
     uT = np.ascontiguousarray(u.transpose(0, 2, 1))
-    _compiled().node_loglik(xb, Z, y, trials, weight, starts, uT, out)
+    loop = _compiled().node_loglik
+    _run(
+        lambda g0, g1: loop(xb, Z, y, trials, weight, starts, uT, out, g0, g1),
+        starts - starts[0],
+        int(starts[-1] - starts[0]) * u.shape[1],
+    )
     return out
 
 
@@ -99,10 +137,15 @@ def node_sums(
     xz = np.empty((G, p, q, K))
     wbar = np.empty(len(xb))
     uT = np.ascontiguousarray(u.transpose(0, 2, 1))
-    _compiled().node_sums(
-        xb, X, Z, y, trials, weight, starts, uT, np.ascontiguousarray(post),
-        s_beta, s_z, zz, xz, wbar,
-    )  # fmt: skip
+    post = np.ascontiguousarray(post)
+    loop = _compiled().node_sums
+    _run(
+        lambda g0, g1: loop(
+            xb, X, Z, y, trials, weight, starts, uT, post, s_beta, s_z, zz, xz, wbar, g0, g1
+        ),
+        starts - starts[0],
+        int(starts[-1] - starts[0]) * K,
+    )
     return (
         s_beta.transpose(0, 2, 1),
         s_z.transpose(0, 2, 1),

@@ -14,10 +14,8 @@ dense grids), which is all the log likelihood and its derivatives need.
 import numba
 import numpy as np
 
-jit = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 serial = numba.njit(cache=True, nogil=True, error_model="numpy")
 inline = numba.njit(inline="always", cache=True, error_model="numpy")
-prange = numba.prange
 
 LN2 = 0.6931471805599453
 LN2_HI = 6.93147180369123816490e-01
@@ -90,25 +88,19 @@ def _softplus_parts(eta: float) -> tuple[float, float]:
     return max(eta, 0.0) + _log1p_unit(e), e
 
 
-@jit
-def softplus_array(eta, out):
-    """``log(1 + e^eta)`` elementwise over 1-d arrays."""
-    n = eta.size
-    block = 4096
-    for b in prange((n + block - 1) // block):
-        for i in range(b * block, min(n, (b + 1) * block)):
-            out[i] = _softplus_parts(eta[i])[0]
+@serial
+def softplus_array(eta, out, i0, i1):
+    """``log(1 + e^eta)`` elementwise over ``eta[i0:i1]`` (1-d arrays)."""
+    for i in range(i0, i1):
+        out[i] = _softplus_parts(eta[i])[0]
 
 
-@jit
-def expit_array(eta, out):
-    """The logistic function elementwise over 1-d arrays."""
-    n = eta.size
-    block = 4096
-    for b in prange((n + block - 1) // block):
-        for i in range(b * block, min(n, (b + 1) * block)):
-            e = _softplus_parts(eta[i])[1]
-            out[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)
+@serial
+def expit_array(eta, out, i0, i1):
+    """The logistic function elementwise over ``eta[i0:i1]`` (1-d arrays)."""
+    for i in range(i0, i1):
+        e = _softplus_parts(eta[i])[1]
+        out[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)
 
 
 @serial
@@ -127,20 +119,20 @@ def _cluster_eta(xb, Z, uT, g, r0, r1, eta):
         idx += K
 
 
-@jit
-def node_loglik(xb, Z, y, r, w, starts, uT, out):
-    """See ``kernels.node_loglik``; ``uT`` is G x q x K; writes G x K sums into ``out``.
+@serial
+def node_loglik(xb, Z, y, r, w, starts, uT, out, g0, g1):
+    """See ``kernels.node_loglik``; ``uT`` is G x q x K; writes the sums of clusters
+    ``g0:g1`` into ``out`` (G x K).
 
     A cluster's rows x nodes are laid out flat so that the costly softplus runs as
     one long SIMD loop even when there are few nodes."""
-    G, q, K = uT.shape
-    for g in prange(G):
+    K = uT.shape[2]
+    for g in range(g0, g1):
         r0, r1 = starts[g], starts[g + 1]
         eta = np.empty((r1 - r0) * K)
         soft = np.empty((r1 - r0) * K)
         _cluster_eta(xb, Z, uT, g, r0, r1, eta)
-        for j in range(eta.size):
-            soft[j] = _softplus_parts(eta[j])[0]
+        softplus_array(eta, soft, 0, eta.size)
         acc = np.zeros(K)
         idx = 0
         for i in range(r0, r1):
@@ -152,20 +144,19 @@ def node_loglik(xb, Z, y, r, w, starts, uT, out):
             out[g, k] = acc[k]
 
 
-@jit
-def node_sums(xb, X, Z, y, r, w, starts, uT, post, s_beta, s_z, zz, xz, wbar):
-    """See ``kernels.node_sums``; ``uT`` is G x q x K; writes into the last five arrays,
-    whose node axis comes last (G x p x K, G x q x K, G x q x q x K, G x p x q x K)."""
-    G, q, K = uT.shape
+@serial
+def node_sums(xb, X, Z, y, r, w, starts, uT, post, s_beta, s_z, zz, xz, wbar, g0, g1):
+    """See ``kernels.node_sums``; ``uT`` is G x q x K; writes clusters ``g0:g1`` into
+    the last five arrays, whose node axis comes last (G x p x K, G x q x K,
+    G x q x q x K, G x p x q x K)."""
+    _, q, K = uT.shape
     p = X.shape[1]
-    for g in prange(G):
+    for g in range(g0, g1):
         r0, r1 = starts[g], starts[g + 1]
         eta = np.empty((r1 - r0) * K)
         mu = np.empty((r1 - r0) * K)
         _cluster_eta(xb, Z, uT, g, r0, r1, eta)
-        for j in range(eta.size):
-            e = _softplus_parts(eta[j])[1]
-            mu[j] = 1.0 / (1.0 + e) if eta[j] >= 0.0 else e / (1.0 + e)
+        expit_array(eta, mu, 0, eta.size)
         sb = np.zeros((p, K))
         sz = np.zeros((q, K))
         szz = np.zeros((q, q, K))

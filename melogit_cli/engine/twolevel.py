@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, gammaln, logsumexp
 
 from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import LevelCovariance
 from melogit_cli.engine.quadrature import Rule, normal_rule
+from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
 
 ADAPT_ITERATIONS = 1001
 ADAPT_TOLERANCE = 1e-8
@@ -57,7 +57,7 @@ class ClusterData:
     def log_binomial_constant(self) -> float:
         """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
         r, y = self.trials, self.y
-        terms = gammaln(r + 1) - gammaln(y + 1) - gammaln(r - y + 1)
+        terms = log_binomial_coefficients(r, y)
         row_cluster_weight = np.repeat(self.cluster_weight, self.sizes)
         return float(np.sum(self.obs_weight * row_cluster_weight * terms))
 
