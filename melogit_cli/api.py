@@ -13,7 +13,10 @@ from melogit_cli.data.loaders import load, load_frame
 from melogit_cli.engine.events import EventSink, ignore
 from melogit_cli.errors import StataError
 from melogit_cli.estimate import Estimation, estimate
+from melogit_cli.render import render_results
+from melogit_cli.render.iterlog import IterationLog
 from melogit_cli.results.eresults import EResults
+from melogit_cli.syntax.parser import parse_melogit
 from melogit_cli.syntax.spec import ModelSpec, Options
 
 
@@ -48,8 +51,6 @@ class Results:
 
     def table(self, **display: object) -> str:
         """The output as Stata prints it; keyword options override the display options."""
-        from melogit_cli.render import render_results
-
         opts = Options(**{**vars(self.options), **display})
         return render_results(self.e, opts)
 
@@ -71,7 +72,6 @@ def as_dataset(data: str | Path | Dataset | object) -> Dataset:
 
 def parse(command: str) -> ModelSpec:
     """The ModelSpec of a ``melogit`` command (the leading word is optional)."""
-    from melogit_cli.syntax.parser import parse_melogit
 
     return parse_melogit(command)
 
@@ -88,7 +88,6 @@ def run(
 
 def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False) -> Results:
     """Fit a ``melogit`` command; with ``log=True`` the iteration log is kept in ``.log``."""
-    from melogit_cli.render.iterlog import IterationLog
 
     spec = parse(command)
     ds = as_dataset(data)
