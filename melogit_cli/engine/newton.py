@@ -118,10 +118,15 @@ def maximize(
         x_new, ll_new, backed_up = _line_search(objective, x, ll, direction)
         sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
         ilog.append(ll)
-        if x_new is None:  # no step improves the likelihood: Stata's "could not calculate"
-            sink(Message("convergence not achieved"))
+        if x_new is None:  # no step improves the likelihood
+            # At a point that meets the gradient criterion the predicted gain (g'd / 2)
+            # is below what the likelihood can resolve (adaptive quadrature settles to a
+            # relative 1e-8): that is the optimum, not a failure.
+            stationary = not not_concave and float(g @ direction) < settings.nrtolerance
+            if not stationary:
+                sink(Message("convergence not achieved"))
             ll, g, H = objective.derivatives(x)
-            return Result(x, ll, g, H, it, False, ilog)
+            return Result(x, ll, g, H, it, stationary, ilog)
         x_prev, ll_prev = x, ll
         x, ll = x_new, ll_new
         it += 1
