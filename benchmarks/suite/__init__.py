@@ -1,0 +1,1 @@
+"""Benchmark suite: melogit_cli against glmm (PyPI), lme4's glmer and glmmTMB (R)."""
