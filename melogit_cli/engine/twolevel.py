@@ -93,6 +93,8 @@ class TwoLevelQuadrature:
         self.q = cov.dim
         self.T = cov.n_params
         self.compiled = kernels.use_kernels(len(data.y), self.rule.size)
+        self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
+        self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._pass_ll_nodes: np.ndarray | None = None
         self._last_pass: tuple | None = None
 
@@ -151,6 +153,8 @@ class TwoLevelQuadrature:
             ll_nodes = kernels.node_loglik(
                 xb, d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u
             )
+        elif self.intercept_only and np.max(xb) + np.max(u) < 300.0:
+            ll_nodes = self._intercept_node_loglik(xb, u[:, :, 0], starts, rs)
         else:
             sizes = np.diff(np.append(starts, rs.stop - rs.start))
             u_rows = np.repeat(u, sizes, axis=0)  # n x K x q
@@ -166,6 +170,28 @@ class TwoLevelQuadrature:
         )
         return log_integrand, v, eta, starts
 
+    def _intercept_node_loglik(
+        self, xb: np.ndarray, u: np.ndarray, starts: np.ndarray, rs: slice
+    ) -> np.ndarray:
+        """Node log likelihoods of a random intercept (``eta_ik = xb_i + u_gk``), g x K.
+
+        The linear part separates, ``sum_i w y (xb_i + u_gk) = sum_i w y xb_i +
+        u_gk sum_i w y``, and ``e^eta = e^xb_i e^u_gk``, so only ``log(1 + e^xb e^u)``
+        is formed per row and node: one product and one logarithm.
+        """
+        d = self.data
+        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        wy = d.obs_weight[rs] * d.y[rs]
+        linear = np.add.reduceat(wy * xb, starts)[:, None]
+        linear = linear + u * np.add.reduceat(wy, starts)[:, None]
+        soft = np.repeat(np.exp(u), sizes, axis=0)
+        soft *= np.exp(xb)[:, None]
+        soft += 1.0
+        np.log(soft, out=soft)
+        if not self.bernoulli:
+            soft *= (d.obs_weight[rs] * d.trials[rs])[:, None]
+        return linear - np.add.reduceat(soft, starts, axis=0)
+
     def _node_sums(
         self,
         beta: np.ndarray,
@@ -179,14 +205,17 @@ class TwoLevelQuadrature:
         (g x K x q x q), wgt X Z' (g x K x p x q), and per row sum_k wgt post."""
         d = self.data
         X, Z = d.X[rs], d.Z[rs]
-        if eta is None:
+        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        if eta is None and self.compiled:
             bounds = np.append(starts, rs.stop - rs.start)
             xb = X @ beta + d.offset[rs]
             return kernels.node_sums(
                 xb, X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u, post
             )
+        if eta is None:  # the random-intercept likelihood pass did not form it
+            xb = X @ beta + d.offset[rs]
+            eta = xb[:, None] + np.einsum("iq,ikq->ik", Z, np.repeat(u, sizes, axis=0))
         p, q = X.shape[1], Z.shape[1]
-        sizes = np.diff(np.append(starts, rs.stop - rs.start))
         m = expit(eta)
         w = d.obs_weight[rs, None]
         resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
