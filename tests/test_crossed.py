@@ -58,7 +58,7 @@ def simulated(n_subj: int = 300, n_item: int = 24, seed: int = 20261123) -> pd.D
 
 
 class TestExample5:
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def r(self):
         return fitted_frame(EX5)
 
@@ -199,7 +199,7 @@ def dense_laplace(df: pd.DataFrame, beta: np.ndarray, sd_subj: float, sd_item: f
 class TestSimulatedCrossed:
     command = "melogit y x || _all:R.item || subj:"
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def r(self):
         return fitted_frame(self.command, "sim")
 
