@@ -40,6 +40,7 @@ from scipy.special import expit, gammaln
 
 from melogit_cli.engine.covariance import NestedCovariance
 from melogit_cli.engine.crossed_data import CrossedData
+from melogit_cli.engine.differences import difference_hessian
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.errors import StataError
 
@@ -482,14 +483,9 @@ class CrossedObjective(LaplaceObjective):
         p = self.p
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             g, v, dv = self.model.gradient(x[:p], x[p:], state)
-            k = len(x)
-            H = np.empty((k, k))
-            for i in range(k):
-                h = 1e-5 * (abs(x[i]) + 1.0)
-                xp, xm = x.copy(), x.copy()
-                xp[i] += h
-                xm[i] -= h
-                gp = self.model.gradient(xp[:p], xp[p:], None, v + h * dv[:, i])[0]
-                gm = self.model.gradient(xm[:p], xm[p:], None, v - h * dv[:, i])[0]
-                H[:, i] = (gp - gm) / (2 * h)
-        return ll, g, 0.5 * (H + H.T)
+
+            def gradient_at(z: np.ndarray, i: int, h: float) -> np.ndarray:
+                return self.model.gradient(z[:p], z[p:], None, v + h * dv[:, i])[0]
+
+            H = difference_hessian(gradient_at, x)
+        return ll, g, H

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from melogit_cli.engine.differences import difference_hessian
 from melogit_cli.engine.twolevel import AdaptiveState, TwoLevelQuadrature
 from melogit_cli.special import expit
 
@@ -103,14 +104,8 @@ class LaplaceObjective:
             self.value(x)
         ll, state = self._ll, self.state
         g = self.gradient(x, state)
-        k = len(x)
-        H = np.empty((k, k))
-        for i in range(k):
-            h = 1e-5 * (abs(x[i]) + 1.0)
-            xp, xm = x.copy(), x.copy()
-            xp[i] += h
-            xm[i] -= h
-            _, sp = self._evaluate(xp, state)
-            _, sm = self._evaluate(xm, state)
-            H[:, i] = (self.gradient(xp, sp) - self.gradient(xm, sm)) / (2 * h)
-        return ll, g, 0.5 * (H + H.T)
+
+        def gradient_at(z: np.ndarray, _i: int, _h: float) -> np.ndarray:
+            return self.gradient(z, self._evaluate(z, state)[1])
+
+        return ll, g, difference_hessian(gradient_at, x)

@@ -34,13 +34,13 @@ Hessian.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import NestedCovariance
+from melogit_cli.engine.differences import difference_hessian
 from melogit_cli.engine.nested_data import Chunk, NestedData
 from melogit_cli.engine.nested_hessian import chunk_hessian
 from melogit_cli.engine.nested_tree import (
@@ -336,21 +336,8 @@ class NestedQuadrature:
                 return self.gradient(z[:p], z[p:], st)
 
             g = self.gradient(beta, theta, state)
-            return Evaluation(ll, g, difference_hessian(grad, x))
+            return Evaluation(ll, g, difference_hessian(lambda z, _i, _h: grad(z), x))
         res = self.evaluate(beta, theta, state.locations, hessian=True)
         assert res.scores is not None and res.hessian is not None
         H = 0.5 * (res.hessian + res.hessian.T)
         return Evaluation(res.ll, self.data.cluster_weight @ res.scores, H)
-
-
-def difference_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Symmetrized central differences of an analytic gradient."""
-    k = len(x)
-    H = np.empty((k, k))
-    for i in range(k):
-        h = 1e-5 * (abs(x[i]) + 1.0)
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        H[:, i] = (grad(xp) - grad(xm)) / (2 * h)
-    return 0.5 * (H + H.T)
