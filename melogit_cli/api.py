@@ -72,7 +72,6 @@ def as_dataset(data: str | Path | Dataset | object) -> Dataset:
 
 def parse(command: str) -> ModelSpec:
     """The ModelSpec of a ``melogit`` command (the leading word is optional)."""
-
     return parse_melogit(command)
 
 
@@ -88,7 +87,6 @@ def run(
 
 def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False) -> Results:
     """Fit a ``melogit`` command; with ``log=True`` the iteration log is kept in ``.log``."""
-
     spec = parse(command)
     ds = as_dataset(data)
     buffer = io.StringIO()

@@ -71,6 +71,18 @@ class AdaptiveState:
 
 
 @dataclass
+class ChunkNodes:
+    """One chunk's quadrature nodes and what one pass over its rows gives."""
+
+    log_integrand: np.ndarray  # g x K
+    ll_nodes: np.ndarray  # g x K: the data's log likelihood at each node
+    v: np.ndarray  # g x K x q, standardized effects
+    u: np.ndarray  # g x K x q, effects (A v)
+    eta: np.ndarray | None  # n x K, when the pass formed it
+    starts: np.ndarray  # row starts within the chunk
+
+
+@dataclass
 class Evaluation:
     """Log likelihood and, when asked, gradient and Hessian in (beta, theta)."""
 
@@ -95,7 +107,6 @@ class TwoLevelQuadrature:
         self.compiled = kernels.use_kernels(len(data.y), self.rule.size)
         self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
-        self._pass_ll_nodes: np.ndarray | None = None
         self._last_pass: tuple | None = None
 
     # ------------------------------------------------------------------ state
@@ -135,10 +146,9 @@ class TwoLevelQuadrature:
         gs: slice,
         rs: slice,
         known: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-        """Per-node log integrand (g x K), node values v (g x K x q), eta (n x K, or None
-        when the compiled loops ran), row starts within the chunk.  ``known``: the
-        chunk's node log likelihoods from an earlier pass at the same point."""
+    ) -> ChunkNodes:
+        """The chunk's nodes and their log integrand.  ``known``: the chunk's node log
+        likelihoods from an earlier pass at the same point and nodes."""
         d = self.data
         a = self.rule.nodes
         v = mu[gs, None, :] + np.matmul(C[gs], a.T).transpose(0, 2, 1)  # g x K x q
@@ -164,11 +174,10 @@ class TwoLevelQuadrature:
             ll_nodes = np.add.reduceat(ll_rows, starts, axis=0)
         log_phi_v = -0.5 * np.sum(v * v, axis=2) - 0.5 * self.q * np.log(2 * np.pi)
         logdetC = np.log(np.abs(np.linalg.det(C[gs])))
-        self._pass_ll_nodes = ll_nodes
         log_integrand = (
             ll_nodes + log_phi_v - self.rule.log_phi + self.rule.log_weights + logdetC[:, None]
         )
-        return log_integrand, v, eta, starts
+        return ChunkNodes(log_integrand, ll_nodes, v, u, eta, starts)
 
     def _intercept_node_loglik(
         self, xb: np.ndarray, u: np.ndarray, starts: np.ndarray, rs: slice
@@ -193,26 +202,21 @@ class TwoLevelQuadrature:
         return linear - np.add.reduceat(soft, starts, axis=0)
 
     def _node_sums(
-        self,
-        beta: np.ndarray,
-        u: np.ndarray,
-        eta: np.ndarray | None,
-        post: np.ndarray,
-        starts: np.ndarray,
-        rs: slice,
+        self, beta: np.ndarray, nodes: ChunkNodes, post: np.ndarray, rs: slice
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Node sums of a chunk: resid X (g x K x p), resid Z (g x K x q), wgt Z Z'
         (g x K x q x q), wgt X Z' (g x K x p x q), and per row sum_k wgt post."""
         d = self.data
         X, Z = d.X[rs], d.Z[rs]
-        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        starts, u, eta = nodes.starts, nodes.u, nodes.eta
+        bounds = np.append(starts, rs.stop - rs.start)
         if eta is None and self.compiled:
-            bounds = np.append(starts, rs.stop - rs.start)
             xb = X @ beta + d.offset[rs]
             return kernels.node_sums(
                 xb, X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u, post
             )
-        if eta is None:  # the random-intercept likelihood pass did not form it
+        sizes = np.diff(bounds)
+        if eta is None:  # the likelihood pass did not form it (or was not run)
             xb = X @ beta + d.offset[rs]
             eta = xb[:, None] + np.einsum("iq,ikq->ik", Z, np.repeat(u, sizes, axis=0))
         p, q = X.shape[1], Z.shape[1]
@@ -267,21 +271,20 @@ class TwoLevelQuadrature:
         G = self.data.n_clusters
         m_new = np.empty((G, self.q))
         S_new = np.empty((G, self.q, self.q))
-        ll_nodes = np.empty((G, self.rule.size)) if self.compiled else None
+        ll_nodes = np.empty((G, self.rule.size))
         for gs, rs in self._chunks():
-            log_int, v, _, _ = self._node_loglik(beta, A, mu, C, gs, rs)
-            if ll_nodes is not None:
-                ll_nodes[gs] = self._pass_ll_nodes
-            lse = logsumexp(log_int, axis=1)
+            nodes = self._node_loglik(beta, A, mu, C, gs, rs)
+            ll_nodes[gs] = nodes.ll_nodes
+            lse = logsumexp(nodes.log_integrand, axis=1)
             total += float(cw[gs] @ lse)
-            p = np.exp(log_int - lse[:, None])
-            u = v @ A.T
+            p = np.exp(nodes.log_integrand - lse[:, None])
+            u = nodes.u
             mean = np.matmul(p[:, None, :], u)[:, 0, :]
             dev = u - mean[:, None, :]
             m_new[gs] = mean
             S_new[gs] = np.matmul(dev.transpose(0, 2, 1) * p[:, None, :], dev)
-        if ll_nodes is not None:  # derivatives at this point and state need not redo the pass
-            self._last_pass = (beta.copy(), theta.copy(), state, ll_nodes)
+        # derivatives at this point and with these nodes need not redo the pass
+        self._last_pass = (beta.copy(), theta.copy(), state, ll_nodes)
         return total + self.constant, AdaptiveState(m_new, _safe_cholesky(S_new))
 
     def _known_ll_nodes(
@@ -398,23 +401,20 @@ class TwoLevelQuadrature:
         hess = np.zeros((P, P))
         known = self._known_ll_nodes(beta, theta, state)
         for gs, rs in self._chunks():
-            log_int, v, eta, starts = self._node_loglik(
-                beta, A, mu, C, gs, rs, None if known is None else known[gs]
-            )
-            lse = logsumexp(log_int, axis=1)
+            nodes = self._node_loglik(beta, A, mu, C, gs, rs, None if known is None else known[gs])
+            lse = logsumexp(nodes.log_integrand, axis=1)
             c = cw[gs]
             total += float(c @ lse)
-            post = np.exp(log_int - lse[:, None])  # g x K posterior node weights
+            post = np.exp(nodes.log_integrand - lse[:, None])  # g x K posterior node weights
             pc = post * c[:, None]
-            s_beta, Tz, U, Mx, wbar = self._node_sums(beta, v @ A.T, eta, pc, starts, rs)
+            s_beta, Tz, U, Mx, wbar = self._node_sums(beta, nodes, pc, rs)
             X = d.X[rs]
+            v = nodes.v
             g_n, K, q = v.shape
             n_nodes = g_n * K
             vf = v.reshape(n_nodes, q)
             pcf = pc.reshape(n_nodes, 1)
-            # theta scores: sum_ab Tz_a dA_tab v_b (d u / d theta_t = dA_t v)
-            Tv = (Tz[..., :, None] * v[..., None, :]).reshape(n_nodes, q * q)
-            s_theta = (Tv @ dA.reshape(T, q * q).T).reshape(g_n, K, T)
+            Tv, s_theta = _theta_scores(Tz, v, dA)
             s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
             g_cl = np.einsum("gk,gkP->gP", post, s)
             grad += c @ g_cl
@@ -443,16 +443,21 @@ class TwoLevelQuadrature:
         out = np.zeros((d.n_clusters, p + self.T))
         known = self._known_ll_nodes(beta, theta, state)
         for gs, rs in self._chunks():
-            log_int, v, eta, starts = self._node_loglik(
-                beta, A, mu, C, gs, rs, None if known is None else known[gs]
-            )
+            nodes = self._node_loglik(beta, A, mu, C, gs, rs, None if known is None else known[gs])
+            log_int = nodes.log_integrand
             post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
-            s_beta, Tz, _, _, _ = self._node_sums(beta, v @ A.T, eta, post, starts, rs)
-            g_n, K, q = v.shape
-            Tv = (Tz[..., :, None] * v[..., None, :]).reshape(g_n * K, q * q)
-            s_theta = (Tv @ dA.reshape(len(dA), q * q).T).reshape(g_n, K, -1)
+            s_beta, Tz, _, _, _ = self._node_sums(beta, nodes, post, rs)
+            _, s_theta = _theta_scores(Tz, nodes.v, dA)
             out[gs] = np.einsum("gk,gkP->gP", post, np.concatenate([s_beta, s_theta], axis=2))
         return out
+
+
+def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node scores of theta, ``sum_ab Tz_a dA_tab v_b`` (``d u / d theta_t = dA_t v``),
+    and the products ``Tz_a v_b`` (nodes x q*q) they are formed from."""
+    g_n, K, q = v.shape
+    Tv = (Tz[..., :, None] * v[..., None, :]).reshape(g_n * K, q * q)
+    return Tv, (Tv @ dA.reshape(len(dA), q * q).T).reshape(g_n, K, -1)
 
 
 def _safe_cholesky(S: np.ndarray) -> np.ndarray:
