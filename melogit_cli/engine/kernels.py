@@ -53,16 +53,17 @@ def _pool() -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(_threads()) if _threads() > 1 else None
 
 
-def _run(task: Callable[[int, int], None], bounds: np.ndarray, work: int) -> None:
-    """Run ``task(i0, i1)`` over ranges splitting ``bounds`` (cumulative work, from 0)
-    into about equal parts, one per thread."""
-    n = len(bounds) - 1
+def _run(
+    task: Callable[[int, int], None], n: int, work: int, bounds: np.ndarray | None = None
+) -> None:
+    """Run ``task(i0, i1)`` over ``0:n`` in about equal parts of ``work``, one per thread;
+    ``bounds`` is the cumulative work of the items (from 0), equal items when None."""
     pool = _pool()
     if pool is None or work < MIN_SPLIT or n < 2:
         task(0, n)
         return
-    parts = _threads()
-    cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], parts + 1)[1:-1])
+    targets = np.linspace(0, n if bounds is None else bounds[-1], _threads() + 1)[1:-1]
+    cuts = targets.astype(np.int64) if bounds is None else np.searchsorted(bounds, targets)
     edges = np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]]))
     ranges = zip(edges[:-1], edges[1:], strict=True)
     futures = [pool.submit(task, int(a), int(b)) for a, b in ranges]
@@ -73,8 +74,7 @@ def _run(task: Callable[[int, int], None], bounds: np.ndarray, work: int) -> Non
 def _elementwise(kernel: Callable, eta: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(eta, dtype=float).ravel()
     out = np.empty_like(flat)
-    n = flat.size
-    _run(lambda i0, i1: kernel(flat, out, i0, i1), np.arange(n + 1), n)
+    _run(lambda i0, i1: kernel(flat, out, i0, i1), flat.size, flat.size)
     return out.reshape(np.shape(eta))
 
 
@@ -107,8 +107,9 @@ def node_loglik(
     loop = _compiled().node_loglik
     _run(
         lambda g0, g1: loop(xb, Z, y, trials, weight, starts, uT, out, g0, g1),
-        starts - starts[0],
+        len(starts) - 1,
         int(starts[-1] - starts[0]) * u.shape[1],
+        starts - starts[0],
     )
     return out
 
@@ -143,8 +144,9 @@ def node_sums(
         lambda g0, g1: loop(
             xb, X, Z, y, trials, weight, starts, uT, post, s_beta, s_z, zz, xz, wbar, g0, g1
         ),
-        starts - starts[0],
+        len(starts) - 1,
         int(starts[-1] - starts[0]) * K,
+        starts - starts[0],
     )
     return (
         s_beta.transpose(0, 2, 1),
