@@ -26,29 +26,33 @@ with ``lev_i = b_i' H^-1 b_i``.  Both bilinear forms need ``H^-1`` only on the e
 that one row couples (a selected inverse), obtained from the block formula
 ``H^-1 = [[H11^-1 + G S^-1 G', -G S^-1], [-S^-1 G', S^-1]]`` (``G = H11^-1 C``) with
 ``G S^-1`` formed in chunks of rows and gathered on the pattern of ``C``.  The Hessian
-is the central difference of this gradient.
+is the difference of this gradient (forward while iterating, central at the end).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve, lapack
-from scipy.special import expit, gammaln
 
 from melogit_cli.engine.covariance import NestedCovariance
 from melogit_cli.engine.crossed_data import CrossedData
-from melogit_cli.engine.differences import difference_hessian
+from melogit_cli.engine.dense_spd import SMALL, DenseSPD
+from melogit_cli.engine.differences import ShiftedGradient
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.errors import StataError
+from melogit_cli.special import expit, log_binomial_coefficients
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 MODE_ITERATIONS = 200
 MODE_TOLERANCE = 1e-9  # largest Newton step accepted as "at the mode" (then taken once more)
 CHUNK_ELEMENTS = 4_000_000  # dense entries of G S^-1 formed at once
 MAX_SCHUR = 8000  # effects outside the largest term: S is dense
 MAX_PAIRS = 5_000_000  # pairs of C's nonzeros within a cluster of the largest term
+DENSE_C_FLOPS = 100_000_000  # C dense when C'H11^-1 C as a dense product costs at most this
 
 
 @dataclass
@@ -59,14 +63,25 @@ class CrossedState:
 
 
 @dataclass
+class _Rows:
+    """The nonzeros of ``B = Z Lambda``: term 1 (n x q1), the others (n x Q2), and all
+    of them one slot per row (Q x n)."""
+
+    b1: np.ndarray
+    b2: np.ndarray
+    slots: np.ndarray
+
+
+@dataclass
 class _Factor:
     """``H`` at one point, factored by block elimination."""
 
     H11inv: np.ndarray  # G1 x q1 x q1
     logdet: float
-    C: sp.csr_matrix  # m1 x m2
-    Gv: np.ndarray  # H11^-1 C on C's pattern (block entries x q1)
-    cho: tuple[np.ndarray, bool] | None  # dense Cholesky of S
+    C: np.ndarray | sp.csr_matrix | None  # m1 x m2, dense or on its pattern; None if m2 = 0
+    G: np.ndarray | None  # H11^-1 C, dense (when C is)
+    Gv: np.ndarray | None  # H11^-1 C on C's pattern (block entries x q1), when C is sparse
+    schur: DenseSPD | None  # S = H22 - C' H11^-1 C
 
 
 class CrossedLaplace:
@@ -82,9 +97,7 @@ class CrossedLaplace:
         self.p = data.X.shape[1]
         self.T = cov.n_params
         r, y = data.trials, data.y
-        self.constant = float(
-            np.sum(data.obs_weight * (gammaln(r + 1) - gammaln(y + 1) - gammaln(r - y + 1)))
-        )
+        self.constant = float(np.sum(data.obs_weight * log_binomial_coefficients(r, y)))
         terms = data.terms
         # eliminate the largest term first; the others are the Schur complement's effects
         first = int(np.argmax([t.size for t in terms]))
@@ -112,13 +125,25 @@ class CrossedLaplace:
         self.cols2 = np.concatenate(cols2, axis=1) if cols2 else np.zeros((n, 0), dtype=np.int64)
         self.Q2 = self.cols2.shape[1]
         self.Q = self.q1 + self.Q2
+        # the same, one row per nonzero slot (Q x n) in global columns: products and sums
+        # over the n rows then run along contiguous memory
+        self.cols = np.ascontiguousarray(np.concatenate([self.cols1, self.cols2 + self.m1], 1).T)
+        self.XT = np.ascontiguousarray(data.X.T)
+        self._bt_index: dict[int, np.ndarray] = {}
         self.sizes = [t.size for t in self.terms]
         self.starts = np.cumsum([0] + self.sizes)
         # rows sorted by their group of term 1, and where each group's rows begin
         self.row_order = np.argsort(t1.group, kind="stable")
         self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
         self._last: tuple | None = None
-        if self.m2:
+        # C = H12 is kept dense when the dense product C'H11^-1 C is cheap (a few dozen
+        # crossed effects), else on its sparsity pattern
+        self.dense = self.m2 <= SMALL and self.m1 * self.m2 * self.m2 <= DENSE_C_FLOPS
+        if self.m2 and self.dense:
+            # flat index of each row's C entries: (row of C) * m2 + column
+            c_rows = self.cols1[:, :, None] * self.m2
+            self.c_index = (c_rows + self.cols2[:, None, :]).ravel()
+        elif self.m2:
             self._pattern()
 
     def _pattern(self) -> None:
@@ -155,6 +180,8 @@ class CrossedLaplace:
 
     def _csr(self, values: np.ndarray) -> sp.csr_matrix:
         """A matrix on C's pattern from its block-entry values (entries x q1)."""
+        import scipy.sparse as sp
+
         data = values[self.csr_entry, self.csr_a]
         return sp.csr_matrix((data, self.csr_col, self.indptr), shape=(self.m1, self.m2))
 
@@ -185,51 +212,46 @@ class CrossedLaplace:
         return CrossedState(u)
 
     # ------------------------------------------------------------ pieces
-    def _values(self, factors: list) -> tuple[np.ndarray, np.ndarray]:
-        """Nonzeros of B: term 1 (n x q1) and the others (n x Q2)."""
+    def _values(self, factors: list) -> _Rows:
+        """Nonzeros of B at these covariance factors."""
         vals = [t.Z @ A for t, (A, _) in zip(self.terms, factors, strict=True)]
         b2 = np.concatenate(vals[1:], axis=1) if len(vals) > 1 else np.zeros((self.n, 0))
-        return vals[0], b2
+        slots = np.ascontiguousarray(np.concatenate([vals[0], b2], axis=1).T)
+        return _Rows(vals[0], b2, slots)
 
-    def _eta(self, xb: np.ndarray, b1: np.ndarray, b2: np.ndarray, v: np.ndarray) -> np.ndarray:
-        v2 = v[self.m1 :]
-        return (
-            xb
-            + np.einsum("ia,ia->i", b1, v[self.cols1])
-            + (np.einsum("ia,ia->i", b2, v2[self.cols2]) if self.Q2 else 0.0)
-        )
+    def _eta(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> np.ndarray:
+        return xb + np.einsum("ai,ai->i", rows.slots, np.take(v, self.cols))
 
-    def _h(self, xb, b1, b2, v) -> float:
+    def _h(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> tuple[float, np.ndarray]:
+        """The log integrand ``h(v)`` and the linear predictor there."""
         d = self.data
-        eta = self._eta(xb, b1, b2, v)
+        eta = self._eta(xb, rows, v)
         ll = d.obs_weight * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
-        return float(np.sum(ll) - 0.5 * v @ v)
+        return float(np.sum(ll) - 0.5 * v @ v), eta
 
-    def _bt(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """``B' rows`` for an n-vector or n x k matrix ``rows``."""
-        r = rows if rows.ndim == 2 else rows[:, None]
-        k = r.shape[1]
-        out = np.zeros((self.m1 + self.m2, k))
-        for j in range(k):
-            out[: self.m1, j] = np.bincount(
-                self.cols1.ravel(), (b1 * r[:, [j]]).ravel(), minlength=self.m1
-            )
-            if self.Q2:
-                out[self.m1 :, j] = np.bincount(
-                    self.cols2.ravel(), (b2 * r[:, [j]]).ravel(), minlength=self.m2
-                )
-        return out if rows.ndim == 2 else out[:, 0]
+    def _bt(self, rows: _Rows, r: np.ndarray) -> np.ndarray:
+        """``B' r'`` for an n-vector (an m-vector back) or a k x n matrix (k x m back)."""
+        one = r.ndim == 1
+        r2 = r[None] if one else r
+        k, m = r2.shape[0], self.m1 + self.m2
+        index = self._bt_index.get(k)
+        if index is None:
+            index = (self.cols[None] + m * np.arange(k)[:, None, None]).ravel()
+            self._bt_index[k] = index
+        out = np.bincount(index, (r2[:, None, :] * rows.slots).ravel(), minlength=k * m)
+        return out if one else out.reshape(k, m)
 
-    def _bmul(self, b1: np.ndarray, b2: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """``B x`` for an m x k matrix ``x``."""
-        out = np.einsum("ia,iak->ik", b1, x[self.cols1])
-        if self.Q2:
-            out += np.einsum("ia,iak->ik", b2, x[self.m1 :][self.cols2])
+    def _bmul(self, rows: _Rows, x: np.ndarray) -> np.ndarray:
+        """``B x'`` for a k x m matrix ``x``: k x n."""
+        out = np.take(x, self.cols[0], axis=1) * rows.slots[0]
+        for a in range(1, self.Q):
+            out += np.take(x, self.cols[a], axis=1) * rows.slots[a]
         return out
 
-    def _factor(self, b1: np.ndarray, b2: np.ndarray, W: np.ndarray) -> _Factor:
+    def _factor(self, rows: _Rows, W: np.ndarray) -> _Factor:
         """Factor ``H = B'WB + I`` by eliminating term 1 first."""
         q1, G1, m1, m2 = self.q1, self.G1, self.m1, self.m2
+        b1, b2 = rows.b1, rows.b2
         g1 = self.terms[0].group
         H11 = np.zeros((G1, q1, q1))
         for a in range(q1):
@@ -238,49 +260,62 @@ class CrossedLaplace:
                 H11[:, a, b] = s
                 H11[:, b, a] = s
         H11 += np.eye(q1)
-        H11inv = np.linalg.inv(H11)
-        logdet = float(np.sum(np.linalg.slogdet(H11)[1]))
+        if q1 == 1:
+            H11inv = 1.0 / H11
+            logdet = float(np.sum(np.log(H11)))
+        else:
+            H11inv = np.linalg.inv(H11)
+            logdet = float(np.sum(np.linalg.slogdet(H11)[1]))
         if m2 == 0:
-            return _Factor(H11inv, logdet, sp.csr_matrix((m1, 0)), np.zeros((0, q1)), None)
-        pos = self.pos.ravel()
-        Cv = np.empty((self.nnzb, q1))
-        for a in range(q1):
-            Cv[:, a] = np.bincount(
-                pos, ((W * b1[:, a])[:, None] * b2).ravel(), minlength=self.nnzb
-            )
-        Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
+            return _Factor(H11inv, logdet, None, None, None, None)
         pair = (self.cols2[:, :, None] * m2 + self.cols2[:, None, :]).ravel()
         wts = (W[:, None, None] * b2[:, :, None] * b2[:, None, :]).ravel()
-        S = np.bincount(pair, wts, minlength=m2 * m2)
-        S[:: m2 + 1] += 1.0
-        C = self._csr(Cv)
-        if self.pairs is not None:
-            pe1, pe2, target = self.pairs
-            S -= np.bincount(target, np.einsum("pa,pa->p", Cv[pe1], Gv[pe2]), minlength=m2 * m2)
-            S = S.reshape(m2, m2)
+        S = np.bincount(pair, wts, minlength=m2 * m2).reshape(m2, m2)
+        S[np.diag_indices(m2)] += 1.0
+        Wb1 = W[:, None] * b1
+        G: np.ndarray | None = None
+        Gv: np.ndarray | None = None
+        if self.dense:
+            C = np.bincount(
+                self.c_index, (Wb1[:, :, None] * b2[:, None, :]).ravel(), minlength=m1 * m2
+            ).reshape(m1, m2)
+            G = self._h11_solve(H11inv, C)
+            S -= C.T @ G
         else:
-            S = S.reshape(m2, m2) - (C.T @ self._csr(Gv)).toarray()
-        cho = cho_factor(S, lower=True, check_finite=False)
-        logdet += 2.0 * float(np.sum(np.log(np.diag(cho[0]))))
-        return _Factor(H11inv, logdet, C, Gv, cho)
+            pos = self.pos.ravel()
+            Cv = np.empty((self.nnzb, q1))
+            for a in range(q1):
+                Cv[:, a] = np.bincount(pos, (Wb1[:, a, None] * b2).ravel(), minlength=self.nnzb)
+            Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
+            C = self._csr(Cv)
+            if self.pairs is not None:
+                pe1, pe2, target = self.pairs
+                S -= np.bincount(
+                    target, np.einsum("pa,pa->p", Cv[pe1], Gv[pe2]), minlength=m2 * m2
+                ).reshape(m2, m2)
+            else:
+                S -= (C.T @ self._csr(Gv)).toarray()
+        schur = DenseSPD(S)
+        return _Factor(H11inv, logdet + schur.logdet, C, G, Gv, schur)
+
+    def _h11_solve(self, H11inv: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``H11^-1 x`` for an m1 x k matrix (H11 block diagonal)."""
+        G1, q1, k = self.G1, self.q1, x.shape[1]
+        if q1 == 1:
+            return H11inv[:, 0] * x
+        return np.einsum("gab,gbk->gak", H11inv, x.reshape(G1, q1, k)).reshape(self.m1, k)
 
     def _solve(self, f: _Factor, rhs: np.ndarray) -> np.ndarray:
         """``H^-1 rhs`` for an m-vector or m x k matrix."""
         one = rhs.ndim == 1
         r = rhs[:, None] if one else rhs
-        q1, G1, m1 = self.q1, self.G1, self.m1
-        k = r.shape[1]
-
-        def d_inv(x: np.ndarray) -> np.ndarray:
-            return np.einsum("gab,gbk->gak", f.H11inv, x.reshape(G1, q1, k)).reshape(m1, k)
-
+        m1 = self.m1
         r1, r2 = r[:m1], r[m1:]
-        if f.cho is None:
-            out = d_inv(r1)
+        if f.schur is None:
+            out = self._h11_solve(f.H11inv, r1)
         else:
-            t1 = d_inv(r1)
-            x2 = cho_solve(f.cho, r2 - f.C.T @ t1, check_finite=False)
-            x1 = d_inv(r1 - f.C @ x2)
+            x2 = f.schur.solve(r2 - f.C.T @ self._h11_solve(f.H11inv, r1))
+            x1 = self._h11_solve(f.H11inv, r1 - f.C @ x2)
             out = np.vstack([x1, x2])
         return out[:, 0] if one else out
 
@@ -292,7 +327,7 @@ class CrossedLaplace:
         factors: list,
         state: CrossedState | None,
         v0: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, _Factor]:
+    ) -> tuple[np.ndarray, float, _Rows, _Factor]:
         """Joint mode by penalized IRLS; returns v, h(v), B's values and H's factor there.
 
         Starts from ``v0`` (v-metric) when given, else from ``state``; the last result
@@ -307,56 +342,54 @@ class CrossedLaplace:
 
     def _modes(
         self, beta: np.ndarray, factors: list, state: CrossedState | None, v0: np.ndarray | None
-    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, _Factor]:
+    ) -> tuple[np.ndarray, float, _Rows, _Factor]:
         d = self.data
         xb = d.X @ beta + d.offset
-        b1, b2 = self._values(factors)
+        rows = self._values(factors)
         if v0 is not None:
             v = v0.copy()
         else:
             assert state is not None
             v = self._v_from_state(state, factors)
-        h = self._h(xb, b1, b2, v)
+        h, eta = self._h(xb, rows, v)
         if not np.isfinite(h):
             v = np.zeros_like(v)
-            h = self._h(xb, b1, b2, v)
+            h, eta = self._h(xb, rows, v)
         for _ in range(MODE_ITERATIONS):
-            eta = self._eta(xb, b1, b2, v)
             mu = expit(eta)
             resid = d.obs_weight * (d.y - d.trials * mu)
             W = d.obs_weight * d.trials * mu * (1 - mu)
-            grad = self._bt(b1, b2, resid) - v
-            f = self._factor(b1, b2, W)
+            grad = self._bt(rows, resid) - v
+            f = self._factor(rows, W)
             step = self._solve(f, grad)
             if np.max(np.abs(step), initial=0.0) < MODE_TOLERANCE:
                 # one last Newton step leaves an error of order |step|^2; H is kept from
                 # just before it (its log determinant moves by order |step|)
                 v_new = v + step
-                h_new = self._h(xb, b1, b2, v_new)
+                h_new, _ = self._h(xb, rows, v_new)
                 if np.isfinite(h_new) and h_new >= h:
                     v, h = v_new, h_new
-                return v, h, b1, b2, f
+                return v, h, rows, f
             t = 1.0
             for _ in range(40):
-                h_new = self._h(xb, b1, b2, v + t * step)
+                h_new, eta_new = self._h(xb, rows, v + t * step)
                 if np.isfinite(h_new) and h_new >= h - 1e-12 * (abs(h) + 1):
                     break
                 t *= 0.5
             else:
                 break
             v = v + t * step
-            h = h_new
-        eta = self._eta(xb, b1, b2, v)
-        mu = expit(eta)
+            h, eta = h_new, eta_new
+        mu = expit(self._eta(xb, rows, v))
         W = d.obs_weight * d.trials * mu * (1 - mu)
-        return v, h, b1, b2, self._factor(b1, b2, W)
+        return v, h, rows, self._factor(rows, W)
 
     # ------------------------------------------------------------ likelihood
     def loglik(
         self, beta: np.ndarray, theta: np.ndarray, state: CrossedState
     ) -> tuple[float, CrossedState]:
         factors = self._factors(theta)
-        v, h, _, _, f = self.modes(beta, theta, factors, state)
+        v, h, _, f = self.modes(beta, theta, factors, state)
         return h - 0.5 * f.logdet + self.constant, self._state_from_v(v, factors)
 
     def _selected_inverse(self, f: _Factor) -> np.ndarray:
@@ -364,14 +397,19 @@ class CrossedLaplace:
         n, q1, G1, m2 = self.n, self.q1, self.G1, self.m2
         M = np.empty((n, self.Q, self.Q))
         g1 = self.terms[0].group
-        if f.cho is None:
+        if f.schur is None:
             M[:, :q1, :q1] = f.H11inv[g1]
             return M
-        Sinv, info = lapack.dpotri(f.cho[0], lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("Schur complement not positive definite")
-        Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
+        Sinv = f.schur.inverse()
         M[:, q1:, q1:] = Sinv[self.cols2[:, :, None], self.cols2[:, None, :]]
+        if f.G is not None:
+            P = (f.G @ Sinv).reshape(G1, q1, m2)  # G S^-1
+            M[:, :q1, :q1] = (f.H11inv + np.einsum("kam,kbm->kab", P, f.G.reshape(G1, q1, m2)))[g1]
+            M12 = -P[g1[:, None], :, self.cols2]  # n x Q2 x q1
+            M[:, q1:, :q1] = M12
+            M[:, :q1, q1:] = M12.transpose(0, 2, 1)
+            return M
+        assert f.Gv is not None
         if self.pairs is not None:
             # P = G S^-1 on C's pattern: P[e2] = sum over e1 of its cluster G[e1] S^-1[c1, c2]
             pe1, pe2, target = self.pairs
@@ -426,40 +464,39 @@ class CrossedLaplace:
         d = self.data
         p, T = self.p, self.T
         factors = self._factors(theta)
-        v, _, b1, b2, f = self.modes(beta, theta, factors, state, v0)
-        eta = self._eta(d.X @ beta + d.offset, b1, b2, v)
-        mu = expit(eta)
+        v, _, rows, f = self.modes(beta, theta, factors, state, v0)
+        mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
         resid = d.obs_weight * (d.y - d.trials * mu)
         W = d.obs_weight * d.trials * mu * (1 - mu)
         W1 = W * (1 - 2 * mu)
-        n, m = self.n, self.m1 + self.m2
-        # direct derivatives of eta (fixed v) and the derivatives of B's values
-        D = np.zeros((n, p + T))
-        D[:, :p] = d.X
+        # direct derivatives of eta (fixed v), P x n, and the derivatives of B's values
+        D = np.empty((p + T, self.n))
+        D[:p] = self.XT
+        D[p:] = 0.0
         dvals = []  # (term k, global t, n x q values of Z dA_t)
         for k, (term, (_, dA)) in enumerate(zip(self.terms, factors, strict=True)):
             vk = v[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
             v_rows = vk[term.group]
             for s, t in enumerate(term.theta_index):
                 ZdA = term.Z @ dA[s]
-                D[:, p + t] += np.einsum("ia,ia->i", ZdA, v_rows)
+                D[p + t] += np.einsum("ia,ia->i", ZdA, v_rows)
                 dvals.append((k, int(t), ZdA))
-        dh = resid @ D
+        dh = D @ resid
         # d2h/dv dpsi: -B'W D, plus dB' r for theta
-        X2 = -self._bt(b1, b2, W[:, None] * D)
+        X2 = -self._bt(rows, D * W)  # P x m
         for k, t, ZdA in dvals:
             term = self.terms[k]
             cols = term.group[:, None] * term.q + np.arange(term.q)
-            X2[self.starts[k] : self.starts[k + 1], p + t] += np.bincount(
+            X2[p + t, self.starts[k] : self.starts[k + 1]] += np.bincount(
                 cols.ravel(), (ZdA * resid[:, None]).ravel(), minlength=term.size
             )
-        dv = self._solve(f, X2)
-        deta = D + self._bmul(b1, b2, dv.reshape(m, -1))
+        dv = self._solve(f, X2.T)  # m x P
+        deta = D + self._bmul(rows, dv.T)
         M = self._selected_inverse(f)
-        bt = np.concatenate([b1, b2], axis=1)  # n x Q
+        bt = rows.slots.T  # n x Q
         MB = np.einsum("iab,ib->ia", M, bt)
         lev = np.einsum("ia,ia->i", bt, MB)
-        trace = (W1 * lev) @ deta
+        trace = deta @ (W1 * lev)
         qs = np.cumsum([0] + [t.q for t in self.terms])
         for k, t, ZdA in dvals:
             trace[p + t] += 2.0 * float(W @ np.einsum("ia,ia->i", MB[:, qs[k] : qs[k + 1]], ZdA))
@@ -467,7 +504,7 @@ class CrossedLaplace:
 
 
 class CrossedObjective(LaplaceObjective):
-    """Newton objective of the crossed Laplace model: exact gradient, Hessian by central
+    """Newton objective of the crossed Laplace model: exact gradient, Hessian by
     differences of it (each shifted point's modes start from the first-order
     extrapolation ``v_hat + h dv_hat/dpsi``)."""
 
@@ -476,16 +513,13 @@ class CrossedObjective(LaplaceObjective):
     def gradient(self, x: np.ndarray, state: CrossedState) -> np.ndarray:  # type: ignore[override]
         return self.model.gradient(x[: self.p], x[self.p :], state)[0]
 
-    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        if self._at is None or not np.array_equal(x, self._at):
-            self.value(x)
-        ll, state = self._ll, self.state
+    def _gradient_and_shifts(  # type: ignore[override]
+        self, x: np.ndarray, state: CrossedState
+    ) -> tuple[np.ndarray, ShiftedGradient]:
         p = self.p
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            g, v, dv = self.model.gradient(x[:p], x[p:], state)
+        g, v, dv = self.model.gradient(x[:p], x[p:], state)
 
-            def gradient_at(z: np.ndarray, i: int, h: float) -> np.ndarray:
-                return self.model.gradient(z[:p], z[p:], None, v + h * dv[:, i])[0]
+        def gradient_at(z: np.ndarray, i: int, h: float) -> np.ndarray:
+            return self.model.gradient(z[:p], z[p:], None, v + h * dv[:, i])[0]
 
-            H = difference_hessian(gradient_at, x)
-        return ll, g, H
+        return g, gradient_at

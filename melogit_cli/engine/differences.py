@@ -1,4 +1,10 @@
-"""The Hessian as central differences of an exact gradient (the Laplace objectives)."""
+"""The Hessian as differences of an exact gradient (the Laplace objectives).
+
+During the Newton iterations forward differences suffice (one gradient per parameter,
+error of the order of the step); the Hessian kept for the variance matrix is the
+symmetrized central difference (error of the order of the step squared), which reuses
+the forward steps already taken at the final point and adds the backward ones.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,50 @@ import numpy as np
 
 RELATIVE_STEP = 1e-5
 
+ShiftedGradient = Callable[[np.ndarray, int, float], np.ndarray]
 
-def difference_hessian(
-    gradient_at: Callable[[np.ndarray, int, float], np.ndarray], x: np.ndarray
-) -> np.ndarray:
-    """Symmetrized central differences; ``gradient_at(x + h e_i, i, h)`` is called with
-    ``h`` and ``-h`` for each coordinate, so a caller can start inner solves near the
-    shifted point."""
-    k = len(x)
-    H = np.empty((k, k))
-    for i in range(k):
-        h = RELATIVE_STEP * (abs(x[i]) + 1.0)
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        H[:, i] = (gradient_at(xp, i, h) - gradient_at(xm, i, -h)) / (2 * h)
+
+class GradientDifferences:
+    """Differences of the gradient around ``x``.
+
+    ``gradient_at(x + h e_i, i, h)`` is called with ``h`` (and ``-h`` for central
+    differences), so a caller can start inner solves near the shifted point.
+    """
+
+    def __init__(self, gradient_at: ShiftedGradient, x: np.ndarray) -> None:
+        self.gradient_at = gradient_at
+        self.x = x.copy()
+        self.steps = RELATIVE_STEP * (np.abs(self.x) + 1.0)
+        self._plus: list[np.ndarray] | None = None
+
+    def _shifted(self, i: int, sign: float) -> np.ndarray:
+        h = sign * self.steps[i]
+        z = self.x.copy()
+        z[i] += h
+        return self.gradient_at(z, i, h)
+
+    def _forward_gradients(self) -> list[np.ndarray]:
+        if self._plus is None:
+            self._plus = [self._shifted(i, 1.0) for i in range(len(self.x))]
+        return self._plus
+
+    def forward(self, g0: np.ndarray) -> np.ndarray:
+        """Symmetrized forward differences from ``g0``, the gradient at ``x``."""
+        H = np.column_stack(self._forward_gradients()) - g0[:, None]
+        return _symmetric(H / self.steps)
+
+    def central(self) -> np.ndarray:
+        """Symmetrized central differences."""
+        plus = self._forward_gradients()
+        minus = [self._shifted(i, -1.0) for i in range(len(self.x))]
+        H = np.column_stack(plus) - np.column_stack(minus)
+        return _symmetric(H / (2.0 * self.steps))
+
+
+def _symmetric(H: np.ndarray) -> np.ndarray:
     return 0.5 * (H + H.T)
+
+
+def difference_hessian(gradient_at: ShiftedGradient, x: np.ndarray) -> np.ndarray:
+    """Symmetrized central differences of the gradient."""
+    return GradientDifferences(gradient_at, x).central()

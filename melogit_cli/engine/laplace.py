@@ -6,14 +6,14 @@ For cluster j, ``l_j = h_j(v_hat) - 1/2 log|H_j|`` with
 log-determinant term depends on the parameters also through ``v_hat`` and ``W``;
 holding the mode fixed would give the wrong gradient, so the gradient here carries
 the implicit derivative ``dv_hat/dpsi = H^-1 d2h/dv dpsi``.  The Hessian is the
-central difference of this analytic gradient.
+difference of this analytic gradient: forward while iterating, central at the end.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.differences import difference_hessian
+from melogit_cli.engine.differences import GradientDifferences, ShiftedGradient
 from melogit_cli.engine.twolevel import AdaptiveState, TwoLevelQuadrature
 from melogit_cli.special import expit
 
@@ -82,6 +82,7 @@ class LaplaceObjective:
         self.p = model.p
         self._at: np.ndarray | None = None
         self._ll = np.nan
+        self._differences: GradientDifferences | None = None
 
     def _evaluate(self, x: np.ndarray, state: AdaptiveState) -> tuple[float, AdaptiveState]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -100,12 +101,28 @@ class LaplaceObjective:
         return laplace_gradient(self.model, x[: self.p], x[self.p :], state)
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log likelihood, gradient and the forward-differenced Hessian at ``x``."""
         if self._at is None or not np.array_equal(x, self._at):
             self.value(x)
-        ll, state = self._ll, self.state
-        g = self.gradient(x, state)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            g, shifted = self._gradient_and_shifts(x, self.state)
+            self._differences = GradientDifferences(shifted, x)
+            return self._ll, g, self._differences.forward(g)
+
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray:
+        """The central-differenced Hessian at the final point (for the variance matrix)."""
+        if self._differences is None or not np.array_equal(x, self._differences.x):
+            self.derivatives(x)
+        assert self._differences is not None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._differences.central()
+
+    def _gradient_and_shifts(
+        self, x: np.ndarray, state: AdaptiveState
+    ) -> tuple[np.ndarray, ShiftedGradient]:
+        """The gradient at ``x`` and a function giving it at points shifted from ``x``."""
 
         def gradient_at(z: np.ndarray, _i: int, _h: float) -> np.ndarray:
             return self.gradient(z, self._evaluate(z, state)[1])
 
-        return ll, g, difference_hessian(gradient_at, x)
+        return self.gradient(x, state), gradient_at

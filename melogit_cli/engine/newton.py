@@ -20,7 +20,12 @@ MAX_STEP_HALVINGS = 40
 
 
 class Objective(Protocol):
-    """A log likelihood that can be evaluated, then differentiated at the same point."""
+    """A log likelihood that can be evaluated, then differentiated at the same point.
+
+    An objective whose iteration Hessian is approximate (differences of a gradient) may
+    also offer ``refined_hessian(x)``; the Hessian returned with the result, from which
+    the variance matrix comes, is then taken from it at the final point.
+    """
 
     def value(self, x: np.ndarray) -> float: ...
 
@@ -114,7 +119,7 @@ def maximize(
             ilog.append(ll)
             if not converged:
                 sink(Message("convergence not achieved"))
-            return Result(x, ll, g, H, it, converged, ilog)
+            return Result(x, ll, g, _final_hessian(objective, x, H), it, converged, ilog)
         x_new, ll_new, backed_up = _line_search(objective, x, ll, direction)
         sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
         ilog.append(ll)
@@ -126,10 +131,16 @@ def maximize(
             if not stationary:
                 sink(Message("convergence not achieved"))
             ll, g, H = objective.derivatives(x)
-            return Result(x, ll, g, H, it, stationary, ilog)
+            return Result(x, ll, g, _final_hessian(objective, x, H), it, stationary, ilog)
         x_prev, ll_prev = x, ll
         x, ll = x_new, ll_new
         it += 1
+
+
+def _final_hessian(objective: Objective, x: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """The objective's refined Hessian at ``x`` where it offers one, else ``H``."""
+    refine = getattr(objective, "refined_hessian", None)
+    return H if refine is None else refine(x)
 
 
 def _line_search(
