@@ -136,6 +136,7 @@ class CrossedLaplace:
         self.row_order = np.argsort(t1.group, kind="stable")
         self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
         self._last: tuple | None = None
+        self._theta_cache: tuple | None = None
         # C = H12 is kept dense when the dense product C'H11^-1 C is cheap (a few dozen
         # crossed effects), else on its sparsity pattern
         self.dense = self.m2 <= SMALL and self.m1 * self.m2 * self.m2 <= DENSE_C_FLOPS
@@ -187,11 +188,22 @@ class CrossedLaplace:
 
     # ------------------------------------------------------------ parameters
     def _factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        out = []
-        for t in self.terms:
-            A, dA, _ = t.cov.factor_derivatives(theta[t.theta_index])
-            out.append((A, dA))
-        return out
+        """Each term's covariance factor and its derivatives, and (kept with them) B's
+        nonzeros: the shifted points of a differenced Hessian often share theta."""
+        key = theta.tobytes()
+        if self._theta_cache is None or self._theta_cache[0] != key:
+            out = []
+            for t in self.terms:
+                A, dA, _ = t.cov.factor_derivatives(theta[t.theta_index])
+                out.append((A, dA))
+            self._theta_cache = (key, out, self._values(out))
+        return self._theta_cache[1]
+
+    def _rows(self, factors: list) -> _Rows:
+        """B's nonzeros at these factors (from the cache when they are its factors)."""
+        if self._theta_cache is not None and self._theta_cache[1] is factors:
+            return self._theta_cache[2]
+        return self._values(factors)
 
     def prior_state(self, theta: np.ndarray) -> CrossedState:
         del theta
@@ -224,10 +236,13 @@ class CrossedLaplace:
 
     def _h(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> tuple[float, np.ndarray]:
         """The log integrand ``h(v)`` and the linear predictor there."""
-        d = self.data
         eta = self._eta(xb, rows, v)
+        return self._h_from_eta(eta, v), eta
+
+    def _h_from_eta(self, eta: np.ndarray, v: np.ndarray) -> float:
+        d = self.data
         ll = d.obs_weight * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
-        return float(np.sum(ll) - 0.5 * v @ v), eta
+        return float(np.sum(ll) - 0.5 * v @ v)
 
     def _bt(self, rows: _Rows, r: np.ndarray) -> np.ndarray:
         """``B' r'`` for an n-vector (an m-vector back) or a k x n matrix (k x m back)."""
@@ -327,8 +342,9 @@ class CrossedLaplace:
         factors: list,
         state: CrossedState | None,
         v0: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, float, _Rows, _Factor]:
-        """Joint mode by penalized IRLS; returns v, h(v), B's values and H's factor there.
+    ) -> tuple[np.ndarray, float | None, _Rows, _Factor]:
+        """Joint mode by penalized IRLS; returns v, h(v) (None if not computed), B's
+        values and H's factor there.
 
         Starts from ``v0`` (v-metric) when given, else from ``state``; the last result
         is kept, so the gradient at the point just evaluated reuses its factorization.
@@ -342,19 +358,20 @@ class CrossedLaplace:
 
     def _modes(
         self, beta: np.ndarray, factors: list, state: CrossedState | None, v0: np.ndarray | None
-    ) -> tuple[np.ndarray, float, _Rows, _Factor]:
+    ) -> tuple[np.ndarray, float | None, _Rows, _Factor]:
         d = self.data
         xb = d.X @ beta + d.offset
-        rows = self._values(factors)
+        rows = self._rows(factors)
         if v0 is not None:
             v = v0.copy()
         else:
             assert state is not None
             v = self._v_from_state(state, factors)
-        h, eta = self._h(xb, rows, v)
-        if not np.isfinite(h):
+        eta = self._eta(xb, rows, v)
+        if not np.all(np.isfinite(eta)):
             v = np.zeros_like(v)
-            h, eta = self._h(xb, rows, v)
+            eta = self._eta(xb, rows, v)
+        h = None  # h(v), computed when a step has to be checked
         for _ in range(MODE_ITERATIONS):
             mu = expit(eta)
             resid = d.obs_weight * (d.y - d.trials * mu)
@@ -363,13 +380,12 @@ class CrossedLaplace:
             f = self._factor(rows, W)
             step = self._solve(f, grad)
             if np.max(np.abs(step), initial=0.0) < MODE_TOLERANCE:
-                # one last Newton step leaves an error of order |step|^2; H is kept from
-                # just before it (its log determinant moves by order |step|)
-                v_new = v + step
-                h_new, _ = self._h(xb, rows, v_new)
-                if np.isfinite(h_new) and h_new >= h:
-                    v, h = v_new, h_new
-                return v, h, rows, f
+                # one last Newton step (h is concave in v) leaves an error of order
+                # |step|^2; H is kept from just before it (its log determinant moves by
+                # order |step|); h there is computed if asked for
+                return v + step, None, rows, f
+            if h is None:
+                h = self._h_from_eta(eta, v)
             t = 1.0
             for _ in range(40):
                 h_new, eta_new = self._h(xb, rows, v + t * step)
@@ -389,7 +405,10 @@ class CrossedLaplace:
         self, beta: np.ndarray, theta: np.ndarray, state: CrossedState
     ) -> tuple[float, CrossedState]:
         factors = self._factors(theta)
-        v, h, _, f = self.modes(beta, theta, factors, state)
+        v, h, rows, f = self.modes(beta, theta, factors, state)
+        if h is None:
+            d = self.data
+            h = self._h(d.X @ beta + d.offset, rows, v)[0]
         return h - 0.5 * f.logdet + self.constant, self._state_from_v(v, factors)
 
     def _selected_inverse(self, f: _Factor) -> np.ndarray:
