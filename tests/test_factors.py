@@ -83,7 +83,7 @@ def test_manual_example_columns(bangladesh):
     assert fx.base.tolist() == [True, False, False, True, False, False, False, False]
     assert not fx.omitted.any()
     assert fx.names_est == ["1.urban", "age", "1.children", "2.children", "3.children", "_cons"]
-    f = ds.frame
+    f = ds.frame.to_pandas()
     assert fx.X.shape == (1934, 8)
     np.testing.assert_array_equal(fx.X[:, 0], 0.0)  # base columns are zero
     np.testing.assert_array_equal(fx.X[:, 1], (f.urban == 1).to_numpy(float))
@@ -187,7 +187,7 @@ def test_base_operators(bangladesh, base, expected):
 
 def test_levels_come_from_the_sample(bangladesh):
     ds = bangladesh
-    rows = (ds.frame.children > 0).to_numpy()
+    rows = ds.frame["children"].to_numpy() > 0
     fx = expand_terms([T(i("children"))], ds, rows)
     assert fx.names == ["1b.children", "2.children", "3.children", "_cons"]
     assert fx.nobs == int(rows.sum())
@@ -361,7 +361,7 @@ def test_random_effects_columns(bangladesh):
     ds = bangladesh
     re = expand_re_terms([T(i("urban"))], ds, everyone(ds))
     assert re.names == ["1.urban"]
-    np.testing.assert_array_equal(re.Z[:, 0], ds.frame.urban.to_numpy(float))
+    np.testing.assert_array_equal(re.Z[:, 0], ds.frame["urban"].to_numpy(float))
     re = expand_re_terms([T(Factor("urban", base="none"))], ds, everyone(ds), constant=False)
     assert re.names == ["0.urban", "1.urban"]
     assert re.stata_names == ["0bn.urban", "1.urban"]
@@ -451,7 +451,7 @@ def test_outcome_does_not_vary():
 def test_no_perfect_prediction_in_bangladesh(bangladesh):
     ds = bangladesh
     fx = expand_terms([T(i("urban")), T(v("age")), T(i("children"))], ds, everyone(ds))
-    res = drop_perfect_predictors(ds.frame.c_use.to_numpy(), fx)
+    res = drop_perfect_predictors(ds.frame["c_use"].to_numpy(), fx)
     assert res.notes == [] and res.dropped == 0 and res.rows.all()
     assert res.columns.names == fx.names
 

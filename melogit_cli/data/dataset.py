@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from melogit_cli.data.columns import Columns, is_numeric_dtype
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -12,10 +16,12 @@ class Dataset:
     """Variables in Stata's order.
 
     Numeric columns are float64 with NaN for every missing value (``.``, ``.a``-``.z``);
-    string columns hold Python ``str`` (``""`` is Stata's missing string).
+    string columns hold Python ``str`` (``""`` is Stata's missing string).  Loaded from
+    a file, ``frame`` is a light ``Columns`` store; a do-file session makes it a pandas
+    DataFrame (``as_pandas``).
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | Columns
     value_labels: dict[str, dict[int, str]] = field(default_factory=dict)
     variable_labels: dict[str, str] = field(default_factory=dict)
     label: str = ""
@@ -54,4 +60,9 @@ class Dataset:
 
     def is_string(self, name: str) -> bool:
         """True for a string variable."""
-        return not pd.api.types.is_numeric_dtype(self.frame[name].dtype)
+        return not is_numeric_dtype(self.frame[name].dtype)
+
+    def as_pandas(self) -> None:
+        """Hold the data as a pandas DataFrame (for commands that edit it)."""
+        if isinstance(self.frame, Columns):
+            self.frame = self.frame.to_pandas()

@@ -1,14 +1,28 @@
-"""Read .dta (pyreadstat, with value labels) and .csv files into a Dataset."""
+"""Read .dta (pyreadstat, with value labels) and .csv files into a Dataset.
+
+Both are read into numpy columns (``Columns``) without importing pandas: pyreadstat
+hands over plain lists, and a CSV file of up to ``CSV_WITHOUT_PANDAS`` bytes is parsed
+with the standard library.  Larger CSV files go through pandas' C parser, whose import
+costs less than parsing them in Python.
+"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from melogit_cli.data.columns import Columns, is_numeric_dtype
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CSV_WITHOUT_PANDAS = 8_000_000  # bytes
+MISSING_CELLS = ("", ".")
 
 
 def load(path: str | Path) -> Dataset:
@@ -29,9 +43,11 @@ def load_dta(path: Path) -> Dataset:
     import pyreadstat
 
     try:
-        frame, meta = pyreadstat.read_dta(str(path))
+        raw, meta = pyreadstat.read_dta(str(path), output_format="dict")
     except Exception as exc:  # pyreadstat raises its own types for every corrupt file
         raise StataError(f"file {path} not Stata format ({exc})", 610) from None
+    types = getattr(meta, "readstat_variable_types", None) or {}
+    frame = Columns({str(k): _dta_column(v, types.get(k) == "string") for k, v in raw.items()})
     labels_by_set = meta.value_labels or {}
     value_labels = {
         var: {int(k): str(v) for k, v in labels_by_set[name].items()}
@@ -41,7 +57,6 @@ def load_dta(path: Path) -> Dataset:
     variable_labels = {
         n: lab for n, lab in zip(meta.column_names, meta.column_labels or [], strict=False) if lab
     }
-    frame = _normalize(frame)
     return Dataset(
         frame=frame,
         value_labels=value_labels,
@@ -66,17 +81,29 @@ def _timestamp(when: object) -> str:
     return f"{when.day} {when.strftime('%b %Y %H:%M')}"  # type: ignore[attr-defined]
 
 
-_READSTAT_TYPES = {"int8": "byte", "int16": "int", "int32": "long", "float": "float",
-                   "double": "double"}
+_READSTAT_TYPES = {
+    "int8": "byte",
+    "int16": "int",
+    "int32": "long",
+    "float": "float",
+    "double": "double",
+}
 
 
-def _storage_types(frame: pd.DataFrame, meta: object) -> dict[str, str]:
+def _dta_column(values: list, is_string: bool) -> np.ndarray:
+    """A .dta variable as float64 (None -> NaN) or as str objects (None -> "")."""
+    if is_string:
+        return np.array(["" if v is None else str(v) for v in values], dtype=object)
+    return np.array(values, dtype=float)
+
+
+def _storage_types(frame: Columns, meta: object) -> dict[str, str]:
     """Stata storage types from pyreadstat's metadata (str# from the longest value)."""
     types = getattr(meta, "readstat_variable_types", None) or {}
     out: dict[str, str] = {}
     for name in frame.columns:
         kind = _READSTAT_TYPES.get(str(types.get(name, "")))
-        if kind is None and not pd.api.types.is_numeric_dtype(frame[name].dtype):
+        if kind is None and not is_numeric_dtype(frame[name].dtype):
             width = max((len(v) for v in frame[name]), default=1)
             kind = f"str{max(width, 1)}"
         out[str(name)] = kind or "double"
@@ -84,29 +111,93 @@ def _storage_types(frame: pd.DataFrame, meta: object) -> dict[str, str]:
 
 
 def load_csv(path: Path) -> Dataset:
-    """A comma-separated file with a header line; empty cells are missing."""
+    """A comma-separated file with a header line; empty cells (and ".") are missing.
+
+    A column is numeric when every cell that is not missing reads as a number.
+    """
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=["", "."])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        if path.stat().st_size > CSV_WITHOUT_PANDAS:
+            columns = _csv_columns_pandas(path)
+        else:
+            columns = _csv_columns(path)
+    except (csv.Error, UnicodeDecodeError, ValueError) as exc:
         raise StataError(f"file {path} could not be read as delimited text ({exc})", 610) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return Dataset(frame=_normalize(frame), source=str(path))
+    return Dataset(frame=Columns(columns), source=str(path))
 
 
-def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
+def _csv_columns(path: Path) -> dict[str, np.ndarray]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError("no columns to parse from file")
+    names = _column_names(rows[0])
+    k = len(names)
+    body = [r for r in rows[1:] if r]  # blank lines are skipped
+    for line, r in enumerate(body, start=2):
+        if len(r) > k:
+            raise ValueError(f"expected {k} fields in line {line}, saw {len(r)}")
+    cells = [r + [""] * (k - len(r)) for r in body]
+    by_column = list(zip(*cells, strict=True)) if cells else [()] * k
+    return {name: _csv_column(list(col)) for name, col in zip(names, by_column, strict=True)}
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Header names, stripped; a repeated name gets ``.1``, ``.2`` as pandas does."""
+    seen: dict[str, int] = {}
+    out = []
+    for raw in header:
+        name = raw.strip()
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
+def _csv_column(cells: list[str]) -> np.ndarray:
+    """Numbers (missing -> NaN) when every non-missing cell is one, else strings."""
+    try:
+        return np.array(
+            [np.nan if c.strip() in MISSING_CELLS else float(c) for c in cells], dtype=float
+        )
+    except ValueError:
+        return np.array([c if c != "." else "" for c in cells], dtype=object)
+
+
+def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=list(MISSING_CELLS))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(str(exc)) from None
+    for name in frame.columns:
+        if pd.api.types.is_bool_dtype(frame[name].dtype):  # words, as the small reader has
+            frame[name] = frame[name].map({True: "True", False: "False"})
+    frame.columns = _column_names([str(c) for c in frame.columns])
+    return _normalize(frame)
+
+
+def _normalize(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Numeric columns as float64 (NaN = missing); others as str with '' for missing."""
+    import pandas as pd
+
     out = {}
     for name in frame.columns:
         col = frame[name]
-        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-            out[name] = col.to_numpy(dtype=float, na_value=np.nan)
+        if is_numeric_dtype(col.dtype):
+            out[str(name)] = col.to_numpy(dtype=float, na_value=np.nan)
         else:
-            out[name] = np.array(["" if pd.isna(v) else str(v) for v in col], dtype=object)
-    return pd.DataFrame(out, columns=list(frame.columns))
+            out[str(name)] = np.array(["" if pd.isna(v) else str(v) for v in col], dtype=object)
+    return out
 
 
 def load_frame(frame: object) -> Dataset:
     """A pandas DataFrame handed over by a Python caller."""
+    import pandas as pd
+
     if not isinstance(frame, pd.DataFrame):
         raise StataError("data must be a file path, a Dataset or a pandas DataFrame", 198)
-    return Dataset(frame=_normalize(frame.reset_index(drop=True)), source="<DataFrame>")
+    return Dataset(frame=Columns(_normalize(frame.reset_index(drop=True))), source="<DataFrame>")

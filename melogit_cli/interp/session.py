@@ -91,6 +91,7 @@ class Session:
 
     # ------------------------------------------------------------ data
     def set_data(self, ds: Dataset) -> None:
+        ds.as_pandas()
         self.ds = ds
         self.row_ids = fresh_row_ids(ds.nobs)
         self.changed = False
