@@ -109,6 +109,11 @@ class QuadratureObjective:
         ev = self.model.derivatives(x[: self.p], x[self.p :], self.state)
         return ev.ll, ev.gradient, ev.hessian
 
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None:
+        """The model's final Hessian at ``x`` where it refines the iterations' one."""
+        refine = getattr(self.model, "refined_hessian", None)
+        return None if refine is None else refine(x)
+
 
 class NumericalObjective(QuadratureObjective):
     """``dnumerical``: gradient and Hessian by central differences of the log likelihood."""

@@ -28,8 +28,8 @@ Every scheme is a valid quadrature rule that converges to the likelihood as the 
 grow.  Derivatives of the quadrature methods hold the nodes fixed in the v-metric, as
 the two-level code does: the gradient is the posterior-weighted score and the Hessian
 is analytic too (``nested_hessian``).  Laplace uses its exact gradient, with the modes
-moving with the parameters (``nested_laplace``), and central differences of it for the
-Hessian.
+moving with the parameters (``nested_laplace``), and differences of it for the Hessian
+(forward while iterating, central at the end).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 
 from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import NestedCovariance
-from melogit_cli.engine.differences import difference_hessian
+from melogit_cli.engine.differences import GradientDifferences
 from melogit_cli.engine.nested_data import Chunk, NestedData
 from melogit_cli.engine.nested_hessian import chunk_hessian
 from melogit_cli.engine.nested_tree import (
@@ -103,6 +103,7 @@ class NestedQuadrature:
         self.slices = cov.theta_slices()
         self.constant = data.log_binomial_constant()
         self.tree = Tree(data, self.dims)
+        self._differences: GradientDifferences | None = None
 
     # ------------------------------------------------------------ parameters
     def factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -306,6 +307,14 @@ class NestedQuadrature:
         return m, R
 
     # ------------------------------------------------------------ derivatives
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None:
+        """Laplace: the central-differenced Hessian at the point last differentiated
+        (None when the Hessian of ``derivatives`` is already the final one)."""
+        diffs = self._differences
+        if self.method not in LAPLACE or diffs is None or not np.array_equal(x, diffs.x):
+            return None
+        return diffs.central()
+
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
         """Per top-level unit score vectors (G x P)."""
         if self.method in LAPLACE:
@@ -323,8 +332,9 @@ class NestedQuadrature:
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> Evaluation:
         """Log likelihood, gradient and Hessian.
 
-        Quadrature: the analytic Hessian with the nodes fixed.  Laplace: central
-        differences of the exact gradient (the modes move with the parameters).
+        Quadrature: the analytic Hessian with the nodes fixed.  Laplace: forward
+        differences of the exact gradient (the modes move with the parameters);
+        ``refined_hessian`` gives the central ones at the final point.
         """
         x = np.concatenate([beta, theta])
         p = self.p
@@ -336,7 +346,8 @@ class NestedQuadrature:
                 return self.gradient(z[:p], z[p:], st)
 
             g = self.gradient(beta, theta, state)
-            return Evaluation(ll, g, difference_hessian(lambda z, _i, _h: grad(z), x))
+            self._differences = GradientDifferences(lambda z, _i, _h: grad(z), x)
+            return Evaluation(ll, g, self._differences.forward(g))
         res = self.evaluate(beta, theta, state.locations, hessian=True)
         assert res.scores is not None and res.hessian is not None
         H = 0.5 * (res.hessian + res.hessian.T)

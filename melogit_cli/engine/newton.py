@@ -24,7 +24,8 @@ class Objective(Protocol):
 
     An objective whose iteration Hessian is approximate (differences of a gradient) may
     also offer ``refined_hessian(x)``; the Hessian returned with the result, from which
-    the variance matrix comes, is then taken from it at the final point.
+    the variance matrix comes, is then taken from it at the final point (unless it
+    returns None).
     """
 
     def value(self, x: np.ndarray) -> float: ...
@@ -140,7 +141,8 @@ def maximize(
 def _final_hessian(objective: Objective, x: np.ndarray, H: np.ndarray) -> np.ndarray:
     """The objective's refined Hessian at ``x`` where it offers one, else ``H``."""
     refine = getattr(objective, "refined_hessian", None)
-    return H if refine is None else refine(x)
+    refined = None if refine is None else refine(x)
+    return H if refined is None else refined
 
 
 def _line_search(
