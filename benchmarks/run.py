@@ -106,7 +106,9 @@ def run_case(
         if args.quick and runner in case.slow_peers:
             res.outcomes[runner] = runners.Outcome(runner, "skipped", note="--quick")
             continue
-        jobs = [runner] if runner != "ours" else ["ours", "cmd"]
+        jobs = [runner] if runner != "ours" else ["ours", "cmd", "laplace"]
+        if case.laplace_command is None:
+            jobs = [j for j in jobs if j != "laplace"]
         for job in jobs:
             console.print(f"  {case.name:<11} {job:<8}", end="")
             load = os.getloadavg()[0]
@@ -128,6 +130,8 @@ def _run_one(
         return runners.ours(case, csv, args.ours_timeout, args.repeat)
     if job == "cmd":
         return runners.command(case, csv, args.ours_timeout)
+    if job == "laplace":
+        return runners.ours(case, csv, args.ours_timeout, args.repeat, laplace=True)
     if job == "glmm":
         return runners.glmm(case, csv, args.timeout, args.repeat)
     return runners.r_peer(job, case, csv, args.timeout, args.repeat, r_versions)

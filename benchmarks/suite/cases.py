@@ -34,6 +34,15 @@ class Case:
     slow_peers: frozenset[str] = field(default_factory=frozenset)
     note: str = ""
 
+    @property
+    def laplace_command(self) -> str | None:
+        """Our command with ``intmethod(laplace)``, for a same-method comparison with the
+        peers that fit by Laplace; None when ours is Laplace already (crossed models)."""
+        if "R." in self.command:
+            return None
+        sep = " " if "," in self.command else ", "
+        return f"{self.command}{sep}intmethod(laplace)"
+
 
 def method_label(points: int, dims: int = 1) -> str:
     """'Laplace' for one point, else 'AGQ 7' or 'AGQ 7x7'."""

@@ -57,6 +57,16 @@ def _ratio(peer: float | None, ours: float | None) -> str:
     return ratio_text(peer / ours) if peer / ours >= 0.95 else f"[red]{ratio_text(peer / ours)}[/]"
 
 
+def same_method_base(res: CaseResult, o: Outcome) -> Outcome | None:
+    """Our fit to compare a peer's with: ours by Laplace when the peer fitted by Laplace
+    and ours did not, else our default fit."""
+    ours, laplace = res.outcomes.get("ours"), res.outcomes.get("laplace")
+    peer_laplace = o.method.lower() == "laplace"
+    if peer_laplace and ours and ours.method != "laplace" and laplace and laplace.status == "ok":
+        return laplace
+    return ours if ours and ours.status == "ok" else None
+
+
 def _status(o: Outcome) -> str:
     if o.status == "ok":
         return "" if o.converged is not False else "[yellow]not converged[/]"
@@ -74,29 +84,34 @@ def detail_table(results: list[CaseResult]) -> Table:
         t.add_column(col, justify=just, overflow="fold")
     for res in results:
         ours, cmd = res.outcomes.get("ours"), res.outcomes.get("cmd")
-        base_fit = ours.seconds if ours else None
         base_whole = cmd.seconds if cmd else None
-        base_ll = ours.ll if ours else None
         first = True
-        for key in ("ours", "glmm", "glmer", "glmmtmb"):
+        for key in ("ours", "laplace", "glmm", "glmer", "glmmtmb"):
             o = res.outcomes.get(key)
             if o is None:
                 continue
-            is_ours = key == "ours"
-            whole = (cmd.seconds if cmd else None) if is_ours else o.wall
+            is_ours = key in ("ours", "laplace")
+            base = None if is_ours else same_method_base(res, o)
+            whole = (cmd.seconds if cmd and key == "ours" else None) if is_ours else o.wall
             whole = whole if o.status == "ok" or is_ours else None
             note = " ".join(s for s in (_status(o), o.note) if s)
-            if is_ours and cmd and cmd.status != "ok":
+            if key == "ours" and cmd and cmd.status != "ok":
                 note = "; ".join(s for s in (note, f"command: {cmd.status} {cmd.note}") if s)
+            if base is not None and base is not ours:
+                note = "; ".join(s for s in ("vs ours Laplace", note) if s)
+            base_ll = base.ll if base else None
             dll = None if is_ours or o.ll is None or base_ll is None else o.ll - base_ll
+            same_whole = base is ours
             t.add_row(
                 res.name if first else "",
-                "ours" if is_ours else PEER_NAMES[key],
+                {"ours": "ours", "laplace": "ours Laplace"}.get(key) or PEER_NAMES[key],
                 o.method,
                 _secs(o.seconds),
-                "" if is_ours else _ratio(o.seconds, base_fit),
+                "" if is_ours else _ratio(o.seconds, base.seconds if base else None),
                 _secs(whole),
-                "" if is_ours else _ratio(o.wall if o.status == "ok" else None, base_whole),
+                ""
+                if is_ours or not same_whole
+                else _ratio(o.wall if o.status == "ok" else None, base_whole),
                 _num(o.ll, ".4f"),
                 _num(dll, "+.4f"),
                 _num(o.peak_mb, ".0f"),
@@ -118,20 +133,29 @@ def _cell(o: Outcome | None, base: float | None) -> str:
     return f"{_secs(o.seconds)}{ratio}"
 
 
+def _peer_base(res: CaseResult, key: str) -> float | None:
+    o = res.outcomes.get(key)
+    base = same_method_base(res, o) if o else None
+    return base.seconds if base else None
+
+
 def summary_table(results: list[CaseResult]) -> Table:
-    """One row per case: our seconds, each peer's seconds and peer/ours ratio."""
-    t = Table(title="fit seconds (peer/ours in brackets; > 1x means ours is faster)")
-    for col in ("case", "ours method", "ours fit", "ours command", "glmm", "glmer", "glmmTMB"):
+    """One row per case: our seconds, each peer's seconds and peer/ours ratio (against
+    ours by the same method: ours Laplace for a peer's Laplace fit where ours is not)."""
+    t = Table(title="fit seconds (peer/ours in brackets, same method; > 1x means ours is faster)")
+    cols = ("case", "ours method", "ours fit", "ours command", "ours Laplace", "glmm", "glmer",
+            "glmmTMB")  # fmt: skip
+    for col in cols:
         t.add_column(col, justify="left" if col in ("case", "ours method") else "right")
     for res in results:
         ours = res.outcomes.get("ours")
-        base = ours.seconds if ours and ours.status == "ok" else None
         t.add_row(
             res.name,
             ours.method if ours else res.note,
             _cell(ours, None),
             _cell(res.outcomes.get("cmd"), None),
-            *(_cell(res.outcomes.get(p), base) for p in ("glmm", "glmer", "glmmtmb")),
+            _cell(res.outcomes.get("laplace"), None),
+            *(_cell(res.outcomes.get(p), _peer_base(res, p)) for p in ("glmm", "glmer", "glmmtmb")),
         )
     return t
 
@@ -169,7 +193,7 @@ def _md_time(o: Outcome | None, base: float | None) -> str:
 def markdown(machine: dict, results: list[CaseResult]) -> str:
     """Two Markdown tables (seconds; log likelihood and peak memory) for the README."""
     peers = ("glmm", "glmer", "glmmtmb")
-    head = "| case | ours method | ours fit s | ours command s | " + " | ".join(
+    head = "| case | ours method | ours fit s | ours command s | ours Laplace s | " + " | ".join(
         f"{PEER_NAMES[p]} s (peer/ours)" for p in peers
     )
     lines = [
@@ -179,20 +203,20 @@ def markdown(machine: dict, results: list[CaseResult]) -> str:
         f"lme4 {machine.get('lme4', '-')}, glmmTMB {machine.get('glmmTMB', '-')}.",
         "",
         head + " |",
-        "|---|---|---:|---:|" + "---:|" * len(peers),
+        "|---|---|---:|---:|---:|" + "---:|" * len(peers),
     ]
     for r in results:
         ours, cmd = r.outcomes.get("ours"), r.outcomes.get("cmd")
-        base = ours.seconds if ours and ours.status == "ok" else None
         cells = [r.name, ours.method if ours else r.note, _md_time(ours, None)]
-        cells += [_md_time(cmd, None)]
-        cells += [_md_time(r.outcomes.get(p), base) for p in peers]
+        cells += [_md_time(cmd, None), _md_time(r.outcomes.get("laplace"), None)]
+        cells += [_md_time(r.outcomes.get(p), _peer_base(r, p)) for p in peers]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "| case | " + " | ".join(["ours"] + [PEER_NAMES[p] for p in peers]) + " |"]
-    lines.append("|---|" + "---:|" * (1 + len(peers)))
+    names = ["ours", "ours Laplace"] + [PEER_NAMES[p] for p in peers]
+    lines += ["", "| case | " + " | ".join(names) + " |"]
+    lines.append("|---|" + "---:|" * (2 + len(peers)))
     for r in results:
         cells = [r.name]
-        for key in ("ours", *peers):
+        for key in ("ours", "laplace", *peers):
             o = r.outcomes.get(key)
             if o is None or o.status != "ok":
                 cells.append("")

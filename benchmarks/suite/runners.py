@@ -115,10 +115,12 @@ def _run(runner: str, method: str, cmd: list[str], timeout: float, dims: int = 1
     return _from_child(runner, method, done, timeout, dims)
 
 
-def ours(case: Case, csv: Path, timeout: float, repeat: int) -> Outcome:
-    """``fit(command, data)`` timed in a child Python process."""
-    cmd = [sys.executable, str(HERE / "child_ours.py"), str(csv), case.command, str(repeat)]
-    return _run("ours", "", cmd, timeout, case.dims)
+def ours(case: Case, csv: Path, timeout: float, repeat: int, laplace: bool = False) -> Outcome:
+    """``fit(command, data)`` timed in a child Python process (by Laplace if asked)."""
+    command = case.laplace_command if laplace else case.command
+    assert command is not None
+    cmd = [sys.executable, str(HERE / "child_ours.py"), str(csv), command, str(repeat)]
+    return _run("laplace" if laplace else "ours", "", cmd, timeout, case.dims)
 
 
 def ours_label(intmethod: str, n_quad: str, dims: int) -> str:
