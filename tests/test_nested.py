@@ -342,3 +342,32 @@ def test_level_frequency_weights_duplicate_units(level, var):
     assert abs(weighted.ll - duplicated.ll) < 1e-8
     for name, value in duplicated.params.items():
         assert abs(weighted.params[name] - value) < 1e-7, name
+
+
+def test_line_search_lets_go_of_a_trial_point_far_below(monkeypatch):
+    """A trial point still far below the line search's floor after SETTLE_CHECK passes is
+    not adapted further, and its nodes are not carried to the next trial."""
+    from melogit_cli.engine import nested
+    from melogit_cli.engine.fit import QuadratureObjective
+
+    model, p = engine("melogit y x || school: || klass:", four_level(8), "mvaghermite", 5)
+    x0 = np.concatenate([np.zeros(p), np.zeros(model.T)])
+    objective = QuadratureObjective(model, model.prior_state(x0[p:]))
+    ll0 = objective.value(x0)
+    settled = objective.state
+    passes = []
+    evaluate = nested.NestedQuadrature.evaluate
+    monkeypatch.setattr(
+        nested.NestedQuadrature,
+        "evaluate",
+        lambda self, *a, **k: passes.append(1) or evaluate(self, *a, **k),
+    )
+    wild = x0.copy()
+    wild[:p] = 8.0  # every linear predictor far out: a hopeless step
+    ll = objective.value(wild, floor=ll0)
+    assert ll < ll0 - 0.01 * (abs(ll0) + 1)
+    assert len(passes) == nested.SETTLE_CHECK
+    assert objective.state is settled
+    passes.clear()
+    objective.value(wild)  # without a floor the point is adapted until it settles
+    assert len(passes) > nested.SETTLE_CHECK

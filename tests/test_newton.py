@@ -18,7 +18,8 @@ class BlurredQuadratic:
     def _f(self, x: np.ndarray) -> float:
         return -0.5 * float((x[0] - 1.0) ** 2)
 
-    def value(self, x: np.ndarray) -> float:
+    def value(self, x: np.ndarray, floor: float | None = None) -> float:
+        del floor
         return self._f(x) - (0.0 if x[0] == self.start else self.noise)
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

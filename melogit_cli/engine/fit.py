@@ -19,7 +19,7 @@ from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.engine.logit import LogitObjective, fit_logit
 from melogit_cli.engine.nested import NestedQuadrature, NestedState
 from melogit_cli.engine.nested_data import NestedData
-from melogit_cli.engine.newton import Result, Settings, maximize
+from melogit_cli.engine.newton import Result, Settings, far_below, maximize
 from melogit_cli.engine.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
 from melogit_cli.errors import StataError
 
@@ -91,14 +91,15 @@ class QuadratureObjective:
         self._at: np.ndarray | None = None
         self._ll = np.nan
 
-    def value(self, x: np.ndarray) -> float:
+    def value(self, x: np.ndarray, floor: float | None = None) -> float:
         beta, theta = x[: self.p], x[self.p :]
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                ll, state = self.model.loglik(beta, theta, self.state)
+                ll, state = self.model.loglik(beta, theta, self.state, floor)
         except np.linalg.LinAlgError:
             return -np.inf
-        if np.isfinite(ll):
+        # a trial point left unsettled far below the floor passes its nodes on to nobody
+        if np.isfinite(ll) and not far_below(ll, floor):
             self.state = state
             self._at, self._ll = x.copy(), ll
         return ll

@@ -88,7 +88,8 @@ class LaplaceObjective:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.model.loglik(x[: self.p], x[self.p :], state)
 
-    def value(self, x: np.ndarray) -> float:
+    def value(self, x: np.ndarray, floor: float | None = None) -> float:
+        del floor  # the Laplace value is exact at every point
         try:
             ll, state = self._evaluate(x, self.state)
         except np.linalg.LinAlgError:

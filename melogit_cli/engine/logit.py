@@ -25,7 +25,8 @@ class LogitObjective:
             np.sum(weight * log_binomial_coefficients(trials, y))
         )
 
-    def value(self, b: np.ndarray) -> float:
+    def value(self, b: np.ndarray, floor: float | None = None) -> float:
+        del floor
         eta = self.X @ b + self.offset
         return (
             float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))))

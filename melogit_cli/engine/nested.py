@@ -50,6 +50,7 @@ from melogit_cli.engine.nested_tree import (
     joint_modes,
     safe_cholesky,
 )
+from melogit_cli.engine.newton import far_below
 from melogit_cli.engine.quadrature import Rule, normal_rule
 from melogit_cli.engine.twolevel import Evaluation
 from melogit_cli.special import expit
@@ -57,6 +58,7 @@ from melogit_cli.special import expit
 ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle
 ADAPT_TOLERANCE = 1e-11  # tighter than Stata's 1e-8: keeps the line search free of adaptation noise
 RESTART_AFTER = 30
+SETTLE_CHECK = 10  # a line search's trial point still far below its floor by then is let go
 CHUNK_ELEMENTS = 4_000_000
 LAPLACE = ("laplace", "pclaplace")
 MODE_CURVATURE = ("mcaghermite", "pcaghermite") + LAPLACE
@@ -236,16 +238,21 @@ class NestedQuadrature:
 
     # ------------------------------------------------------------ likelihood
     def loglik(
-        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        state: NestedState,
+        floor: float | None = None,
     ) -> tuple[float, NestedState]:
-        """Log likelihood at (beta, theta), placing the nodes first for adaptive methods."""
+        """Log likelihood at (beta, theta), placing the nodes first for adaptive methods
+        (a line search's trial point far below ``floor`` is not adapted to the end)."""
         if self.method == "ghermite":
             st = self.prior_state(theta)
             return self.evaluate(beta, theta, st.locations).ll, st
         if self.method in MODE_CURVATURE:
             st = self.mode_state(beta, theta, state)
             return self.evaluate(beta, theta, st.locations).ll, st
-        return self._adapt_mean_variance(beta, theta, state)
+        return self._adapt_mean_variance(beta, theta, state, floor)
 
     def mode_state(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> NestedState:
         """Pinheiro-Chao nodes from the joint modes (warm-started from ``state``)."""
@@ -266,12 +273,15 @@ class NestedQuadrature:
         return locs
 
     def _adapt_mean_variance(
-        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState, floor: float | None
     ) -> tuple[float, NestedState]:
         """Move every unit's nodes to its conditional posterior mean and SD, to a fixed point.
 
         Starts from the carried state, or from the mode-curvature nodes when there is none
         or when the carried state does not settle within ``RESTART_AFTER`` iterations.
+        A line search's trial point that has not settled after ``SETTLE_CHECK``
+        iterations and is still far below ``floor`` is left there: far from the optimum
+        the fixed point can take a hundred passes, for a step that is then halved anyway.
         """
         fresh = not state.m
         m, R = self._mode_start(beta, theta, state) if fresh else (state.m, state.R)
@@ -288,6 +298,8 @@ class NestedQuadrature:
             if not np.isfinite(ll):
                 return ll, current
             if ll_old is not None and abs(ll - ll_old) <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
+                return ll, current
+            if it + 1 >= SETTLE_CHECK and far_below(ll, floor):
                 return ll, current
             ll_old = ll
             assert res.moments is not None

@@ -17,6 +17,12 @@ import numpy as np
 from melogit_cli.engine.events import EventSink, Iteration, Message, ignore
 
 MAX_STEP_HALVINGS = 40
+FAR_BELOW = 0.01  # relative shortfall of a trial point that is not worth settling
+
+
+def far_below(value: float, floor: float | None) -> bool:
+    """True when ``value`` falls short of the line search's ``floor`` by more than 1%."""
+    return floor is not None and value < floor - FAR_BELOW * (abs(floor) + 1.0)
 
 
 class Objective(Protocol):
@@ -26,9 +32,13 @@ class Objective(Protocol):
     also offer ``refined_hessian(x)``; the Hessian returned with the result, from which
     the variance matrix comes, is then taken from it at the final point (unless it
     returns None).
+
+    ``value`` is given a ``floor`` in the line search: the value a trial point must reach.
+    An objective that refines its value iteratively (adaptive quadrature) may stop
+    refining a point whose value is still far below it (``far_below``).
     """
 
-    def value(self, x: np.ndarray) -> float: ...
+    def value(self, x: np.ndarray, floor: float | None = None) -> float: ...
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
 
@@ -152,7 +162,7 @@ def _line_search(
     t = 1.0
     for halvings in range(MAX_STEP_HALVINGS):
         trial = x + t * direction
-        value = objective.value(trial)
+        value = objective.value(trial, floor=ll)
         if np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1):
             return trial, value, halvings > 0
         t *= 0.5

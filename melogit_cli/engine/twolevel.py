@@ -23,6 +23,7 @@ import numpy as np
 
 from melogit_cli.engine import kernels
 from melogit_cli.engine.covariance import LevelCovariance
+from melogit_cli.engine.newton import far_below
 from melogit_cli.engine.quadrature import Rule, normal_rule
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
 
@@ -249,16 +250,21 @@ class TwoLevelQuadrature:
 
     # ------------------------------------------------------------ likelihood
     def loglik(
-        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        state: AdaptiveState,
+        floor: float | None = None,
     ) -> tuple[float, AdaptiveState]:
-        """Log likelihood at (beta, theta), adapting the nodes first for adaptive methods."""
+        """Log likelihood at (beta, theta), adapting the nodes first for adaptive methods
+        (a line search's trial point far below ``floor`` is not adapted to the end)."""
         if self.method == "ghermite":
             state = self.prior_state(theta)
             return self._posterior_moments(beta, theta, state)[0], state
         if self.method in ("mcaghermite", "laplace", "pcaghermite", "pclaplace"):
             state = self.mode_curvature_state(beta, theta, state)
             return self._posterior_moments(beta, theta, state)[0], state
-        return self._adapt_mean_variance(beta, theta, state)
+        return self._adapt_mean_variance(beta, theta, state, floor)
 
     def _posterior_moments(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
@@ -299,16 +305,17 @@ class TwoLevelQuadrature:
         return None
 
     def _adapt_mean_variance(
-        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, floor: float | None
     ) -> tuple[float, AdaptiveState]:
         """Move nodes to posterior means and SDs until the log likelihood settles.
 
         Starting from the previous point's nodes is fast near convergence; far from it
         (a long Newton step) the iteration can collapse a cluster onto one node, so a
-        start that fails is replaced by each cluster's mode and curvature.
+        start that fails is replaced by each cluster's mode and curvature, unless the
+        point is a line search's trial far below what it must reach.
         """
         ll, adapted, ok = self._iterate_moments(beta, theta, state, RESTART_AFTER)
-        if ok:
+        if ok or far_below(ll, floor):
             return ll, adapted
         start = self.mode_curvature_state(beta, theta, state)
         ll, adapted, _ = self._iterate_moments(beta, theta, start, ADAPT_ITERATIONS)
