@@ -78,9 +78,14 @@ def _elementwise(kernel: Callable, eta: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(eta))
 
 
-def softplus(eta: np.ndarray) -> np.ndarray:
-    """``log(1 + e^eta)`` elementwise, any shape."""
-    return _elementwise(_compiled().softplus_array, eta)
+def row_loglik(eta: np.ndarray, y: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``w_i (y_i eta_ik - r_i log(1 + e^eta_ik))`` for an n x K ``eta`` and per-row
+    ``y``, ``r``, ``w``: one pass instead of five."""
+    eta = np.ascontiguousarray(eta, dtype=float)
+    out = np.empty_like(eta)
+    kernel = _compiled().row_loglik_rows
+    _run(lambda i0, i1: kernel(eta, y, r, w, out, i0, i1), len(eta), eta.size)
+    return out
 
 
 def expit(eta: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ dense grids), which is all the log likelihood and its derivatives need.
 import numba
 import numpy as np
 
-serial = numba.njit(cache=True, nogil=True, error_model="numpy")
-inline = numba.njit(inline="always", cache=True, error_model="numpy")
+serial = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+inline = numba.njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
 
 LN2 = 0.6931471805599453
 LN2_HI = 6.93147180369123816490e-01
@@ -101,6 +101,17 @@ def expit_array(eta, out, i0, i1):
     for i in range(i0, i1):
         e = _softplus_parts(eta[i])[1]
         out[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)
+
+
+@serial
+def row_loglik_rows(eta, y, r, w, out, i0, i1):
+    """``out[i, k] = w_i (y_i eta_ik - r_i log(1 + e^eta_ik))`` for rows ``i0:i1``."""
+    K = eta.shape[1]
+    for i in range(i0, i1):
+        yi, ri, wi = y[i], r[i], w[i]
+        for k in range(K):
+            e = eta[i, k]
+            out[i, k] = wi * (yi * e - ri * _softplus_parts(e)[0])
 
 
 @serial

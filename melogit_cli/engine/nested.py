@@ -180,9 +180,11 @@ class NestedQuadrature:
             Bz = d.Z[lv][rs] @ facs[lv][0]
             contrib = np.einsum("iq,imq->im", Bz, V[lv][ru[lv]])
             eta.reshape(n, self.M[lv], -1)[:] += contrib[:, :, None]
-        w, y, r = d.obs_weight[rs, None], d.y[rs, None], d.trials[rs, None]
-        softplus = kernels.softplus(eta) if self.compiled else np.logaddexp(0.0, eta)
-        ll_rows = w * (y * eta - r * softplus)
+        if self.compiled:
+            ll_rows = kernels.row_loglik(eta, d.y[rs], d.trials[rs], d.obs_weight[rs])
+        else:
+            w, y, r = d.obs_weight[rs, None], d.y[rs, None], d.trials[rs, None]
+            ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
         bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
         S = np.add.reduceat(ll_rows, bstarts, axis=0)
         post: list[np.ndarray] = [np.empty(0)] * L

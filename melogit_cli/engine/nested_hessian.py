@@ -39,16 +39,17 @@ def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
     w = d.obs_weight[rs, None]
     resid = w * (d.y[rs, None] - d.trials[rs, None] * mu)  # n x M
     W = w * d.trials[rs, None] * mu * (1 - mu)
-    # x~ = d eta / d psi at every path: n x M x P
-    xt = np.empty((n, M[-1], P))
-    xt[:, :, :p] = d.X[rs][:, None, :]
+    # x~ = d eta / d psi at every path, parameter first (P x n x M) so that every
+    # product below runs along the paths in contiguous memory
+    xt = np.empty((P, n, M[-1]))
+    xt[:p] = d.X[rs].T[:, :, None]
     for lv, s in enumerate(model.slices):
         dA = facs[lv][1]
-        g = np.einsum("ia,tab,imb->imt", d.Z[lv][rs], dA, V[lv][ru[lv]])  # n x M_l x T_l
-        xt.reshape(n, M[lv], -1, P)[:, :, :, p + s.start : p + s.stop] = g[:, :, None, :]
+        g = np.einsum("ia,tab,imb->tim", d.Z[lv][rs], dA, V[lv][ru[lv]])  # T_l x n x M_l
+        xt[p + s.start : p + s.stop].reshape(-1, n, M[lv], M[-1] // M[lv])[:] = g[..., None]
     crow = cums[-1][ru[-1]]  # n x M
-    flat = xt.reshape(-1, P)
-    H = -(flat * (crow * W).reshape(-1, 1)).T @ flat
+    flat = xt.reshape(P, -1)
+    H = -(flat * (crow * W).ravel()) @ flat.T
     Rc = crow * resid
     for lv, s in enumerate(model.slices):
         E = np.einsum("im,imq->iq", Rc.reshape(n, M[lv], -1).sum(axis=2), V[lv][ru[lv]])
@@ -56,7 +57,7 @@ def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
         H[sl, sl] += np.einsum("ia,stab,ib->st", d.Z[lv][rs], facs[lv][2], E)
     # conditional scores, bottom-up, and their posterior spread
     bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
-    S = np.add.reduceat(resid[:, :, None] * xt, bstarts, axis=0)  # g_b x M x P
+    S = np.add.reduceat(resid * xt, bstarts, axis=1).transpose(1, 2, 0)  # g_b x M x P
     for lv in reversed(range(L)):
         g = S.shape[0]
         flatS = S.reshape(-1, P)
