@@ -209,6 +209,11 @@ class CrossedLaplace:
         del theta
         return CrossedState([np.zeros((t.n_groups, t.q)) for t in self.terms])
 
+    def start_state(self, beta: np.ndarray, theta: np.ndarray) -> CrossedState:
+        """The modes to start the fit from: zero."""
+        del beta
+        return self.prior_state(theta)
+
     def _v_from_state(self, state: CrossedState, factors: list) -> np.ndarray:
         parts = [
             np.linalg.solve(A, u.T).T.reshape(-1)

@@ -1,7 +1,8 @@
 """Fit a model as Stata does: fixed-effects logit, start values, Newton-Raphson.
 
 The two-level engine (``twolevel``) and the nested one (``nested``) plug in through
-``make_model``; both offer ``prior_state``, ``loglik`` and ``derivatives``.
+``make_model``, as does the crossed one (``crossed``); each offers ``start_state`` and
+``loglik``, and the Newton objective built by ``_objective`` differentiates them.
 """
 
 from __future__ import annotations
@@ -168,10 +169,7 @@ def fit(
     model = make_model(problem)
     theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
-    state0 = model.prior_state(x0[p:])
-    if isinstance(model, TwoLevelQuadrature) and model.method == "mvaghermite":
-        # posterior moments converge in fewer passes from the modes than from the prior
-        state0 = model.mode_curvature_state(x0[:p], x0[p:], state0)
+    state0 = model.start_state(x0[:p], x0[p:])
     objective = _objective(model, state0, numerical)
 
     sink(PhaseStart("Refining starting values"))

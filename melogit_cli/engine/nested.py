@@ -123,6 +123,12 @@ class NestedQuadrature:
             locs.append((mu, np.broadcast_to(np.eye(q), (G, Mp, q, q))))
         return NestedState(locs)
 
+    def start_state(self, beta: np.ndarray, theta: np.ndarray) -> NestedState:
+        """The nodes to start the fit from (adaptation without a carried state starts
+        from the joint modes by itself)."""
+        del beta
+        return self.prior_state(theta)
+
     # ------------------------------------------------------------ one pass
     def evaluate(
         self,
