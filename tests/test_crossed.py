@@ -251,6 +251,15 @@ def test_gradient_is_exact(command: str):
         down = model.loglik((x - e)[:p], (x - e)[p:], state)[0]
         num[i] = (up - down) / 2e-5
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=2e-6)
+    # the derivatives of the mode, asked for, leave the gradient as it is and are exact
+    g2, v, dv = model.gradient(x[:p], x[p:], state, mode_derivatives=True)
+    assert dv is not None
+    np.testing.assert_allclose(g2, g, rtol=1e-12, atol=1e-12)
+    for i in (0, len(x) - 1):
+        e = np.zeros_like(x)
+        e[i] = 1e-5
+        vs = [model.gradient((x + s)[:p], (x + s)[p:], state, v)[1] for s in (e, -e)]
+        np.testing.assert_allclose(dv[:, i], (vs[0] - vs[1]) / 2e-5, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------

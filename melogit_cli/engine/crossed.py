@@ -480,10 +480,15 @@ class CrossedLaplace:
         theta: np.ndarray,
         state: CrossedState | None,
         v0: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Exact gradient of the Laplace log likelihood, the mode and ``dv_hat/dpsi``.
+        mode_derivatives: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Exact gradient of the Laplace log likelihood, the mode and, when asked,
+        ``dv_hat/dpsi`` (m x P).
 
-        The modes start from ``state`` (or ``v0`` in the v-metric).
+        The modes start from ``state`` (or ``v0`` in the v-metric).  The determinant's
+        change through the moving mode, ``c' B dv_hat/dpsi`` with ``c = W' lev``, is
+        computed as ``z' d2h/dv dpsi`` with the one solve ``z = H^-1 B'c`` (the adjoint),
+        so ``dv_hat/dpsi`` itself, P solves, is formed only when asked for.
         """
         d = self.data
         p, T = self.p, self.T
@@ -506,24 +511,29 @@ class CrossedLaplace:
                 D[p + t] += np.einsum("ia,ia->i", ZdA, v_rows)
                 dvals.append((k, int(t), ZdA))
         dh = D @ resid
-        # d2h/dv dpsi: -B'W D, plus dB' r for theta
-        X2 = -self._bt(rows, D * W)  # P x m
-        for k, t, ZdA in dvals:
-            term = self.terms[k]
-            cols = term.group[:, None] * term.q + np.arange(term.q)
-            X2[p + t, self.starts[k] : self.starts[k + 1]] += np.bincount(
-                cols.ravel(), (ZdA * resid[:, None]).ravel(), minlength=term.size
-            )
-        dv = self._solve(f, X2.T)  # m x P
-        deta = D + self._bmul(rows, dv.T)
         M = self._selected_inverse(f)
         bt = rows.slots.T  # n x Q
         MB = np.einsum("iab,ib->ia", M, bt)
-        lev = np.einsum("ia,ia->i", bt, MB)
-        trace = deta @ (W1 * lev)
+        c = W1 * np.einsum("ia,ia->i", bt, MB)  # W' lev
+        z = self._solve(f, self._bt(rows, c))
+        trace = D @ (c - W * self._bmul(rows, z[None])[0])
         qs = np.cumsum([0] + [t.q for t in self.terms])
         for k, t, ZdA in dvals:
+            term = self.terms[k]
+            zk = z[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
+            trace[p + t] += float(resid @ np.einsum("ia,ia->i", ZdA, zk[term.group]))
             trace[p + t] += 2.0 * float(W @ np.einsum("ia,ia->i", MB[:, qs[k] : qs[k + 1]], ZdA))
+        dv = None
+        if mode_derivatives:
+            # d2h/dv dpsi: -B'W D, plus dB' r for theta
+            X2 = -self._bt(rows, D * W)  # P x m
+            for k, t, ZdA in dvals:
+                term = self.terms[k]
+                cols = term.group[:, None] * term.q + np.arange(term.q)
+                X2[p + t, self.starts[k] : self.starts[k + 1]] += np.bincount(
+                    cols.ravel(), (ZdA * resid[:, None]).ravel(), minlength=term.size
+                )
+            dv = self._solve(f, X2.T)  # m x P
         return dh - 0.5 * trace, v, dv
 
 
@@ -541,7 +551,8 @@ class CrossedObjective(LaplaceObjective):
         self, x: np.ndarray, state: CrossedState
     ) -> tuple[np.ndarray, ShiftedGradient]:
         p = self.p
-        g, v, dv = self.model.gradient(x[:p], x[p:], state)
+        g, v, dv = self.model.gradient(x[:p], x[p:], state, mode_derivatives=True)
+        assert dv is not None
 
         def gradient_at(z: np.ndarray, i: int, h: float) -> np.ndarray:
             return self.model.gradient(z[:p], z[p:], None, v + h * dv[:, i])[0]
