@@ -334,3 +334,31 @@ def test_refusals(command: str, message: str):
     df = small_crossed().assign(w=1)
     with pytest.raises(StataError, match=message):
         fit(command, df)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "melogit attain_gt_6 sex || _all:R.sid || pid: x, cov(un)",
+        "melogit attain_gt_6 sex x || _all:R.sid || _all:R.g3 || pid: x",
+    ],
+)
+def test_dense_and_sparse_schur_paths_agree(monkeypatch: pytest.MonkeyPatch, command: str):
+    """C = H12 dense (small crossed designs) or by its entries (nested-like ones)."""
+    import melogit_cli.engine.crossed as crossed
+
+    design = build_design(parse(command), as_dataset(fife_extra()))
+    data, cov = crossed_arrays(design)
+    p = data.X.shape[1]
+    rng = np.random.default_rng(5)
+    x = np.concatenate([0.3 * rng.normal(size=p), 0.4 * rng.normal(size=cov.n_params) - 0.5])
+    out = []
+    for always in (10**12, 0):
+        monkeypatch.setattr(crossed, "DENSE_C_ALWAYS", always)
+        monkeypatch.setattr(crossed, "DENSE_C_FLOPS", always)
+        model = CrossedLaplace(data, cov)
+        assert model.dense == (always > 0)
+        ll, state = model.loglik(x[:p], x[p:], model.prior_state(x[p:]))
+        out.append((ll, model.gradient(x[:p], x[p:], state)[0]))
+    assert out[0][0] == pytest.approx(out[1][0], abs=1e-9)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-9, atol=1e-9)

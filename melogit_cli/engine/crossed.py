@@ -53,6 +53,8 @@ CHUNK_ELEMENTS = 4_000_000  # dense entries of G S^-1 formed at once
 MAX_SCHUR = 8000  # effects outside the largest term: S is dense
 MAX_PAIRS = 5_000_000  # pairs of C's nonzeros within a cluster of the largest term
 DENSE_C_FLOPS = 100_000_000  # C dense when C'H11^-1 C as a dense product costs at most this
+DENSE_C_ALWAYS = 2_000_000  # and always below this
+DENSE_OVER_PAIRS = 8  # a dense flop costs about this much less than a pair summed by bincount
 
 
 @dataclass
@@ -72,13 +74,42 @@ class _Rows:
     slots: np.ndarray
 
 
+class _Entries:
+    """``C`` (m1 x m2) from its block entries: ``values[e, a]`` sits at row
+    ``k_e q1 + a``, column ``c_e``; products by ``bincount``, without scipy.sparse."""
+
+    def __init__(self, values: np.ndarray, k: np.ndarray, c: np.ndarray, m1: int, m2: int):
+        self.values, self.k, self.c, self.m1, self.m2 = values, k, c, m1, m2
+        q1 = values.shape[1]
+        self.rows = (k[:, None] * q1 + np.arange(q1)).ravel()  # row of each value
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        """``C x`` for an m2 x k matrix."""
+        v = self.values.ravel()
+        xs = x[np.repeat(self.c, self.values.shape[1])]  # (entries q1) x k
+        return np.stack(
+            [np.bincount(self.rows, v * xs[:, j], minlength=self.m1) for j in range(x.shape[1])],
+            axis=1,
+        )
+
+    def rmatmul(self, y: np.ndarray) -> np.ndarray:
+        """``C' y`` for an m1 x k matrix."""
+        v = self.values.ravel()
+        ys = y[self.rows]
+        cols = np.repeat(self.c, self.values.shape[1])
+        return np.stack(
+            [np.bincount(cols, v * ys[:, j], minlength=self.m2) for j in range(y.shape[1])],
+            axis=1,
+        )
+
+
 @dataclass
 class _Factor:
     """``H`` at one point, factored by block elimination."""
 
     H11inv: np.ndarray  # G1 x q1 x q1
     logdet: float
-    C: np.ndarray | sp.csr_matrix | None  # m1 x m2, dense or on its pattern; None if m2 = 0
+    C: np.ndarray | _Entries | None  # m1 x m2, dense or by its entries; None if m2 = 0
     G: np.ndarray | None  # H11^-1 C, dense (when C is)
     Gv: np.ndarray | None  # H11^-1 C on C's pattern (block entries x q1), when C is sparse
     schur: DenseSPD | None  # S = H22 - C' H11^-1 C
@@ -137,30 +168,43 @@ class CrossedLaplace:
         self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
         self._last: tuple | None = None
         self._theta_cache: tuple | None = None
-        # C = H12 is kept dense when the dense product C'H11^-1 C is cheap (a few dozen
-        # crossed effects), else on its sparsity pattern
-        self.dense = self.m2 <= SMALL and self.m1 * self.m2 * self.m2 <= DENSE_C_FLOPS
-        if self.m2 and self.dense:
+        # C = H12 is kept dense when the dense product C'H11^-1 C is cheap: tiny, or not
+        # much dearer than summing over the pairs of C's nonzeros within a cluster of
+        # term 1 (crossed designs); nested-like designs, with few pairs, keep its pattern
+        self.dense = False
+        if self.m2:
+            n_pairs = self._entries()
+            flops = self.m1 * self.m2 * self.m2
+            self.dense = self.m2 <= SMALL and (
+                flops <= DENSE_C_ALWAYS
+                or (flops <= DENSE_C_FLOPS and flops <= DENSE_OVER_PAIRS * n_pairs * self.q1)
+            )
+        if self.dense:
             # flat index of each row's C entries: (row of C) * m2 + column
             c_rows = self.cols1[:, :, None] * self.m2
             self.c_index = (c_rows + self.cols2[:, None, :]).ravel()
         elif self.m2:
             self._pattern()
 
-    def _pattern(self) -> None:
-        """The fixed sparsity of ``C = H12``: block entries (cluster k of term 1, column c).
-
-        Entries are sorted by cluster, then column; ``pos`` maps each row's set-2
-        nonzeros to their entry.  ``pairs`` lists the pairs of entries within one cluster
-        (for ``C' H11^-1 C`` and the selected inverse) when they are not too many.
-        """
-        t1, m2, q1, G1 = self.terms[0], self.m2, self.q1, self.G1
+    def _entries(self) -> int:
+        """The fixed sparsity of ``C = H12``: block entries (cluster k of term 1, column c),
+        sorted by cluster, then column; ``pos`` maps each row's set-2 nonzeros to their
+        entry.  Returns the number of pairs of entries within one cluster."""
+        t1, m2 = self.terms[0], self.m2
         key = (t1.group[:, None] * m2 + self.cols2).ravel()
         ukeys, pos = np.unique(key, return_inverse=True)
         self.pos = pos.reshape(self.n, self.Q2)
         self.ke, self.ce = ukeys // m2, ukeys % m2
         self.nnzb = len(ukeys)
-        counts = np.bincount(self.ke, minlength=G1)
+        self.entry_counts = np.bincount(self.ke, minlength=self.G1)
+        return int(np.sum(self.entry_counts.astype(np.int64) ** 2))
+
+    def _pattern(self) -> None:
+        """C kept on its pattern: a CSR layout of the entries and ``pairs``, the pairs of
+        entries within one cluster (for ``C' H11^-1 C`` and the selected inverse) when
+        they are not too many."""
+        m2, q1, G1 = self.m2, self.q1, self.G1
+        counts = self.entry_counts
         starts = np.concatenate([[0], np.cumsum(counts)])
         # CSR layout of C (row k*q1 + a holds the entries of cluster k)
         row_len = np.repeat(counts, q1)
@@ -307,14 +351,14 @@ class CrossedLaplace:
             for a in range(q1):
                 Cv[:, a] = np.bincount(pos, (Wb1[:, a, None] * b2).ravel(), minlength=self.nnzb)
             Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
-            C = self._csr(Cv)
+            C = _Entries(Cv, self.ke, self.ce, m1, m2)
             if self.pairs is not None:
                 pe1, pe2, target = self.pairs
                 S -= np.bincount(
                     target, np.einsum("pa,pa->p", Cv[pe1], Gv[pe2]), minlength=m2 * m2
                 ).reshape(m2, m2)
             else:
-                S -= (C.T @ self._csr(Gv)).toarray()
+                S -= (self._csr(Cv).T @ self._csr(Gv)).toarray()
         schur = DenseSPD(S)
         return _Factor(H11inv, logdet + schur.logdet, C, G, Gv, schur)
 
@@ -334,7 +378,9 @@ class CrossedLaplace:
         if f.schur is None:
             out = self._h11_solve(f.H11inv, r1)
         else:
-            x2 = f.schur.solve(r2 - f.C.T @ self._h11_solve(f.H11inv, r1))
+            t1 = self._h11_solve(f.H11inv, r1)
+            ct1 = f.C.T @ t1 if isinstance(f.C, np.ndarray) else f.C.rmatmul(t1)
+            x2 = f.schur.solve(r2 - ct1)
             x1 = self._h11_solve(f.H11inv, r1 - f.C @ x2)
             out = np.vstack([x1, x2])
         return out[:, 0] if one else out
