@@ -81,7 +81,9 @@ def estimate(
         sink(Message(note))
 
     data: ClusterData | NestedData | CrossedData
-    if crossed and method in LAPLACE_METHODS:
+    if method in LAPLACE_METHODS and (crossed or (nested and opts.vce == "oim")):
+        # the joint sparse Laplace is the same approximation as the nested engine's, and
+        # faster; the nested engine keeps the fits whose robust variance needs its scores
         data, cov = crossed_arrays(design)
     elif nested:
         data, cov = nested_arrays(design)
