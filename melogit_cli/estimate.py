@@ -81,9 +81,10 @@ def estimate(
         sink(Message(note))
 
     data: ClusterData | NestedData | CrossedData
-    if method in LAPLACE_METHODS and (crossed or (nested and opts.vce == "oim")):
-        # the joint sparse Laplace is the same approximation as the nested engine's, and
-        # faster; the nested engine keeps the fits whose robust variance needs its scores
+    if method in LAPLACE_METHODS and (crossed or opts.vce == "oim"):
+        # the joint sparse Laplace is the same approximation as the two-level and nested
+        # engines' Laplace, and faster; they keep the fits whose variance needs their
+        # per-cluster scores (opg, robust, cluster)
         data, cov = crossed_arrays(design)
     elif nested:
         data, cov = nested_arrays(design)
