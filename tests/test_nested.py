@@ -289,13 +289,15 @@ def test_laplace_and_robust_variance():
 
 def test_nested_laplace_runs_through_the_joint_sparse_engine():
     """Unweighted OIM Laplace fits of nested models use the crossed engine's joint
-    Laplace; at its estimates the nested engine's Laplace likelihood is the same and its
-    exact gradient vanishes, and a robust fit (nested engine) has the same estimates."""
+    Laplace (with a block-diagonal Schur complement); at its estimates the nested
+    engine's Laplace likelihood is the same and its exact gradient vanishes, and a
+    robust fit (nested engine) has the same estimates."""
     from melogit_cli.api import run
 
     command = "melogit y x || school: || klass: x, intmethod(laplace)"
     lap = run(parse(command), as_dataset(four_level(20)))
     assert type(lap.fit.model).__name__ == "CrossedLaplace"
+    assert lap.fit.model.nested_schur  # klass within school: S block diagonal
     model, p = engine(command, four_level(20), "laplace", 1)
     x = lap.fit.x
     ll, state = model.loglik(x[:p], x[p:], model.prior_state(x[p:]))

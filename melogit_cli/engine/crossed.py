@@ -38,7 +38,7 @@ import numpy as np
 
 from melogit_cli.engine.covariance import NestedCovariance
 from melogit_cli.engine.crossed_data import CrossedData
-from melogit_cli.engine.dense_spd import SMALL, DenseSPD
+from melogit_cli.engine.dense_spd import SMALL, BlockDiagonalSPD, DenseSPD
 from melogit_cli.engine.differences import ShiftedGradient
 from melogit_cli.engine.laplace import LaplaceObjective
 from melogit_cli.errors import StataError
@@ -112,7 +112,7 @@ class _Factor:
     C: np.ndarray | _Entries | None  # m1 x m2, dense or by its entries; None if m2 = 0
     G: np.ndarray | None  # H11^-1 C, dense (when C is)
     Gv: np.ndarray | None  # H11^-1 C on C's pattern (block entries x q1), when C is sparse
-    schur: DenseSPD | None  # S = H22 - C' H11^-1 C
+    schur: DenseSPD | BlockDiagonalSPD | None  # S = H22 - C' H11^-1 C
 
 
 class CrossedLaplace:
@@ -172,8 +172,16 @@ class CrossedLaplace:
         # much dearer than summing over the pairs of C's nonzeros within a cluster of
         # term 1 (crossed designs); nested-like designs, with few pairs, keep its pattern
         self.dense = False
+        self.nested_schur = False
         if self.m2:
             n_pairs = self._entries()
+            # one term beyond the first, and each of term 1's clusters within one of its
+            # groups (a nested design): S is block diagonal, one block per group
+            if len(self.terms) == 2:
+                group = self.ce // self.Q2
+                first = np.full(self.G1, -1)
+                first[self.ke] = group
+                self.nested_schur = bool(np.all(group == first[self.ke]))
             flops = self.m1 * self.m2 * self.m2
             self.dense = self.m2 <= SMALL and (
                 flops <= DENSE_C_ALWAYS
@@ -359,7 +367,7 @@ class CrossedLaplace:
                 ).reshape(m2, m2)
             else:
                 S -= (self._csr(Cv).T @ self._csr(Gv)).toarray()
-        schur = DenseSPD(S)
+        schur = BlockDiagonalSPD(S, self.Q2) if self.nested_schur else DenseSPD(S)
         return _Factor(H11inv, logdet + schur.logdet, C, G, Gv, schur)
 
     def _h11_solve(self, H11inv: np.ndarray, x: np.ndarray) -> np.ndarray:

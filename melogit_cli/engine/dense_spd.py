@@ -51,3 +51,35 @@ class DenseSPD:
                 raise np.linalg.LinAlgError("matrix not positive definite")
             self._inverse = np.tril(inv) + np.tril(inv, -1).T
         return self._inverse
+
+
+class BlockDiagonalSPD:
+    """An SPD matrix that is block diagonal with ``size`` x ``size`` blocks (the Schur
+    complement of a nested design: each cluster of the lower level lies in one group of
+    the upper one), factored block by block."""
+
+    def __init__(self, S: np.ndarray, size: int) -> None:
+        self.order, self.size = len(S), size
+        groups = self.order // size
+        at = np.arange(groups)
+        blocks = S.reshape(groups, size, groups, size)[at, :, at, :]  # groups x size x size
+        L = np.linalg.cholesky(blocks)
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        self._blocks_inv = np.linalg.inv(blocks)
+        self._inverse: np.ndarray | None = None
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``S^-1 rhs`` for an m x k matrix."""
+        groups, k = self.order // self.size, rhs.shape[1]
+        x = np.einsum("gab,gbk->gak", self._blocks_inv, rhs.reshape(groups, self.size, k))
+        return x.reshape(self.order, k)
+
+    def inverse(self) -> np.ndarray:
+        """``S^-1`` as a dense matrix."""
+        if self._inverse is None:
+            groups = self.order // self.size
+            at = np.arange(groups)
+            inv = np.zeros((groups, self.size, groups, self.size))
+            inv[at, :, at, :] = self._blocks_inv
+            self._inverse = inv.reshape(self.order, self.order)
+        return self._inverse
