@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,9 @@ class Case:
         peers that fit by Laplace; None when ours is Laplace already (crossed models)."""
         if "R." in self.command:
             return None
-        sep = " " if "," in self.command else ", "
-        return f"{self.command}{sep}intmethod(laplace)"
+        command = re.sub(r",?\s*intpoints\(\d+\)", "", self.command)  # not with Laplace
+        sep = " " if "," in command else ", "
+        return f"{command}{sep}intmethod(laplace)"
 
 
 def method_label(points: int, dims: int = 1) -> str:

@@ -461,10 +461,16 @@ class CrossedLaplace:
 
     # ------------------------------------------------------------ likelihood
     def loglik(
-        self, beta: np.ndarray, theta: np.ndarray, state: CrossedState
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        state: CrossedState,
+        v0: np.ndarray | None = None,
     ) -> tuple[float, CrossedState]:
+        """The Laplace log likelihood; the modes start from ``state``, or from ``v0``
+        (v-metric) when given."""
         factors = self._factors(theta)
-        v, h, rows, f = self.modes(beta, theta, factors, state)
+        v, h, rows, f = self.modes(beta, theta, factors, state, v0)
         if h is None:
             d = self.data
             h = self._h(d.X @ beta + d.offset, rows, v)[0]
@@ -597,6 +603,17 @@ class CrossedObjective(LaplaceObjective):
     extrapolation ``v_hat + h dv_hat/dpsi``)."""
 
     model: CrossedLaplace
+    _mode_line: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # x, v_hat, dv_hat/dx
+
+    def _evaluate(self, x: np.ndarray, state: CrossedState) -> tuple[float, CrossedState]:  # type: ignore[override]
+        """The log likelihood at ``x``; near the last Newton iterate (the line search's
+        trial points) the modes start from their first-order extrapolation."""
+        v0 = None
+        if self._mode_line is not None:
+            x0, v, dv = self._mode_line
+            v0 = v + dv @ (x - x0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self.model.loglik(x[: self.p], x[self.p :], state, v0)
 
     def gradient(self, x: np.ndarray, state: CrossedState) -> np.ndarray:  # type: ignore[override]
         return self.model.gradient(x[: self.p], x[self.p :], state)[0]
@@ -607,6 +624,7 @@ class CrossedObjective(LaplaceObjective):
         p = self.p
         g, v, dv = self.model.gradient(x[:p], x[p:], state, mode_derivatives=True)
         assert dv is not None
+        self._mode_line = (x.copy(), v, dv)
 
         def gradient_at(z: np.ndarray, i: int, h: float) -> np.ndarray:
             return self.model.gradient(z[:p], z[p:], None, v + h * dv[:, i])[0]
