@@ -6,8 +6,10 @@ returns its path. Simulations use fixed seeds, so a cached file and a rebuilt on
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,20 @@ def _write(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def cached(name: str) -> Callable[[Callable[[], pd.DataFrame]], Callable[[Path], Path]]:
+    """A builder of ``cache/name``: the file if it is there, else ``build()`` written."""
+
+    def wrap(build: Callable[[], pd.DataFrame]) -> Callable[[Path], Path]:
+        @functools.wraps(build)
+        def builder(cache: Path) -> Path:
+            path = cache / name
+            return path if path.exists() else _write(build(), path)
+
+        return builder
+
+    return wrap
+
+
 def bangladesh(cache: Path) -> Path:
     """Manual example 1's data, as bundled."""
     return FIXTURES / "bangladesh.csv"
@@ -48,14 +64,12 @@ def guimmun(cache: Path) -> Path:
     return FIXTURES / "guimmun.csv"
 
 
-def fifeschool(cache: Path) -> Path:
+@cached("fifeschool.csv")
+def fifeschool() -> pd.DataFrame:
     """fifeschool with the manual's ``generate attain_gt_6 = attain > 6`` applied."""
-    path = cache / "fifeschool.csv"
-    if not path.exists():
-        df = pd.read_csv(FIXTURES / "fifeschool.csv")
-        df["attain_gt_6"] = (df["attain"] > 6).astype(int)
-        _write(df, path)
-    return path
+    df = pd.read_csv(FIXTURES / "fifeschool.csv")
+    df["attain_gt_6"] = (df["attain"] > 6).astype(int)
+    return df
 
 
 VERBAGG_R = """
@@ -91,11 +105,9 @@ def verbagg(cache: Path) -> Path:
     return path
 
 
-def ri100k(cache: Path) -> Path:
+@cached("ri100k.csv")
+def ri100k() -> pd.DataFrame:
     """100,000 observations in 5,000 clusters of 20; random intercept (variance 1)."""
-    path = cache / "ri100k.csv"
-    if path.exists():
-        return path
     rng = np.random.default_rng(20240101)
     n_g, per = 5_000, 20
     g = np.repeat(np.arange(1, n_g + 1), per)
@@ -103,18 +115,16 @@ def ri100k(cache: Path) -> Path:
     x2 = rng.integers(0, 2, size=g.size)
     eta = -0.5 + 0.8 * x1 - 0.6 * x2 + rng.normal(0.0, 1.0, n_g)[g - 1]
     y = _logistic_draw(rng, eta)
-    return _write(pd.DataFrame({"y": y, "x1": x1.round(6), "x2": x2, "g": g}), path)
+    return pd.DataFrame({"y": y, "x1": x1.round(6), "x2": x2, "g": g})
 
 
-def three100k(cache: Path) -> Path:
+@cached("three100k.csv")
+def three100k() -> pd.DataFrame:
     """100,000 observations: 500 top clusters x 10 mid clusters x 20 observations.
 
     Random intercepts at both levels (variances .5 top, .8 mid); ``mid`` ids are unique
     across the data, so ``(1|top) + (1|mid)`` equals ``(1|top/mid)``.
     """
-    path = cache / "three100k.csv"
-    if path.exists():
-        return path
     rng = np.random.default_rng(20240202)
     n_top, n_mid, per = 500, 10, 20
     mid = np.repeat(np.arange(1, n_top * n_mid + 1), per)
@@ -125,16 +135,13 @@ def three100k(cache: Path) -> Path:
     u2 = rng.normal(0.0, np.sqrt(0.8), n_top * n_mid)
     eta = -0.3 + 0.7 * x1 - 0.5 * x2 + u3[top - 1] + u2[mid - 1]
     y = _logistic_draw(rng, eta)
-    df = pd.DataFrame({"y": y, "x1": x1.round(6), "x2": x2, "top": top, "mid": mid})
-    return _write(df, path)
+    return pd.DataFrame({"y": y, "x1": x1.round(6), "x2": x2, "top": top, "mid": mid})
 
 
-def slope1m(cache: Path) -> Path:
+@cached("slope1m.csv")
+def slope1m() -> pd.DataFrame:
     """1,000,000 observations in 20,000 clusters of 50; correlated random intercept and
     slope on ``x`` (variances 1 and .5, covariance .3)."""
-    path = cache / "slope1m.csv"
-    if path.exists():
-        return path
     rng = np.random.default_rng(20240303)
     n_g, per = 20_000, 50
     g = np.repeat(np.arange(1, n_g + 1), per)
@@ -144,4 +151,4 @@ def slope1m(cache: Path) -> Path:
     u = rng.normal(size=(n_g, 2)) @ np.linalg.cholesky(cov).T
     eta = -0.5 + 0.8 * x - 0.4 * z + u[g - 1, 0] + u[g - 1, 1] * x
     y = _logistic_draw(rng, eta)
-    return _write(pd.DataFrame({"y": y, "x": x.round(6), "z": z, "g": g}), path)
+    return pd.DataFrame({"y": y, "x": x.round(6), "z": z, "g": g})
