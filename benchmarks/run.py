@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     r_versions = runners.r_packages() if {"glmer", "glmmtmb"} & set(args.runners) else {}
     if {"glmer", "glmmtmb"} & set(args.runners) and not r_versions:
         console.print("[yellow]Rscript not found: glmer and glmmTMB are shown as missing[/]")
+    _byte_compile_ours()
     machine = machine_info(r_versions)
     console.print(
         f"{machine['date']}  {machine['cpu']}  {machine['cores']} cores  "
@@ -166,6 +167,17 @@ def main(argv: list[str] | None = None) -> None:
         report.write_json(args.out, machine, _settings(args), results)  # keep partial results
     report.show(results, console)
     console.print(f"results written to {args.out}")
+
+
+def _byte_compile_ours() -> None:
+    """Write melogit_cli's bytecode, as installing a package does, so that a child never
+    compiles our modules on import (an editable install under PYTHONDONTWRITEBYTECODE
+    would otherwise do so in every child, inside the timed fit for lazily imported ones)."""
+    import compileall
+
+    import melogit_cli
+
+    compileall.compile_dir(Path(melogit_cli.__file__).parent, quiet=1)
 
 
 def _settings(args: argparse.Namespace) -> dict:
