@@ -27,6 +27,8 @@ TRICKY_CSV = (
     "4,0.1\n"
 )
 
+WORDS_CSV = "id,n,i,t\n1,nan,inf,true\n2,3,4,.\n3,,1e999,false\n"
+
 
 def _read_both(path: Path) -> tuple[dict, dict]:
     """The standard-library reading and pandas' reading of the same file."""
@@ -48,6 +50,16 @@ def test_small_and_large_csv_readers_agree(tmp_path: Path) -> None:
     assert ours["name"].tolist() == ["Smith, J", "", 'quoted "q"', ""]
     np.testing.assert_array_equal(ours["x"], [1.5, np.nan, np.nan, 0.1])
     assert ours["flag"].dtype == object  # True/False are words, as in a Stata import
+
+
+def test_nan_and_infinity_are_words_as_in_stata(tmp_path: Path) -> None:
+    path = tmp_path / "words.csv"
+    path.write_text(WORDS_CSV)
+    for columns in _read_both(path):
+        assert columns["id"].dtype == float
+        assert columns["n"].tolist() == ["nan", "3", ""]
+        assert columns["i"].tolist() == ["inf", "4", "1e999"]
+        assert columns["t"].tolist() == ["true", "", "false"]
 
 
 def test_numbers_read_exactly(tmp_path: Path) -> None:

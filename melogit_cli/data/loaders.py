@@ -9,6 +9,7 @@ costs less than parsing them in Python.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,13 +158,22 @@ def _column_names(header: list[str]) -> list[str]:
 
 
 def _csv_column(cells: list[str]) -> np.ndarray:
-    """Numbers (missing -> NaN) when every non-missing cell is one, else strings."""
+    """Numbers (missing -> NaN) when every non-missing cell is a finite one, else strings
+    (Stata has no infinity, and reads "nan" or "inf" as words)."""
     try:
-        return np.array(
-            [np.nan if c.strip() in MISSING_CELLS else float(c) for c in cells], dtype=float
+        values = np.array(
+            [np.nan if c.strip() in MISSING_CELLS else _finite(c) for c in cells], dtype=float
         )
     except ValueError:
         return np.array([c if c != "." else "" for c in cells], dtype=object)
+    return values
+
+
+def _finite(cell: str) -> float:
+    value = float(cell)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {cell}")
+    return value
 
 
 def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
@@ -173,9 +183,19 @@ def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
         frame = pd.read_csv(path, keep_default_na=False, na_values=list(MISSING_CELLS))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(str(exc)) from None
-    for name in frame.columns:
-        if pd.api.types.is_bool_dtype(frame[name].dtype):  # words, as the small reader has
-            frame[name] = frame[name].map({True: "True", False: "False"})
+    # text columns keep their cells exactly, as the small reader has them: pandas reads
+    # true/false as booleans, and inf as a number
+    words = []
+    for k, name in enumerate(frame.columns):
+        col = frame[name]
+        numeric = is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+        if not numeric or np.isinf(col.to_numpy(dtype=float)).any():
+            words.append(k)
+    if words:
+        text = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=words)
+        for k in words:
+            cells = text.iloc[:, words.index(k)].to_numpy()
+            frame[frame.columns[k]] = np.where(cells == ".", "", cells).astype(object)
     frame.columns = _column_names([str(c) for c in frame.columns])
     return _normalize(frame)
 
