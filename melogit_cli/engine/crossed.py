@@ -163,6 +163,9 @@ class CrossedLaplace:
         self._bt_index: dict[int, np.ndarray] = {}
         self.sizes = [t.size for t in self.terms]
         self.starts = np.cumsum([0] + self.sizes)
+        self.slot_starts = np.cumsum([0] + [t.q for t in self.terms])  # each term's slots
+        # each row's columns within its term's block (n x q per term)
+        self.term_cols = [t.group[:, None] * t.q + np.arange(t.q) for t in self.terms]
         # rows sorted by their group of term 1, and where each group's rows begin
         self.row_order = np.argsort(t1.group, kind="stable")
         self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
@@ -577,7 +580,7 @@ class CrossedLaplace:
         c = W1 * np.einsum("ia,ia->i", bt, MB)  # W' lev
         z = self._solve(f, self._bt(rows, c))
         trace = D @ (c - W * self._bmul(rows, z[None])[0])
-        qs = np.cumsum([0] + [t.q for t in self.terms])
+        qs = self.slot_starts
         for k, t, ZdA in dvals:
             term = self.terms[k]
             zk = z[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
@@ -589,7 +592,7 @@ class CrossedLaplace:
             X2 = -self._bt(rows, D * W)  # P x m
             for k, t, ZdA in dvals:
                 term = self.terms[k]
-                cols = term.group[:, None] * term.q + np.arange(term.q)
+                cols = self.term_cols[k]
                 X2[p + t, self.starts[k] : self.starts[k + 1]] += np.bincount(
                     cols.ravel(), (ZdA * resid[:, None]).ravel(), minlength=term.size
                 )
