@@ -79,26 +79,30 @@ class _Entries:
     ``k_e q1 + a``, column ``c_e``; products by ``bincount``, without scipy.sparse."""
 
     def __init__(self, values: np.ndarray, k: np.ndarray, c: np.ndarray, m1: int, m2: int):
-        self.values, self.k, self.c, self.m1, self.m2 = values, k, c, m1, m2
+        self.values, self.m1, self.m2 = values.ravel(), m1, m2
         q1 = values.shape[1]
         self.rows = (k[:, None] * q1 + np.arange(q1)).ravel()  # row of each value
+        self.cols = np.repeat(c, q1)  # and its column
 
     def __matmul__(self, x: np.ndarray) -> np.ndarray:
         """``C x`` for an m2 x k matrix."""
-        v = self.values.ravel()
-        xs = x[np.repeat(self.c, self.values.shape[1])]  # (entries q1) x k
+        xs = x[self.cols]
         return np.stack(
-            [np.bincount(self.rows, v * xs[:, j], minlength=self.m1) for j in range(x.shape[1])],
+            [
+                np.bincount(self.rows, self.values * xs[:, j], minlength=self.m1)
+                for j in range(x.shape[1])
+            ],
             axis=1,
         )
 
     def rmatmul(self, y: np.ndarray) -> np.ndarray:
         """``C' y`` for an m1 x k matrix."""
-        v = self.values.ravel()
         ys = y[self.rows]
-        cols = np.repeat(self.c, self.values.shape[1])
         return np.stack(
-            [np.bincount(cols, v * ys[:, j], minlength=self.m2) for j in range(y.shape[1])],
+            [
+                np.bincount(self.cols, self.values * ys[:, j], minlength=self.m2)
+                for j in range(y.shape[1])
+            ],
             axis=1,
         )
 
@@ -147,12 +151,11 @@ class CrossedLaplace:
             )
         n = len(data.y)
         self.n = n
-        # column of each row's nonzeros: term 1 (n x q1) and the others (n x Q2)
-        self.cols1 = t1.group[:, None] * self.q1 + np.arange(self.q1)
-        cols2 = [
-            off + t.group[:, None] * t.q + np.arange(t.q)
-            for off, t in zip(offsets[:-1], self.terms[1:], strict=True)
-        ]
+        # each row's columns within its term's block (n x q per term), then in the
+        # numbering of term 1's effects (n x q1) and of the others' (n x Q2)
+        self.term_cols = [t.group[:, None] * t.q + np.arange(t.q) for t in self.terms]
+        self.cols1 = self.term_cols[0]
+        cols2 = [off + c for off, c in zip(offsets[:-1], self.term_cols[1:], strict=True)]
         self.cols2 = np.concatenate(cols2, axis=1) if cols2 else np.zeros((n, 0), dtype=np.int64)
         self.Q2 = self.cols2.shape[1]
         self.Q = self.q1 + self.Q2
@@ -164,8 +167,6 @@ class CrossedLaplace:
         self.sizes = [t.size for t in self.terms]
         self.starts = np.cumsum([0] + self.sizes)
         self.slot_starts = np.cumsum([0] + [t.q for t in self.terms])  # each term's slots
-        # each row's columns within its term's block (n x q per term)
-        self.term_cols = [t.group[:, None] * t.q + np.arange(t.q) for t in self.terms]
         # rows sorted by their group of term 1, and where each group's rows begin
         self.row_order = np.argsort(t1.group, kind="stable")
         self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
@@ -178,6 +179,8 @@ class CrossedLaplace:
         self.nested_schur = False
         if self.m2:
             n_pairs = self._entries()
+            # where each row's pairs of set-2 nonzeros fall in S (m2 x m2, flat)
+            self.s_index = (self.cols2[:, :, None] * self.m2 + self.cols2[:, None, :]).ravel()
             # one term beyond the first, and each of term 1's clusters within one of its
             # groups (a nested design): S is block diagonal, one block per group
             if len(self.terms) == 2:
@@ -208,7 +211,8 @@ class CrossedLaplace:
         self.ke, self.ce = ukeys // m2, ukeys % m2
         self.nnzb = len(ukeys)
         self.entry_counts = np.bincount(self.ke, minlength=self.G1)
-        return int(np.sum(self.entry_counts.astype(np.int64) ** 2))
+        self.n_pairs = int(np.sum(self.entry_counts.astype(np.int64) ** 2))
+        return self.n_pairs
 
     def _pattern(self) -> None:
         """C kept on its pattern: a CSR layout of the entries and ``pairs``, the pairs of
@@ -225,7 +229,7 @@ class CrossedLaplace:
         self.csr_entry = starts[slot_row // q1] + within
         self.csr_a = slot_row % q1
         self.csr_col = self.ce[self.csr_entry]
-        n_pairs = int(np.sum(counts.astype(np.int64) ** 2))
+        n_pairs = self.n_pairs
         self.pairs = None
         if n_pairs <= MAX_PAIRS:
             rep = counts[self.ke]
@@ -343,9 +347,8 @@ class CrossedLaplace:
             logdet = float(np.sum(np.linalg.slogdet(H11)[1]))
         if m2 == 0:
             return _Factor(H11inv, logdet, None, None, None, None)
-        pair = (self.cols2[:, :, None] * m2 + self.cols2[:, None, :]).ravel()
         wts = (W[:, None, None] * b2[:, :, None] * b2[:, None, :]).ravel()
-        S = np.bincount(pair, wts, minlength=m2 * m2).reshape(m2, m2)
+        S = np.bincount(self.s_index, wts, minlength=m2 * m2).reshape(m2, m2)
         S[np.diag_indices(m2)] += 1.0
         Wb1 = W[:, None] * b1
         G: np.ndarray | None = None
@@ -617,9 +620,6 @@ class CrossedObjective(LaplaceObjective):
             v0 = v + dv @ (x - x0)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.model.loglik(x[: self.p], x[self.p :], state, v0)
-
-    def gradient(self, x: np.ndarray, state: CrossedState) -> np.ndarray:  # type: ignore[override]
-        return self.model.gradient(x[: self.p], x[self.p :], state)[0]
 
     def _gradient_and_shifts(  # type: ignore[override]
         self, x: np.ndarray, state: CrossedState

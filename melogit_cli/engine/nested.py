@@ -217,14 +217,17 @@ class NestedQuadrature:
                 dev = u - mean[:, :, None, :]
                 mom[lv][0][ch.units[lv]] = mean
                 mom[lv][1][ch.units[lv]] = np.einsum("gmk,gmka,gmkb->gmab", post[lv], dev, dev)
+        if out is not None or hess is not None:
+            mu = kernels.expit(eta) if self.compiled else expit(eta)  # once for both
         if out is not None:
-            out[ch.g0 : ch.g1] = self._chunk_scores(facs, ch, V, post, ru, eta)
+            out[ch.g0 : ch.g1] = self._chunk_scores(facs, ch, V, post, ru, mu)
         if hess is not None:
-            hess += chunk_hessian(self, facs, ch, V, post, ru, eta)
+            hess += chunk_hessian(self, facs, ch, V, post, ru, mu)
         return float(w0 @ top)
 
-    def _chunk_scores(self, facs, ch: Chunk, V, post, ru, eta) -> np.ndarray:
-        """Posterior-weighted scores of each top-level unit (nodes fixed)."""
+    def _chunk_scores(self, facs, ch: Chunk, V, post, ru, mu) -> np.ndarray:
+        """Posterior-weighted scores of each top-level unit (nodes fixed); ``mu`` is the
+        logistic function of the chunk's linear predictor (rows x paths)."""
         d, L = self.data, self.L
         rs = ch.rows
         n = rs.stop - rs.start
@@ -233,7 +236,6 @@ class NestedQuadrature:
             par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
             wl = d.unit_weight[lv][ch.units[lv]]
             cum = (cum[par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, self.M[lv])
-        mu = kernels.expit(eta) if self.compiled else expit(eta)
         resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * mu)
         Rw = cum[ru[-1]] * resid
         tstarts = d.row_starts[0][ch.g0 : ch.g1] - rs.start

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine import kernels
-from melogit_cli.special import expit
 
-
-def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
-    """This chunk's contribution (weighted by the top-level weights) to the Hessian."""
+def chunk_hessian(model, facs, ch, V, post, ru, mu) -> np.ndarray:
+    """This chunk's contribution (weighted by the top-level weights) to the Hessian;
+    ``mu`` is the logistic function of the chunk's linear predictor (rows x paths)."""
     d, L = model.data, model.L
     rs = ch.rows
     n = rs.stop - rs.start
@@ -35,7 +33,6 @@ def chunk_hessian(model, facs, ch, V, post, ru, eta) -> np.ndarray:
         par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
         wl = d.unit_weight[lv][ch.units[lv]]
         cums.append((cums[-1][par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, M[lv]))
-    mu = kernels.expit(eta) if model.compiled else expit(eta)
     w = d.obs_weight[rs, None]
     resid = w * (d.y[rs, None] - d.trials[rs, None] * mu)  # n x M
     W = w * d.trials[rs, None] * mu * (1 - mu)
