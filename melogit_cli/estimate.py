@@ -8,6 +8,7 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
+from melogit_cli.engine.allocator import keep_freed_memory
 from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.crossed_data import CrossedData, RETerm
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
@@ -62,6 +63,7 @@ def estimate(
     ``progress`` gets every event of the fit, ``nolog`` or not.
     """
     check_supported(spec)
+    keep_freed_memory()
     opts = spec.options
     crossed = any(eq.r_var is not None for eq in spec.re_equations)
     method, points = integration(opts, crossed)
