@@ -393,3 +393,16 @@ def test_line_search_lets_go_of_a_trial_point_far_below(monkeypatch):
     passes.clear()
     objective.value(wild)  # without a floor the point is adapted until it settles
     assert len(passes) > nested.SETTLE_CHECK
+
+
+def test_combined_codes_number_id_paths_as_unique_rows():
+    """A cluster of a nested level is a path of ids; the codes number the distinct
+    paths in lexicographic order, as ``np.unique(axis=0)`` does."""
+    from melogit_cli.design.levels import _combined_codes
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(1, 300))
+        keys = [rng.integers(0, int(rng.integers(1, 30)), n) for _ in range(rng.integers(1, 5))]
+        _, expected = np.unique(np.column_stack(keys), axis=0, return_inverse=True)
+        np.testing.assert_array_equal(_combined_codes(keys), expected.reshape(-1))

@@ -176,9 +176,15 @@ def _integer_ids(ds: Dataset, name: str, rows: np.ndarray) -> np.ndarray:
 
 
 def _combined_codes(keys: list[np.ndarray]) -> np.ndarray:
-    stacked = np.column_stack(keys)
-    _, inv = np.unique(stacked, axis=0, return_inverse=True)
-    return inv.reshape(-1).astype(np.int64)
+    """Codes 0.. of the distinct rows of ``keys`` (non-negative integer ids), numbered
+    in lexicographic order, as ``np.unique(axis=0)`` numbers them, one id at a time."""
+    codes = keys[0]
+    for ids in keys[1:]:
+        # codes < n and ids < n after each step, so the product stays within int64
+        combined = codes * (int(ids.max(initial=0)) + 1) + ids
+        _, codes = np.unique(combined, return_inverse=True)
+    _, codes = np.unique(codes, return_inverse=True)
+    return codes.reshape(-1).astype(np.int64)
 
 
 def _covariance_kind(eq: REEquation) -> str:
