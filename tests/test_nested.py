@@ -291,7 +291,9 @@ def test_nested_laplace_runs_through_the_joint_sparse_engine():
     """Unweighted OIM Laplace fits of nested models use the crossed engine's joint
     Laplace (with a block-diagonal Schur complement); at its estimates the nested
     engine's Laplace likelihood is the same and its exact gradient vanishes, and a
-    robust fit (nested engine) has the same estimates."""
+    robust fit (nested engine) has the same estimates.  (The robust comparison is
+    made on the random-intercept model: the slope's variance here is at the boundary,
+    where the likelihood is flat to 1e-6 and two optimizers stop at different points.)"""
     from melogit_cli.api import run
 
     command = "melogit y x || school: || klass: x, intmethod(laplace)"
@@ -303,10 +305,13 @@ def test_nested_laplace_runs_through_the_joint_sparse_engine():
     ll, state = model.loglik(x[:p], x[p:], model.prior_state(x[p:]))
     assert ll == pytest.approx(lap.fit.ll, abs=1e-8)
     assert np.max(np.abs(model.gradient(x[:p], x[p:], state))) < 1e-3
-    rob = run(parse(command + " vce(robust)"), as_dataset(four_level(20)))
+    intercepts = "melogit y x || school: || klass:, intmethod(laplace)"
+    lap = run(parse(intercepts), as_dataset(four_level(20)))
+    assert type(lap.fit.model).__name__ == "CrossedLaplace"
+    rob = run(parse(intercepts + " vce(robust)"), as_dataset(four_level(20)))
     assert type(rob.fit.model).__name__ == "NestedQuadrature"
     assert rob.fit.ll == pytest.approx(lap.fit.ll, abs=1e-6)
-    np.testing.assert_allclose(rob.fit.x, x, atol=1e-5)
+    np.testing.assert_allclose(rob.fit.x, lap.fit.x, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------

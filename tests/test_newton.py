@@ -45,3 +45,58 @@ def test_no_improvement_away_from_the_optimum_is_not_convergence():
     res, messages = _run(1.1, 1.0)
     assert not res.converged
     assert messages == ["convergence not achieved"]
+
+
+class CurvedQuadratic:
+    """``-(x' A x) / 2 - b'x`` whose iteration Hessian is ``scale`` times the truth (an
+    approximation, as a secant update is) and whose refined Hessian is exact."""
+
+    def __init__(self, scale: float) -> None:
+        self.A = np.array([[2.0, 0.5], [0.5, 1.0]])
+        self.b = np.array([1.0, -2.0])
+        self.scale = scale
+        self.refined = 0
+
+    def value(self, x: np.ndarray, floor: float | None = None) -> float:
+        del floor
+        return -0.5 * float(x @ self.A @ x) - float(self.b @ x)
+
+    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return self.value(x), -self.A @ x - self.b, -self.scale * self.A
+
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray:
+        del x
+        self.refined += 1
+        self.scale = 1.0  # the iterations that follow are Newton steps
+        return -self.A
+
+
+def test_convergence_declared_with_an_approximate_hessian_is_confirmed_with_the_refined():
+    # a Hessian 1e8 times too curved makes the first step tiny: tolerance() is met, and
+    # g'(-H)^-1 g with the approximate H is below nrtolerance; with the exact Hessian it
+    # is not, so the iterations go on
+    objective = CurvedQuadratic(1e8)
+    res = maximize(objective, np.array([0.0, 0.0]), Settings())
+    optimum = np.linalg.solve(objective.A, -objective.b)
+    assert res.converged
+    np.testing.assert_allclose(res.x, optimum, atol=1e-10)
+    np.testing.assert_array_equal(res.hessian, -objective.A)
+    assert objective.refined >= 2  # once refused, once confirmed
+
+
+def test_secant_update():
+    from melogit_cli.engine.differences import secant_update
+
+    rng = np.random.default_rng(5)
+    M = rng.normal(size=(4, 4))
+    H = -(M @ M.T + 4 * np.eye(4))  # negative definite
+    step = rng.normal(size=4)
+    true_H = -(np.diag([1.0, 2.0, 3.0, 4.0]))
+    change = true_H @ step
+    H1 = secant_update(H, step, change)
+    assert H1 is not None
+    np.testing.assert_allclose(H1 @ step, change)  # the secant equation
+    np.testing.assert_allclose(H1, H1.T)
+    assert np.all(np.linalg.eigvalsh(H1) < 0)  # still negative definite
+    assert secant_update(-H, step, change) is None  # H not negative definite
+    assert secant_update(H, step, -change) is None  # the step shows no curvature

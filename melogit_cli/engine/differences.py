@@ -1,9 +1,10 @@
 """The Hessian as differences of an exact gradient (the Laplace objectives).
 
 During the Newton iterations forward differences suffice (one gradient per parameter,
-error of the order of the step); the Hessian kept for the variance matrix is the
-symmetrized central difference (error of the order of the step squared), which reuses
-the forward steps already taken at the final point and adds the backward ones.
+error of the order of the step), and once the Hessian is negative definite a secant
+(BFGS) update from the last iterate's gradient costs no gradient at all; the Hessian
+kept for the variance matrix is the symmetrized central difference (error of the order
+of the step squared), which reuses any forward steps already taken at the final point.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 RELATIVE_STEP = 1e-5
+CURVATURE_FLOOR = 1e-8  # smallest s'y / (|s| |y|) a secant update accepts
 
 ShiftedGradient = Callable[[np.ndarray, int, float], np.ndarray]
 
@@ -52,6 +54,26 @@ class GradientDifferences:
         minus = [self._shifted(i, -1.0) for i in range(len(self.x))]
         H = np.column_stack(plus) - np.column_stack(minus)
         return _symmetric(H / (2.0 * self.steps))
+
+
+def secant_update(
+    H: np.ndarray, step: np.ndarray, change: np.ndarray
+) -> np.ndarray | None:
+    """The BFGS update of a negative definite Hessian ``H`` of a function to maximize,
+    after ``step`` in x changed the gradient by ``change``; None when ``H`` is not
+    negative definite or the step shows no curvature (the update would not be)."""
+    B = -H  # BFGS keeps B positive definite while the curvature s'y stays positive
+    y = -change
+    sy = float(step @ y)
+    try:
+        np.linalg.cholesky(B)
+    except np.linalg.LinAlgError:
+        return None
+    Bs = B @ step
+    sBs = float(step @ Bs)
+    if not (sy > CURVATURE_FLOOR * np.linalg.norm(step) * np.linalg.norm(y) and sBs > 0.0):
+        return None
+    return -_symmetric(B - np.outer(Bs, Bs) / sBs + np.outer(y, y) / sy)
 
 
 def _symmetric(H: np.ndarray) -> np.ndarray:

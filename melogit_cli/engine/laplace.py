@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.differences import GradientDifferences, ShiftedGradient
+from melogit_cli.engine.differences import GradientDifferences, ShiftedGradient, secant_update
 from melogit_cli.engine.twolevel import AdaptiveState, TwoLevelQuadrature
 from melogit_cli.special import expit
+
+# g' (-H)^-1 g (twice the predicted gain of a Newton step) below which the Hessian is
+# differenced again: the last iterations are Newton steps, which converge quadratically
+NEWTON_ZONE = 1e-3
 
 
 def laplace_gradient(
@@ -74,7 +78,14 @@ def laplace_cluster_scores(
 
 
 class LaplaceObjective:
-    """Newton objective: Laplace log likelihood, exact gradient, differenced Hessian."""
+    """Newton objective: Laplace log likelihood, exact gradient, differenced Hessian.
+
+    While iterating far from the maximum, the Hessian is a secant update of the last one
+    when that was negative definite (one gradient per iteration instead of one per
+    parameter more); near it (``NEWTON_ZONE``), and where no update applies, it is
+    forward differences.  Once ``refined_hessian`` has been asked for, the
+    iterations that may follow use differences only.
+    """
 
     def __init__(self, model: TwoLevelQuadrature, state: AdaptiveState) -> None:
         self.model = model
@@ -83,6 +94,8 @@ class LaplaceObjective:
         self._at: np.ndarray | None = None
         self._ll = np.nan
         self._differences: GradientDifferences | None = None
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # x, g, H
+        self._secant = True
 
     def _evaluate(self, x: np.ndarray, state: AdaptiveState) -> tuple[float, AdaptiveState]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -102,16 +115,26 @@ class LaplaceObjective:
         return laplace_gradient(self.model, x[: self.p], x[self.p :], state)
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Log likelihood, gradient and the forward-differenced Hessian at ``x``."""
+        """Log likelihood, gradient and the iteration Hessian at ``x``."""
         if self._at is None or not np.array_equal(x, self._at):
             self.value(x)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             g, shifted = self._gradient_and_shifts(x, self.state)
             self._differences = GradientDifferences(shifted, x)
-            return self._ll, g, self._differences.forward(g)
+            H = None
+            if self._secant and self._last is not None:
+                x0, g0, H0 = self._last
+                H = secant_update(H0, x - x0, g - g0)
+                if H is not None and float(g @ np.linalg.solve(-H, g)) < NEWTON_ZONE:
+                    H = None
+            if H is None:
+                H = self._differences.forward(g)
+        self._last = (x.copy(), g.copy(), H)
+        return self._ll, g, H
 
     def refined_hessian(self, x: np.ndarray) -> np.ndarray:
         """The central-differenced Hessian at the final point (for the variance matrix)."""
+        self._secant = False
         if self._differences is None or not np.array_equal(x, self._differences.x):
             self.derivatives(x)
         assert self._differences is not None

@@ -28,10 +28,10 @@ def far_below(value: float, floor: float | None) -> bool:
 class Objective(Protocol):
     """A log likelihood that can be evaluated, then differentiated at the same point.
 
-    An objective whose iteration Hessian is approximate (differences of a gradient) may
-    also offer ``refined_hessian(x)``; the Hessian returned with the result, from which
-    the variance matrix comes, is then taken from it at the final point (unless it
-    returns None).
+    An objective whose iteration Hessian is approximate (differences of a gradient, or a
+    secant update) may also offer ``refined_hessian(x)``; the Hessian returned with the
+    result, from which the variance matrix comes, is then taken from it at the final
+    point (unless it returns None), and convergence is confirmed with it.
 
     ``value`` is given a ``floor`` in the line search: the value a trial point must reach.
     An objective that refines its value iteratively (adaptive quadrature) may stop
@@ -126,11 +126,20 @@ def maximize(
                 settings.nonrtolerance or scaled_gradient < settings.nrtolerance
             )
         if converged or it >= settings.iterate:
+            H_final = _final_hessian(objective, x, H)
+            if converged and H_final is not H:
+                # an approximate iteration Hessian must not declare convergence alone
+                H = H_final
+                direction, not_concave = ascent_direction(g, H, settings.difficult)
+                converged = not not_concave and (
+                    settings.nonrtolerance or float(g @ direction) < settings.nrtolerance
+                )
+        if converged or it >= settings.iterate:
             sink(Iteration(it, ll, not_concave=not_concave))
             ilog.append(ll)
             if not converged:
                 sink(Message("convergence not achieved"))
-            return Result(x, ll, g, _final_hessian(objective, x, H), it, converged, ilog)
+            return Result(x, ll, g, H_final, it, converged, ilog)
         x_new, ll_new, backed_up = _line_search(objective, x, ll, direction)
         sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
         ilog.append(ll)
