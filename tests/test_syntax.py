@@ -191,6 +191,26 @@ def test_if_in_weight_any_order() -> None:
     assert s2.if_text == "age>20"
 
 
+def test_parentheses_nest_to_any_depth() -> None:
+    deep = "(" * 9 + "age > 20" + ")" * 9
+    s = parse_melogit(f'melogit y x if {deep} & s != ")(" || id:, or')
+    assert s.if_text == f'{deep} & s != ")("'
+    assert parse_melogit("melogit y x || id:, intpoints(12)").options.intpoints == 12
+    from melogit_cli.interp.parse import parse_body, parse_line
+
+    body = parse_body(f"x if {deep}, opt({deep})")
+    assert body.if_text == deep and body.options[0].arg == deep
+    assert parse_line(f"quietly display {deep}").rest == f"display {deep}"[8:]
+
+
+def test_paren_depth() -> None:
+    from melogit_cli.syntax.textscan import check_balance, paren_depth
+
+    assert check_balance('a((b)[c((d))]) "((((" `"((("\'') == 3  # brackets do not count
+    assert check_balance("x") == 0
+    assert paren_depth("f(((") == 3  # unbalanced: the number of "("
+
+
 def test_if_expression_with_commas_strings_subscripts() -> None:
     s = parse_melogit('melogit y x if inlist(z, 1, 2) & s != "a,b" & x[_n-1] < . || id:, or')
     assert s.if_text == 'inlist(z, 1, 2) & s != "a,b" & x[_n-1] < .'

@@ -4,7 +4,6 @@ grammar ``grammar/dofile.lark``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
@@ -12,22 +11,16 @@ from lark.exceptions import LarkError
 from melogit_cli.errors import StataError
 from melogit_cli.syntax.expr import Expr
 from melogit_cli.syntax.expr_parser import parse_expr
-from melogit_cli.syntax.grammar_files import grammar_text
+from melogit_cli.syntax.grammar_files import lalr_parser
 from melogit_cli.syntax.spec import InRange
-from melogit_cli.syntax.textscan import check_balance
+from melogit_cli.syntax.textscan import check_balance, paren_depth
 
 LINE_MARK = "\x01"
 BODY_MARK = "\x02"
 
 
-@cache
-def _parser() -> Lark:
-    options = dict(parser="lalr", lexer="contextual", start="start", maybe_placeholders=True)
-    text = grammar_text("dofile.lark")
-    try:
-        return Lark(text, cache=True, **options)
-    except Exception:  # noqa: BLE001 - an unusable cache must never stop a parse
-        return Lark(text, **options)
+def _parser(depth: int) -> Lark:
+    return lalr_parser("dofile.lark", depth)
 
 
 @dataclass
@@ -83,7 +76,7 @@ def _canonical_prefix(word: str) -> str:
 def parse_line(text: str) -> CommandLine:
     """Split a command; an unparsable start is ``unrecognized command`` r(199)."""
     try:
-        tree = _parser().parse(LINE_MARK + text)
+        tree = _parser(paren_depth(text)).parse(LINE_MARK + text)
     except LarkError:
         word = text.split()[0] if text.split() else text
         raise StataError(f"unrecognized command:  {word}", 199) from None
@@ -118,9 +111,9 @@ def _parse_body(text: str) -> Body:
     body = Body()
     if not text.strip():
         return body
-    check_balance(text)
+    depth = check_balance(text)
     try:
-        tree = _parser().parse(BODY_MARK + text)
+        tree = _parser(depth).parse(BODY_MARK + text)
     except LarkError:
         raise StataError("invalid syntax", 198) from None
     node = tree.children[0].children[1]

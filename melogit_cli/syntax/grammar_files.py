@@ -30,15 +30,28 @@ def grammar_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def balanced_terminals(depth: int) -> str:
+    """Lark definitions of ``PAREN``: parenthesised text (with quoted strings) nested up
+    to ``depth`` levels.  A regular expression cannot match any depth, and the deeper
+    the pattern the longer it takes to compile (a sixth of a one-liner's parse at six
+    levels), so each text is parsed with the depth it needs."""
+    lines = ['P1: "(" (PCHAR | QSTR)* ")"']
+    lines += [f'P{k}: "(" (PCHAR | QSTR | P{k - 1})* ")"' for k in range(2, depth + 1)]
+    return "\n".join(lines) + f"\nPAREN: P{depth}\n"
+
+
 @cache
-def lalr_parser(name: str) -> Lark:
-    """A LALR parser (contextual lexer) for ``grammar/<name>``, built once per process.
+def lalr_parser(name: str, depth: int = 1) -> Lark:
+    """A LALR parser (contextual lexer) for ``grammar/<name>``, built once per process;
+    a grammar that uses ``PAREN`` gets it with ``depth`` levels of parentheses.
 
     Lark's own grammar-analysis cache (keyed by a hash of the grammar) makes later
     start-ups faster; if it cannot be used the parser is simply built from scratch.
     """
     options = dict(parser="lalr", lexer="contextual", start="start", maybe_placeholders=True)
     text = grammar_text(name)
+    if "PAREN" in text:
+        text += "\n" + balanced_terminals(max(1, depth))
     try:
         return Lark(text, cache=True, **options)
     except Exception:  # noqa: BLE001 - an unusable cache must never stop a parse

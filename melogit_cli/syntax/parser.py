@@ -340,9 +340,9 @@ def parse_melogit(text: str) -> ModelSpec:
         raise StataError("empty command", 198)
     stripped = text.strip()
     cmdline = stripped if _CMD_RE.match(stripped) else f"melogit {stripped}"
-    check_balance(stripped)
+    depth = check_balance(stripped)
     try:
-        tree = lalr_parser("melogit.lark").parse(stripped)
+        tree = lalr_parser("melogit.lark", depth).parse(stripped)
         parts = _Tree().transform(tree)
         return _assemble(parts, cmdline)
     except VisitError as exc:

@@ -9,12 +9,14 @@ from melogit_cli.errors import StataError
 _CLOSERS = {")": "(", "]": "["}
 
 
-def check_balance(text: str) -> None:
-    """Raise Stata's r(132) errors for unbalanced quotes, parentheses or brackets.
+def check_balance(text: str) -> int:
+    """Raise Stata's r(132) errors for unbalanced quotes, parentheses or brackets;
+    return the deepest nesting of parentheses.
 
     Quoted text (``"..."`` and compound ```"..."'``) is skipped.
     """
     stack: list[str] = []
+    depth = 0
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -32,6 +34,8 @@ def check_balance(text: str) -> None:
             continue
         if ch in "([":
             stack.append(ch)
+            if ch == "(":
+                depth = max(depth, stack.count("("))
         elif ch in ")]":
             if not stack or stack[-1] != _CLOSERS[ch]:
                 raise StataError("too many ')' or ']'", 132)
@@ -39,6 +43,16 @@ def check_balance(text: str) -> None:
         i += 1
     if stack:
         raise StataError("too few ')' or ']'", 132)
+    return depth
+
+
+def paren_depth(text: str) -> int:
+    """The deepest nesting of parentheses outside quotes; for unbalanced text, the
+    number of ``(`` (a bound the parser can work with before it reports the error)."""
+    try:
+        return check_balance(text)
+    except StataError:
+        return text.count("(")
 
 
 _WORD_RE = re.compile(r"[^\s,|:\[\]]+")
