@@ -127,3 +127,39 @@ def test_adaptation_recovers_from_a_long_newton_step():
     assert abs(mv30.ll - mc30.ll) < 1e-4
     var = "/:var(_cons[mom])"
     assert abs(mv30.params[var] - mc30.params[var]) < 1e-3
+
+
+def test_padded_cluster_sums_equal_segment_sums():
+    """Per-cluster node sums by one batched product over zero-padded clusters equal the
+    segment sums, for unequal clusters and two random effects; a layout that would pad
+    too much is refused."""
+    from melogit_cli.engine.twolevel import PaddedClusters
+
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(1, 6, 40)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    n, K, p, q = int(sizes.sum()), 9, 3, 2
+    X, Z = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+    resid, wgt = rng.normal(size=(n, K)), rng.random((n, K))
+    padded = PaddedClusters.build(X, Z, starts, sizes, K)
+    assert padded is not None
+    s_beta, s_z, zz, xz = padded.node_sums(resid, wgt)
+
+    def seg(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, starts, axis=0)
+
+    np.testing.assert_allclose(s_beta, seg(resid[:, :, None] * X[:, None, :]), atol=1e-12)
+    np.testing.assert_allclose(s_z, seg(resid[:, :, None] * Z[:, None, :]), atol=1e-12)
+    ZZ = Z[:, None, :, None] * Z[:, None, None, :]
+    np.testing.assert_allclose(zz, seg(wgt[:, :, None, None] * ZZ), atol=1e-12)
+    XZ = X[:, None, :, None] * Z[:, None, None, :]
+    np.testing.assert_allclose(xz, seg(wgt[:, :, None, None] * XZ), atol=1e-12)
+    lopsided = np.array([200] + [1] * 50)
+    lopsided_starts = np.concatenate([[0], np.cumsum(lopsided)[:-1]])
+    rows = int(lopsided.sum())
+    assert (
+        PaddedClusters.build(
+            X[:1].repeat(rows, 0), Z[:1].repeat(rows, 0), lopsided_starts, lopsided, K
+        )
+        is None
+    )

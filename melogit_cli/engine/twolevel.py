@@ -84,6 +84,59 @@ class ChunkNodes:
 
 
 @dataclass
+class PaddedClusters:
+    """A chunk's rows laid out as clusters x (largest cluster size), zero-padded, so that
+    per-cluster sums of products with the covariates are one batched matrix product
+    (small clusters make segment sums over each column a loop of tiny reductions)."""
+
+    cluster: np.ndarray  # each row's cluster
+    position: np.ndarray  # each row's place within its cluster
+    XZ: np.ndarray  # g x (p + q) x m: the covariates [X Z]
+    products: np.ndarray  # g x (q*q + p*q) x m: [Z_a Z_b, X_j Z_a]
+    p: int
+    q: int
+
+    MAX_WASTE = 8  # padded slots per row above which segment sums are used instead
+
+    @classmethod
+    def build(
+        cls, X: np.ndarray, Z: np.ndarray, starts: np.ndarray, sizes: np.ndarray, K: int
+    ) -> PaddedClusters | None:
+        n, G = len(X), len(sizes)
+        m = int(sizes.max(initial=0))
+        if n == 0 or G * m > cls.MAX_WASTE * n or G * m * K > CHUNK_ELEMENTS:
+            return None
+        cluster = np.repeat(np.arange(G), sizes)
+        position = np.arange(n) - np.repeat(starts, sizes)
+        p, q = X.shape[1], Z.shape[1]
+        ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q)
+        XZ = (X[:, :, None] * Z[:, None, :]).reshape(n, p * q)
+        first = np.zeros((G, p + q, m))
+        first[cluster, :, position] = np.hstack([X, Z])
+        second = np.zeros((G, q * q + p * q, m))
+        second[cluster, :, position] = np.hstack([ZZ, XZ])
+        return cls(cluster, position, first, second, p, q)
+
+    def _pad(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.XZ.shape[0], self.XZ.shape[2], values.shape[1]))
+        out[self.cluster, self.position] = values
+        return out
+
+    def node_sums(
+        self, resid: np.ndarray, wgt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """resid X (g x K x p), resid Z (g x K x q), wgt Z Z' (g x K x q x q) and
+        wgt X Z' (g x K x p x q), from the rows' resid and wgt (n x K)."""
+        p, q = self.p, self.q
+        first = (self.XZ @ self._pad(resid)).transpose(0, 2, 1)  # g x K x (p + q)
+        second = (self.products @ self._pad(wgt)).transpose(0, 2, 1)
+        g, K = first.shape[:2]
+        zz = second[:, :, : q * q].reshape(g, K, q, q)
+        xz = second[:, :, q * q :].reshape(g, K, p, q)
+        return first[:, :, :p], first[:, :, p:], zz, xz
+
+
+@dataclass
 class Evaluation:
     """Log likelihood and, when asked, gradient and Hessian in (beta, theta)."""
 
@@ -109,6 +162,7 @@ class TwoLevelQuadrature:
         self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
+        self._padding: dict[tuple[int, int], PaddedClusters | None] = {}
 
     # ------------------------------------------------------------------ state
     def prior_state(self, theta: np.ndarray) -> AdaptiveState:
@@ -233,6 +287,11 @@ class TwoLevelQuadrature:
         w = d.obs_weight[rs, None]
         resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
         wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
+        wbar = np.einsum("ik,ik->i", wgt, np.repeat(post, sizes, axis=0))
+        padded = self._padded(rs, starts, sizes)
+        if padded is not None:
+            s_beta, s_z, zz, xz = padded.node_sums(resid, wgt)
+            return s_beta, s_z, zz, xz, wbar
 
         def node_sum(values: np.ndarray) -> np.ndarray:
             return np.add.reduceat(values, starts, axis=0)
@@ -253,8 +312,15 @@ class TwoLevelQuadrature:
             ],
             axis=2,
         )
-        wbar = np.einsum("ik,ik->i", wgt, np.repeat(post, sizes, axis=0))
         return s_beta, s_z, zz, xz, wbar
+
+    def _padded(self, rs: slice, starts: np.ndarray, sizes: np.ndarray) -> PaddedClusters | None:
+        """The chunk's clusters padded to equal size, when that wastes little (built once)."""
+        key = (rs.start, rs.stop)
+        if key not in self._padding:
+            X, Z = self.data.X[rs], self.data.Z[rs]
+            self._padding[key] = PaddedClusters.build(X, Z, starts, sizes, self.rule.size)
+        return self._padding[key]
 
     # ------------------------------------------------------------ likelihood
     def loglik(
