@@ -1,7 +1,8 @@
 """Benchmark melogit_cli against glmm (PyPI), lme4's glmer and glmmTMB on the same data.
 
     python benchmarks/run.py [--cases ex1,ri100k] [--peers ours,glmm,glmer,glmmtmb]
-                             [--timeout 600] [--quick] [--repeat 1] [--out results.json]
+                             [--timeout 600] [--quick] [--repeat 1] [--processes 1]
+                             [--out results.json]
 
 Every fit runs in its own fresh child process, one after another. See benchmarks/README.md.
 """
@@ -34,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="skip slope1m and the peers' slowest runs")
     p.add_argument("--repeat", type=int, default=1, help="fits per child; the fastest counts")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="fresh processes per job, in interleaved rounds; the median counts (1)",
+    )
     p.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results.json", help="JSON file"
     )
@@ -102,24 +109,33 @@ def run_case(
     res.data = str(csv)
     with open(csv) as fh:
         res.nobs = sum(1 for _ in fh) - 1
+    jobs: list[str] = []
     for runner in args.runners:
         if args.quick and runner in case.slow_peers:
             res.outcomes[runner] = runners.Outcome(runner, "skipped", note="--quick")
             continue
-        jobs = [runner] if runner != "ours" else ["ours", "cmd", "laplace"]
-        if case.laplace_command is None:
-            jobs = [j for j in jobs if j != "laplace"]
+        jobs += [runner] if runner != "ours" else ["ours", "cmd", "laplace"]
+    if case.laplace_command is None:
+        jobs = [j for j in jobs if j != "laplace"]
+    runs: dict[str, list[runners.Outcome]] = {job: [] for job in jobs}
+    for round_ in range(max(1, args.processes)):
         for job in jobs:
+            done = runs[job]
+            if done and not runners.worth_repeating(done[0]):
+                continue
             console.print(f"  {case.name:<11} {job:<8}", end="")
             load = os.getloadavg()[0]
             out = _run_one(job, case, csv, args, r_versions)
             out.load = round(load, 2)
-            res.outcomes[job] = out
+            done.append(out)
             secs = f"{out.seconds:.2f} s" if out.seconds is not None else ""
             ll = f"ll {out.ll:.4f}" if out.ll is not None else ""
             flag = "  NOT CONVERGED" if out.converged is False else ""
-            line = f" {out.status:<8} {out.method:<16} {secs:>10}  {ll}{flag}  {out.note[:60]}"
+            tag = f" [{round_ + 1}]" if args.processes > 1 else ""
+            line = f" {out.status:<8} {out.method:<16} {secs:>10}  {ll}{flag}  {out.note[:60]}{tag}"
             console.print(line, markup=False)
+    for job, done in runs.items():
+        res.outcomes[job] = runners.median_of(done)
     return res
 
 
@@ -188,6 +204,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "ours_timeout": args.ours_timeout,
         "quick": args.quick,
         "repeat": args.repeat,
+        "processes": args.processes,
     }
 
 

@@ -39,6 +39,30 @@ class Outcome:
         return asdict(self)
 
 
+REPEAT_BELOW = 10.0  # seconds: a job slower than this runs in one process only
+
+
+def worth_repeating(first: Outcome) -> bool:
+    """Whether a job is run again in a fresh process: it worked, and quickly enough that
+    one process's timing is mostly noise."""
+    return first.status == "ok" and (first.wall or 0.0) < REPEAT_BELOW
+
+
+def median_of(outcomes: list[Outcome]) -> Outcome:
+    """One outcome for a job run in several processes: the median time (the upper median
+    of an even count), every time kept, the largest peak memory; a failure wins."""
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed or len(outcomes) == 1:
+        return failed[0] if failed else outcomes[0]
+    by_time = sorted(outcomes, key=lambda o: o.seconds or 0.0)
+    middle = by_time[len(by_time) // 2]
+    combined = Outcome(**middle.to_json())
+    combined.times = [t for o in outcomes for t in o.times]
+    combined.peak_mb = max(o.peak_mb or 0.0 for o in outcomes)
+    combined.note = "; ".join(filter(None, [f"median of {len(outcomes)} processes", middle.note]))
+    return combined
+
+
 def _child_json(done: process.Finished) -> dict:
     """The last JSON line a child printed."""
     for line in reversed(done.stdout.strip().splitlines()):
