@@ -163,3 +163,25 @@ def test_padded_cluster_sums_equal_segment_sums():
         )
         is None
     )
+
+
+def test_gauss_hermite_rule_read_back_from_the_cache(tmp_path, monkeypatch):
+    """The cached rule is numpy's, bit for bit; a corrupt cache file is replaced; an
+    unwritable cache directory still gives the rule."""
+    from melogit_cli.engine import quadrature
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    x0, w0 = np.polynomial.hermite_e.hermegauss(11)
+    for _ in range(2):  # computed and written, then read back
+        x, w = quadrature.hermegauss(11)
+        assert np.array_equal(x, x0) and np.array_equal(w, w0)
+    (cached,) = (tmp_path / "melogit_cli").glob("hermegauss-11-*.npy")
+    cached.write_bytes(b"not a rule")
+    x, w = quadrature.hermegauss(11)
+    assert np.array_equal(x, x0) and np.array_equal(w, w0)
+    assert np.array_equal(np.load(cached), np.vstack([x0, w0]))
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # a file where the directory goes
+    x, w = quadrature.hermegauss(5)
+    assert np.array_equal(x, np.polynomial.hermite_e.hermegauss(5)[0])
