@@ -25,6 +25,9 @@ class BlurredQuadratic:
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         return self.value(x), np.array([1.0 - x[0]]), np.array([[-1.0]])
 
+    def refined_hessian(self, x: np.ndarray) -> None:
+        del x
+
 
 def _run(start: float, noise: float):
     events = []

@@ -113,8 +113,7 @@ class QuadratureObjective:
 
     def refined_hessian(self, x: np.ndarray) -> np.ndarray | None:
         """The model's final Hessian at ``x`` where it refines the iterations' one."""
-        refine = getattr(self.model, "refined_hessian", None)
-        return None if refine is None else refine(x)
+        return self.model.refined_hessian(x)
 
 
 class NumericalObjective(QuadratureObjective):

@@ -44,6 +44,10 @@ class LogitObjective:
         W = self.weight * self.trials * mu * (1 - mu)
         return ll, g, -(self.X.T @ (W[:, None] * self.X))
 
+    def refined_hessian(self, b: np.ndarray) -> None:
+        """None: the Hessian of ``derivatives`` is exact."""
+        del b
+
     def irls_start(self) -> np.ndarray:
         """One IRLS step from ``mu = (y + 1/2) / (r + 1)``, as glm starts."""
         p = (self.y + 0.5) / (self.trials + 1.0)

@@ -29,9 +29,9 @@ class Objective(Protocol):
     """A log likelihood that can be evaluated, then differentiated at the same point.
 
     An objective whose iteration Hessian is approximate (differences of a gradient, or a
-    secant update) may also offer ``refined_hessian(x)``; the Hessian returned with the
-    result, from which the variance matrix comes, is then taken from it at the final
-    point (unless it returns None), and convergence is confirmed with it.
+    secant update) returns a better one from ``refined_hessian(x)`` (the others return
+    None); the Hessian returned with the result, from which the variance matrix comes,
+    is then taken from it at the final point, and convergence is confirmed with it.
 
     ``value`` is given a ``floor`` in the line search: the value a trial point must reach.
     An objective that refines its value iteratively (adaptive quadrature) may stop
@@ -41,6 +41,8 @@ class Objective(Protocol):
     def value(self, x: np.ndarray, floor: float | None = None) -> float: ...
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None: ...
 
 
 @dataclass
@@ -159,8 +161,7 @@ def maximize(
 
 def _final_hessian(objective: Objective, x: np.ndarray, H: np.ndarray) -> np.ndarray:
     """The objective's refined Hessian at ``x`` where it offers one, else ``H``."""
-    refine = getattr(objective, "refined_hessian", None)
-    refined = None if refine is None else refine(x)
+    refined = objective.refined_hessian(x)
     return H if refined is None else refined
 
 

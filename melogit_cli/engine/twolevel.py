@@ -469,6 +469,10 @@ class TwoLevelQuadrature:
         return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
 
     # ------------------------------------------------------------ derivatives
+    def refined_hessian(self, x: np.ndarray) -> None:
+        """None: the Hessian of ``derivatives`` is the final one (analytic)."""
+        del x
+
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> Evaluation:
         """Log likelihood, gradient and Hessian with the nodes of ``state`` held fixed."""
         d = self.data
