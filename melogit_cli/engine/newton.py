@@ -129,13 +129,14 @@ def maximize(
             )
         if converged or it >= settings.iterate:
             H_final = _final_hessian(objective, x, H)
-            if converged and H_final is not H:
-                # an approximate iteration Hessian must not declare convergence alone
-                H = H_final
-                direction, not_concave = ascent_direction(g, H, settings.difficult)
-                converged = not not_concave and (
-                    settings.nonrtolerance or float(g @ direction) < settings.nrtolerance
-                )
+            if converged and H_final is not H and not settings.nonrtolerance:
+                # an approximate iteration Hessian must not declare convergence alone: the
+                # scaled gradient must be small by the refined one too (its curvature is
+                # not re-judged, so a flat direction at a boundary converges as before)
+                refined, refined_not_concave = ascent_direction(g, H_final, settings.difficult)
+                if float(g @ refined) >= settings.nrtolerance:
+                    converged = False
+                    H, direction, not_concave = H_final, refined, refined_not_concave
         if converged or it >= settings.iterate:
             sink(Iteration(it, ll, not_concave=not_concave))
             ilog.append(ll)
