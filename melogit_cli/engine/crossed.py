@@ -75,36 +75,33 @@ class _Rows:
 
 
 class _Entries:
-    """``C`` (m1 x m2) from its block entries: ``values[e, a]`` sits at row
-    ``k_e q1 + a``, column ``c_e``; products by ``bincount``, without scipy.sparse."""
+    """A sparse matrix from its nonzeros (``values[e]`` at ``rows[e]``, ``cols[e]``), with
+    the products ``C x`` and ``C' y`` (``.T``) by ``bincount``, without scipy.sparse."""
 
-    def __init__(self, values: np.ndarray, k: np.ndarray, c: np.ndarray, m1: int, m2: int):
-        self.values, self.m1, self.m2 = values.ravel(), m1, m2
+    def __init__(
+        self, values: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+    ) -> None:
+        self.values, self.rows, self.cols, self.shape = values, rows, cols, shape
+
+    @classmethod
+    def from_blocks(cls, values: np.ndarray, k: np.ndarray, c: np.ndarray, m1: int, m2: int):
+        """``C`` (m1 x m2) from block entries: ``values[e, a]`` sits at row ``k_e q1 + a``,
+        column ``c_e``."""
         q1 = values.shape[1]
-        self.rows = (k[:, None] * q1 + np.arange(q1)).ravel()  # row of each value
-        self.cols = np.repeat(c, q1)  # and its column
+        rows = (k[:, None] * q1 + np.arange(q1)).ravel()
+        return cls(values.ravel(), rows, np.repeat(c, q1), (m1, m2))
+
+    @property
+    def T(self) -> _Entries:
+        return _Entries(self.values, self.cols, self.rows, self.shape[::-1])
 
     def __matmul__(self, x: np.ndarray) -> np.ndarray:
-        """``C x`` for an m2 x k matrix."""
-        xs = x[self.cols]
-        return np.stack(
-            [
-                np.bincount(self.rows, self.values * xs[:, j], minlength=self.m1)
-                for j in range(x.shape[1])
-            ],
-            axis=1,
-        )
-
-    def rmatmul(self, y: np.ndarray) -> np.ndarray:
-        """``C' y`` for an m1 x k matrix."""
-        ys = y[self.rows]
-        return np.stack(
-            [
-                np.bincount(self.cols, self.values * ys[:, j], minlength=self.m2)
-                for j in range(y.shape[1])
-            ],
-            axis=1,
-        )
+        """The product with an (n_cols x k) matrix: one bincount over all k columns."""
+        n_rows, k = self.shape[0], x.shape[1]
+        index = (self.rows[:, None] + n_rows * np.arange(k)).ravel()
+        weights = (self.values[:, None] * x[self.cols]).ravel()
+        out = np.bincount(index, weights, minlength=n_rows * k).reshape(k, n_rows)
+        return np.ascontiguousarray(out.T)
 
 
 @dataclass
@@ -178,7 +175,7 @@ class CrossedLaplace:
         self.dense = False
         self.nested_schur = False
         if self.m2:
-            n_pairs = self._entries()
+            self._entries()
             # where each row's pairs of set-2 nonzeros fall in S (m2 x m2, flat)
             self.s_index = (self.cols2[:, :, None] * self.m2 + self.cols2[:, None, :]).ravel()
             # one term beyond the first, and each of term 1's clusters within one of its
@@ -191,7 +188,7 @@ class CrossedLaplace:
             flops = self.m1 * self.m2 * self.m2
             self.dense = self.m2 <= SMALL and (
                 flops <= DENSE_C_ALWAYS
-                or (flops <= DENSE_C_FLOPS and flops <= DENSE_OVER_PAIRS * n_pairs * self.q1)
+                or (flops <= DENSE_C_FLOPS and flops <= DENSE_OVER_PAIRS * self.n_pairs * self.q1)
             )
         if self.dense:
             # flat index of each row's C entries: (row of C) * m2 + column
@@ -200,10 +197,10 @@ class CrossedLaplace:
         elif self.m2:
             self._pattern()
 
-    def _entries(self) -> int:
+    def _entries(self) -> None:
         """The fixed sparsity of ``C = H12``: block entries (cluster k of term 1, column c),
         sorted by cluster, then column; ``pos`` maps each row's set-2 nonzeros to their
-        entry.  Returns the number of pairs of entries within one cluster."""
+        entry; ``n_pairs`` counts the pairs of entries within one cluster."""
         t1, m2 = self.terms[0], self.m2
         key = (t1.group[:, None] * m2 + self.cols2).ravel()
         ukeys, pos = np.unique(key, return_inverse=True)
@@ -212,7 +209,6 @@ class CrossedLaplace:
         self.nnzb = len(ukeys)
         self.entry_counts = np.bincount(self.ke, minlength=self.G1)
         self.n_pairs = int(np.sum(self.entry_counts.astype(np.int64) ** 2))
-        return self.n_pairs
 
     def _pattern(self) -> None:
         """C kept on its pattern: a CSR layout of the entries and ``pairs``, the pairs of
@@ -365,7 +361,7 @@ class CrossedLaplace:
             for a in range(q1):
                 Cv[:, a] = np.bincount(pos, (Wb1[:, a, None] * b2).ravel(), minlength=self.nnzb)
             Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
-            C = _Entries(Cv, self.ke, self.ce, m1, m2)
+            C = _Entries.from_blocks(Cv, self.ke, self.ce, m1, m2)
             if self.pairs is not None:
                 pe1, pe2, target = self.pairs
                 S -= np.bincount(
@@ -393,8 +389,7 @@ class CrossedLaplace:
             out = self._h11_solve(f.H11inv, r1)
         else:
             t1 = self._h11_solve(f.H11inv, r1)
-            ct1 = f.C.T @ t1 if isinstance(f.C, np.ndarray) else f.C.rmatmul(t1)
-            x2 = f.schur.solve(r2 - ct1)
+            x2 = f.schur.solve(r2 - f.C.T @ t1)
             x1 = self._h11_solve(f.H11inv, r1 - f.C @ x2)
             out = np.vstack([x1, x2])
         return out[:, 0] if one else out

@@ -78,8 +78,3 @@ def secant_update(
 
 def _symmetric(H: np.ndarray) -> np.ndarray:
     return 0.5 * (H + H.T)
-
-
-def difference_hessian(gradient_at: ShiftedGradient, x: np.ndarray) -> np.ndarray:
-    """Symmetrized central differences of the gradient."""
-    return GradientDifferences(gradient_at, x).central()

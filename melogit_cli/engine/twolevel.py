@@ -162,7 +162,7 @@ class TwoLevelQuadrature:
         self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
-        self._padding: dict[tuple[int, int], PaddedClusters | None] = {}
+        self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
 
     # ------------------------------------------------------------------ state
     def prior_state(self, theta: np.ndarray) -> AdaptiveState:
@@ -315,12 +315,14 @@ class TwoLevelQuadrature:
         return s_beta, s_z, zz, xz, wbar
 
     def _padded(self, rs: slice, starts: np.ndarray, sizes: np.ndarray) -> PaddedClusters | None:
-        """The chunk's clusters padded to equal size, when that wastes little (built once)."""
+        """The chunk's clusters padded to equal size, when that wastes little.  The last
+        chunk's layout is kept: a fit in one chunk builds it once, and a fit in several
+        holds one chunk's at a time."""
         key = (rs.start, rs.stop)
-        if key not in self._padding:
+        if self._padding is None or self._padding[0] != key:
             X, Z = self.data.X[rs], self.data.Z[rs]
-            self._padding[key] = PaddedClusters.build(X, Z, starts, sizes, self.rule.size)
-        return self._padding[key]
+            self._padding = (key, PaddedClusters.build(X, Z, starts, sizes, self.rule.size))
+        return self._padding[1]
 
     # ------------------------------------------------------------ likelihood
     def loglik(

@@ -16,7 +16,7 @@ def check_balance(text: str) -> int:
     Quoted text (``"..."`` and compound ```"..."'``) is skipped.
     """
     stack: list[str] = []
-    depth = 0
+    depth = opened = 0  # deepest and current nesting of "("
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -35,11 +35,13 @@ def check_balance(text: str) -> int:
         if ch in "([":
             stack.append(ch)
             if ch == "(":
-                depth = max(depth, stack.count("("))
+                opened += 1
+                depth = max(depth, opened)
         elif ch in ")]":
             if not stack or stack[-1] != _CLOSERS[ch]:
                 raise StataError("too many ')' or ']'", 132)
-            stack.pop()
+            if stack.pop() == "(":
+                opened -= 1
         i += 1
     if stack:
         raise StataError("too few ')' or ']'", 132)
