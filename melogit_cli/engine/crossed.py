@@ -27,6 +27,9 @@ that one row couples (a selected inverse), obtained from the block formula
 ``H^-1 = [[H11^-1 + G S^-1 G', -G S^-1], [-S^-1 G', S^-1]]`` (``G = H11^-1 C``) with
 ``G S^-1`` formed in chunks of rows and gathered on the pattern of ``C``.  The Hessian
 is the difference of this gradient (forward while iterating, central at the end).
+
+Every pass is over the rows, so identical rows are merged first, weighted by their count
+(``collapse_identical_rows``): the likelihood is the same, the passes shorter.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from melogit_cli.engine.covariance import NestedCovariance
-from melogit_cli.engine.crossed_data import CrossedData
+from melogit_cli.engine.crossed_data import CrossedData, collapse_identical_rows
 from melogit_cli.engine.dense_spd import SMALL, BlockDiagonalSPD, DenseSPD
 from melogit_cli.engine.differences import ShiftedGradient
 from melogit_cli.engine.laplace import LaplaceObjective
@@ -123,6 +126,7 @@ class CrossedLaplace:
     points = 1
 
     def __init__(self, data: CrossedData, cov: NestedCovariance, method: str = "laplace") -> None:
+        data = collapse_identical_rows(data)
         self.data = data
         self.cov = cov
         self.method = method

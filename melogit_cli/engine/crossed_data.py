@@ -46,3 +46,39 @@ class CrossedData:
 
     def row_weight(self) -> np.ndarray:
         return self.obs_weight
+
+
+def collapse_identical_rows(data: CrossedData) -> CrossedData:
+    """The rows of ``data`` with identical rows merged into one, weighted by their summed
+    weights (in the order of their first occurrence); ``data`` itself when none repeat.
+
+    Rows that agree in outcome, trials, offset, covariates and every term's group and
+    ``Z`` have the same linear predictor at every mode, so each contributes its weight
+    times the same term to the log integrand, its gradient and ``B'WB``: the merged data
+    give the same likelihood and derivatives.  Categorical covariates in few groups
+    repeat rows often (fifeschool's 3,435 rows are 722 distinct ones).
+    """
+    columns = [data.y, data.trials, data.offset, data.X]
+    for term in data.terms:
+        columns += [term.group, term.Z]
+    key = np.column_stack(columns).astype(float)
+    n = len(key)
+    order = np.lexsort(key.T[::-1])
+    ordered = key[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    n_distinct = int(np.count_nonzero(starts))
+    if n_distinct == n:
+        return data
+    pattern = np.empty(n, dtype=np.int64)
+    pattern[order] = np.cumsum(starts) - 1
+    weight = np.bincount(pattern, data.obs_weight, minlength=n_distinct)
+    first = np.sort(order[starts])  # each pattern's first row, in the data's order
+    weight = weight[pattern[first]]
+    terms = [
+        RETerm(t.label, t.group[first], t.n_groups, t.Z[first], t.cov, t.theta_index)
+        for t in data.terms
+    ]
+    return CrossedData(
+        data.y[first], data.trials[first], data.X[first], data.offset[first], weight, terms
+    )
