@@ -63,7 +63,14 @@ def collapse_identical_rows(data: CrossedData) -> CrossedData:
         columns += [term.group, term.Z]
     key = np.column_stack(columns).astype(float)
     n = len(key)
-    order = np.lexsort(key.T[::-1])
+    # sorted by a weighted sum of the columns (one float sort, not a sort on every
+    # column), identical rows are adjacent; runs of identical rows are then found by
+    # comparing neighbours, so two different rows that share a sum are never merged
+    mix = np.sqrt(np.arange(2.0, key.shape[1] + 2.0))
+    total = key[:, 0] * mix[0]
+    for j in range(1, key.shape[1]):
+        total += key[:, j] * mix[j]
+    order = np.argsort(total, kind="stable")
     ordered = key[order]
     starts = np.ones(n, dtype=bool)
     starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
