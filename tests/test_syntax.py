@@ -211,6 +211,13 @@ def test_paren_depth() -> None:
     assert paren_depth("f(((") == 3  # unbalanced: the number of "("
 
 
+def test_text_without_parentheses_shares_the_one_level_parser() -> None:
+    from melogit_cli.syntax.grammar_files import lalr_parser
+
+    assert lalr_parser("melogit.lark", 0) is lalr_parser("melogit.lark", 1)
+    assert lalr_parser("melogit.lark", 2) is not lalr_parser("melogit.lark", 1)
+
+
 def test_if_expression_with_commas_strings_subscripts() -> None:
     s = parse_melogit('melogit y x if inlist(z, 1, 2) & s != "a,b" & x[_n-1] < . || id:, or')
     assert s.if_text == 'inlist(z, 1, 2) & s != "a,b" & x[_n-1] < .'

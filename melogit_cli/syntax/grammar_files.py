@@ -40,18 +40,23 @@ def balanced_terminals(depth: int) -> str:
     return "\n".join(lines) + f"\nPAREN: P{depth}\n"
 
 
-@cache
 def lalr_parser(name: str, depth: int = 1) -> Lark:
     """A LALR parser (contextual lexer) for ``grammar/<name>``, built once per process;
-    a grammar that uses ``PAREN`` gets it with ``depth`` levels of parentheses.
+    a grammar that uses ``PAREN`` gets it with ``depth`` levels of parentheses (at
+    least one, so text without parentheses shares the parser of text with one level).
 
     Lark's own grammar-analysis cache (keyed by a hash of the grammar) makes later
     start-ups faster; if it cannot be used the parser is simply built from scratch.
     """
+    return _lalr_parser(name, max(1, depth))
+
+
+@cache
+def _lalr_parser(name: str, depth: int) -> Lark:
     options = dict(parser="lalr", lexer="contextual", start="start", maybe_placeholders=True)
     text = grammar_text(name)
     if "PAREN" in text:
-        text += "\n" + balanced_terminals(max(1, depth))
+        text += "\n" + balanced_terminals(depth)
     try:
         return Lark(text, cache=True, **options)
     except Exception:  # noqa: BLE001 - an unusable cache must never stop a parse
