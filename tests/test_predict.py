@@ -270,6 +270,27 @@ def test_predict_random_slopes_and_names():
     assert (err.value.message, err.value.rc) == ("option pearson not allowed", 198)
 
 
+def test_predict_after_a_laplace_fit():
+    """intmethod(laplace) fits a two-level model with the joint Laplace engine; predict
+    still works from the model's clusters: the modes solve the posterior score."""
+    session, _ = session_with(
+        "webuse bangladesh",
+        f"quietly {EXAMPLE_1}, intmethod(laplace)",
+        "predict double mode_d, reffects ebmodes",
+        "predict double mu_d",
+    )
+    f = session.ds.frame
+    e = session.current.e
+    assert e.macros["intmethod"] == "laplace"
+    var = float(e.b.data[0, e.b.colnames.index("/:var(_cons[district])")])
+    u = f.mode_d.to_numpy()
+    p = expit(_fixed_part(session) + u)
+    score = pd.Series(f.c_use - p).groupby(f.district).sum()
+    modes = pd.Series(u).groupby(f.district).first()
+    assert np.max(np.abs(score - modes / var)) < 1e-8
+    assert np.all(np.isfinite(f.mu_d)) and np.all((f.mu_d > 0) & (f.mu_d < 1))
+
+
 def test_predict_refuses_other_model_structures():
     from types import SimpleNamespace
 

@@ -59,6 +59,11 @@ def two_level_model(est: Estimate) -> TwoLevelModel:
     data = getattr(getattr(fit, "model", None), "data", None)
     cov = getattr(getattr(fit, "model", None), "cov", None)
     crossed = bool(getattr(design.levels, "crossed", False))
+    if len(levels) == 1 and not crossed and data is not None and not isinstance(data, ClusterData):
+        # a two-level model fitted by the joint Laplace engine: its clusters' arrays
+        from melogit_cli.estimate import cluster_arrays
+
+        data, cov = cluster_arrays(design)
     if len(levels) != 1 or crossed or not isinstance(data, ClusterData) or cov is None:
         raise StataError(
             "predict after models with more than one grouping level (nested or crossed "
