@@ -8,6 +8,7 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
+from melogit_cli.design.levels import Level
 from melogit_cli.engine.allocator import keep_freed_memory
 from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.crossed_data import CrossedData, RETerm
@@ -143,8 +144,12 @@ def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
         starts=starts,
         cluster_weight=level.cluster_weight,
     )
-    cov = LevelCovariance(tuple(CovBlock(b.kind, b.dense_size) for b in level.blocks))
-    return data, cov
+    return data, level_covariance(level)
+
+
+def level_covariance(level: Level) -> LevelCovariance:
+    """The covariance of one level's random effects, as the engines parametrize it."""
+    return LevelCovariance(tuple(CovBlock(b.kind, b.dense_size) for b in level.blocks))
 
 
 def nested_arrays(design: Design) -> tuple[NestedData, NestedCovariance]:
@@ -162,13 +167,7 @@ def nested_arrays(design: Design) -> tuple[NestedData, NestedCovariance]:
         row_unit=[lv.codes[order] for lv in levels],
         unit_weight=[lv.cluster_weight for lv in levels],
     )
-    cov = NestedCovariance(
-        tuple(
-            LevelCovariance(tuple(CovBlock(b.kind, b.dense_size) for b in lv.blocks))
-            for lv in levels
-        )
-    )
-    return data, cov
+    return data, NestedCovariance(tuple(level_covariance(lv) for lv in levels))
 
 
 def crossed_arrays(design: Design) -> tuple[CrossedData, NestedCovariance]:

@@ -161,12 +161,11 @@ def _csv_column(cells: list[str]) -> np.ndarray:
     """Numbers (missing -> NaN) when every non-missing cell is a finite one, else strings
     (Stata has no infinity, and reads "nan" or "inf" as words)."""
     try:
-        values = np.array(
+        return np.array(
             [np.nan if c.strip() in MISSING_CELLS else _finite(c) for c in cells], dtype=float
         )
     except ValueError:
         return np.array([c if c != "." else "" for c in cells], dtype=object)
-    return values
 
 
 def _finite(cell: str) -> float:
@@ -193,8 +192,8 @@ def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
             words.append(k)
     if words:
         text = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=words)
-        for k in words:
-            cells = text.iloc[:, words.index(k)].to_numpy()
+        for i, k in enumerate(words):
+            cells = text.iloc[:, i].to_numpy()
             frame[frame.columns[k]] = np.where(cells == ".", "", cells).astype(object)
     frame.columns = _column_names([str(c) for c in frame.columns])
     return _normalize(frame)

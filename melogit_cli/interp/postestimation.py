@@ -47,8 +47,12 @@ class TwoLevelModel:
 
 
 def two_level_model(est: Estimate) -> TwoLevelModel:
-    """The fitted two-level model behind ``est``; other structures give a Stata-style error."""
-    from melogit_cli.engine.twolevel import ClusterData
+    """The fitted two-level model behind ``est``; other structures give a Stata-style error.
+
+    Everything comes from the design and the estimates, whichever engine fitted them
+    (the two-level one, or the joint Laplace one under ``intmethod(laplace)``).
+    """
+    from melogit_cli.estimate import level_covariance
 
     estimation = est.estimation
     if estimation is None:
@@ -56,26 +60,19 @@ def two_level_model(est: Estimate) -> TwoLevelModel:
     design = estimation.design  # type: ignore[attr-defined]
     fit = estimation.fit  # type: ignore[attr-defined]
     levels = design.levels.levels
-    data = getattr(getattr(fit, "model", None), "data", None)
-    cov = getattr(getattr(fit, "model", None), "cov", None)
-    crossed = bool(getattr(design.levels, "crossed", False))
-    if len(levels) == 1 and not crossed and data is not None and not isinstance(data, ClusterData):
-        # a two-level model fitted by the joint Laplace engine: its clusters' arrays
-        from melogit_cli.estimate import cluster_arrays
-
-        data, cov = cluster_arrays(design)
-    if len(levels) != 1 or crossed or not isinstance(data, ClusterData) or cov is None:
+    if len(levels) != 1 or getattr(design.levels, "crossed", False):
         raise StataError(
             "predict after models with more than one grouping level (nested or crossed "
             "random effects) is not available yet",
             198,
         )
     level = levels[0]
+    cov = level_covariance(level)
     A = cov.factor_derivatives(fit.theta)[0]
     e = est.e
     return TwoLevelModel(
         design=design,
-        cluster_weight=np.asarray(data.cluster_weight, dtype=float),
+        cluster_weight=np.asarray(level.cluster_weight, dtype=float),
         beta=np.asarray(fit.beta),
         A=A,
         codes=level.codes,
