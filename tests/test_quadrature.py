@@ -129,17 +129,21 @@ def test_adaptation_recovers_from_a_long_newton_step():
     assert abs(mv30.params[var] - mc30.params[var]) < 1e-3
 
 
-def test_padded_cluster_sums_equal_segment_sums():
+@pytest.mark.parametrize("intercept_only", [False, True])
+def test_padded_cluster_sums_equal_segment_sums(intercept_only: bool):
     """Per-cluster node sums by one batched product over zero-padded clusters equal the
-    segment sums, for unequal clusters and two random effects; a layout that would pad
-    too much is refused."""
+    segment sums, for unequal clusters with two random effects and with a random
+    intercept alone (whose weight sums come from the same product as the residual
+    sums); a layout that would pad too much is refused."""
     from melogit_cli.engine.twolevel import PaddedClusters
 
     rng = np.random.default_rng(11)
     sizes = rng.integers(1, 6, 40)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    n, K, p, q = int(sizes.sum()), 9, 3, 2
+    n, K, p, q = int(sizes.sum()), 9, 3, 1 if intercept_only else 2
     X, Z = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+    if intercept_only:
+        Z = np.ones((n, 1))
     resid, wgt = rng.normal(size=(n, K)), rng.random((n, K))
     padded = PaddedClusters.build(X, Z, starts, sizes, K)
     assert padded is not None
@@ -163,6 +167,30 @@ def test_padded_cluster_sums_equal_segment_sums():
         )
         is None
     )
+
+
+def test_random_intercept_derivatives_from_the_likelihood_pass():
+    """A random intercept's derivatives take the probabilities from the odds kept by the
+    likelihood pass at the same point and nodes; they equal those of the general
+    formulation (linear predictor and logistic function)."""
+    model = _hospital_model("mvaghermite", 7)
+    d = model.data
+    data = ClusterData(
+        d.y, d.trials, d.X, d.offset, d.obs_weight, d.Z[:, 1:], d.starts, d.cluster_weight
+    )
+    cov = LevelCovariance((CovBlock("identity", 1),))
+    beta, theta = np.array([0.5, -0.07, -1.9, 1.0, -3.2]), np.array([0.2])
+    after_pass = TwoLevelQuadrature(data, cov, "mvaghermite", 7)
+    assert after_pass.intercept_only
+    ll, state = after_pass.loglik(beta, theta, after_pass.start_state(beta, theta))
+    assert after_pass._last_pass[-1] is not None  # the odds were kept
+    kept = after_pass.derivatives(beta, theta, state)
+    general = TwoLevelQuadrature(data, cov, "mvaghermite", 7)
+    general.intercept_only = False
+    fresh = general.derivatives(beta, theta, state)
+    assert kept.ll == pytest.approx(fresh.ll, abs=1e-9)
+    np.testing.assert_allclose(kept.gradient, fresh.gradient, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(kept.hessian, fresh.hessian, rtol=1e-12, atol=1e-9)
 
 
 def test_gauss_hermite_rule_read_back_from_the_cache(tmp_path, monkeypatch):

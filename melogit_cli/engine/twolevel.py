@@ -16,7 +16,7 @@ the linear predictor, and the scores are posterior-weighted sums of node scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,18 +81,23 @@ class ChunkNodes:
     u: np.ndarray  # g x K x q, effects (A v)
     eta: np.ndarray | None  # n x K, when the pass formed it
     starts: np.ndarray  # row starts within the chunk
+    odds: np.ndarray | None = None  # n x K, e^eta, when the random-intercept pass formed it
 
 
 @dataclass
 class PaddedClusters:
     """A chunk's rows laid out as clusters x (largest cluster size), zero-padded, so that
     per-cluster sums of products with the covariates are one batched matrix product
-    (small clusters make segment sums over each column a loop of tiny reductions)."""
+    (small clusters make segment sums over each column a loop of tiny reductions).
 
-    cluster: np.ndarray  # each row's cluster
-    position: np.ndarray  # each row's place within its cluster
+    The residuals are summed against ``[X Z]`` and the weights against ``[Z_a Z_b,
+    X_j Z_a]``.  With a random intercept alone (``Z = 1``) the second set is the first
+    reordered, so one product of ``[X 1]`` with ``[resid wgt]`` gives both.
+    """
+
+    slot: np.ndarray  # each row's place in the flattened clusters x slots layout
     XZ: np.ndarray  # g x (p + q) x m: the covariates [X Z]
-    products: np.ndarray  # g x (q*q + p*q) x m: [Z_a Z_b, X_j Z_a]
+    products: np.ndarray | None  # g x (q*q + p*q) x m: [Z_a Z_b, X_j Z_a]; None if Z = 1
     p: int
     q: int
 
@@ -106,21 +111,29 @@ class PaddedClusters:
         m = int(sizes.max(initial=0))
         if n == 0 or G * m > cls.MAX_WASTE * n or G * m * K > CHUNK_ELEMENTS:
             return None
-        cluster = np.repeat(np.arange(G), sizes)
-        position = np.arange(n) - np.repeat(starts, sizes)
+        slot = np.repeat(np.arange(G) * m - starts, sizes) + np.arange(n)
         p, q = X.shape[1], Z.shape[1]
+        first = cls._padded_rows(np.hstack([X, Z]), slot, G, m)
+        if q == 1 and np.all(Z == 1.0):
+            return cls(slot, first, None, p, q)
         ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q)
         XZ = (X[:, :, None] * Z[:, None, :]).reshape(n, p * q)
-        first = np.zeros((G, p + q, m))
-        first[cluster, :, position] = np.hstack([X, Z])
-        second = np.zeros((G, q * q + p * q, m))
-        second[cluster, :, position] = np.hstack([ZZ, XZ])
-        return cls(cluster, position, first, second, p, q)
+        second = cls._padded_rows(np.hstack([ZZ, XZ]), slot, G, m)
+        return cls(slot, first, second, p, q)
+
+    @staticmethod
+    def _padded_rows(rows: np.ndarray, slot: np.ndarray, G: int, m: int) -> np.ndarray:
+        """``rows`` (n x c) laid out as g x c x m."""
+        out = np.zeros((G * m, rows.shape[1]))
+        out[slot] = rows
+        return np.ascontiguousarray(out.reshape(G, m, -1).transpose(0, 2, 1))
 
     def _pad(self, values: np.ndarray) -> np.ndarray:
-        out = np.zeros((self.XZ.shape[0], self.XZ.shape[2], values.shape[1]))
-        out[self.cluster, self.position] = values
-        return out
+        """``values`` (n x k) laid out as g x m x k."""
+        g, _, m = self.XZ.shape
+        out = np.zeros((g * m, values.shape[1]))
+        out[self.slot] = values
+        return out.reshape(g, m, -1)
 
     def node_sums(
         self, resid: np.ndarray, wgt: np.ndarray
@@ -128,11 +141,18 @@ class PaddedClusters:
         """resid X (g x K x p), resid Z (g x K x q), wgt Z Z' (g x K x q x q) and
         wgt X Z' (g x K x p x q), from the rows' resid and wgt (n x K)."""
         p, q = self.p, self.q
-        first = (self.XZ @ self._pad(resid)).transpose(0, 2, 1)  # g x K x (p + q)
-        second = (self.products @ self._pad(wgt)).transpose(0, 2, 1)
-        g, K = first.shape[:2]
-        zz = second[:, :, : q * q].reshape(g, K, q, q)
-        xz = second[:, :, q * q :].reshape(g, K, p, q)
+        g, K = self.XZ.shape[0], resid.shape[1]
+        if self.products is None:
+            sums = self.XZ @ self._pad(np.concatenate([resid, wgt], axis=1))  # g x (p+1) x 2K
+            first = sums[:, :, :K].transpose(0, 2, 1)
+            ones_x = sums[:, :, K:].transpose(0, 2, 1)  # [X 1] wgt
+            zz = ones_x[:, :, p:].reshape(g, K, 1, 1)
+            xz = ones_x[:, :, :p].reshape(g, K, p, 1)
+        else:
+            first = (self.XZ @ self._pad(resid)).transpose(0, 2, 1)  # g x K x (p + q)
+            second = (self.products @ self._pad(wgt)).transpose(0, 2, 1)
+            zz = second[:, :, : q * q].reshape(g, K, q, q)
+            xz = second[:, :, q * q :].reshape(g, K, p, q)
         return first[:, :, :p], first[:, :, p:], zz, xz
 
 
@@ -163,11 +183,38 @@ class TwoLevelQuadrature:
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
+        self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
+        self._xb_cache: tuple[bytes, dict[int, np.ndarray]] | None = None
+        self._chunk_list = list(self._chunk_slices())
+        self._layouts = {gs.start: self._layout(gs, rs) for gs, rs in self._chunk_list}
+
+    # ------------------------------------------------------------ per point
+    def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``A``, ``dA``, ``d2A`` and ``A^-1`` at ``theta``; the passes of one point share
+        them (a fit visits each point several times)."""
+        key = np.asarray(theta, dtype=float).tobytes()
+        if self._factor_cache is None or self._factor_cache[0] != key:
+            A, dA, d2A = self.cov.factor_derivatives(theta)
+            self._factor_cache = (key, (A, dA, d2A, np.linalg.inv(A)))
+        A, dA, d2A, Ainv = self._factor_cache[1]
+        return A, dA, d2A, Ainv
+
+    def _xb(self, beta: np.ndarray, rs: slice) -> np.ndarray:
+        """The chunk's fixed part ``X beta + offset``, kept for the passes at one ``beta``."""
+        key = np.asarray(beta, dtype=float).tobytes()
+        if self._xb_cache is None or self._xb_cache[0] != key:
+            self._xb_cache = (key, {})
+        known = self._xb_cache[1]
+        if rs.start not in known:
+            if len(known) >= 1 and len(self._chunk_list) > 1:
+                known.clear()  # several chunks: hold one at a time, as the passes do
+            known[rs.start] = self.data.X[rs] @ beta + self.data.offset[rs]
+        return known[rs.start]
 
     # ------------------------------------------------------------------ state
     def prior_state(self, theta: np.ndarray) -> AdaptiveState:
         """Nodes of non-adaptive quadrature: ``mu = 0``, ``C = I``."""
-        A, _, _ = self.cov.factor_derivatives(theta)
+        A = self._factor(theta)[0]
         G = self.data.n_clusters
         return AdaptiveState(np.zeros((G, self.q)), np.broadcast_to(A, (G, self.q, self.q)).copy())
 
@@ -179,16 +226,24 @@ class TwoLevelQuadrature:
             state = self.mode_curvature_state(beta, theta, state)
         return state
 
-    def _v_nodes(self, A: np.ndarray, state: AdaptiveState) -> tuple[np.ndarray, np.ndarray]:
+    def _v_nodes(self, Ainv: np.ndarray, state: AdaptiveState) -> tuple[np.ndarray, np.ndarray]:
         """``mu_j`` (G x q) and ``C_j`` (G x q x q) in the metric of ``v``."""
-        Ainv = np.linalg.inv(A)
         mu = state.m @ Ainv.T
         C = np.einsum("ab,gbc->gac", Ainv, state.R)
         return mu, C
 
     # ------------------------------------------------------------ chunking
-    def _chunks(self) -> Iterator[tuple[slice, slice]]:
+    def _chunks(self) -> list[tuple[slice, slice]]:
         """(cluster slice, row slice) pieces with at most CHUNK_ELEMENTS row-nodes."""
+        return self._chunk_list
+
+    def _layout(self, gs: slice, rs: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A chunk's cluster starts within it, cluster sizes, and starts with its end."""
+        starts = self.data.starts[gs.start : gs.stop] - rs.start
+        bounds = np.append(starts, rs.stop - rs.start)
+        return starts, np.diff(bounds), bounds
+
+    def _chunk_slices(self) -> Iterator[tuple[slice, slice]]:
         starts, K = self.data.starts, self.rule.size
         max_rows = max(1, CHUNK_ELEMENTS // K)
         G = self.data.n_clusters
@@ -208,82 +263,84 @@ class TwoLevelQuadrature:
         C: np.ndarray,
         gs: slice,
         rs: slice,
-        known: np.ndarray | None = None,
+        known: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> ChunkNodes:
         """The chunk's nodes and their log integrand.  ``known``: the chunk's node log
-        likelihoods from an earlier pass at the same point and nodes."""
+        likelihoods (and odds, if formed) from an earlier pass at the same point and
+        nodes."""
         d = self.data
         a = self.rule.nodes
         v = mu[gs, None, :] + np.matmul(C[gs], a.T).transpose(0, 2, 1)  # g x K x q
         u = v @ A.T
-        starts = d.starts[gs.start : gs.stop] - rs.start
-        xb = d.X[rs] @ beta + d.offset[rs]
-        eta = None
+        starts, sizes, bounds = self._layouts[gs.start]
+        eta = odds = None
         if known is not None:
-            ll_nodes = known
+            ll_nodes, odds = known
         elif self.compiled:
-            bounds = np.append(starts, rs.stop - rs.start)
+            xb = self._xb(beta, rs)
             ll_nodes = kernels.node_loglik(
                 xb, d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u
             )
-        elif self.intercept_only and np.max(xb) + np.max(u) < 300.0:
-            ll_nodes = self._intercept_node_loglik(xb, u[:, :, 0], starts, rs)
+        elif self.intercept_only and np.max(self._xb(beta, rs)) + np.max(u) < 300.0:
+            ll_nodes, odds = self._intercept_node_loglik(self._xb(beta, rs), u[:, :, 0], gs, rs)
         else:
-            sizes = np.diff(np.append(starts, rs.stop - rs.start))
+            xb = self._xb(beta, rs)
             u_rows = np.repeat(u, sizes, axis=0)  # n x K x q
             eta = xb[:, None] + np.einsum("iq,ikq->ik", d.Z[rs], u_rows)
             r, y, w = d.trials[rs, None], d.y[rs, None], d.obs_weight[rs, None]
             ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
             ll_nodes = np.add.reduceat(ll_rows, starts, axis=0)
         log_phi_v = -0.5 * np.sum(v * v, axis=2) - 0.5 * self.q * np.log(2 * np.pi)
-        logdetC = np.log(np.abs(np.linalg.det(C[gs])))
+        detC = C[gs, 0, 0] if self.q == 1 else np.linalg.det(C[gs])
+        logdetC = np.log(np.abs(detC))
         log_integrand = (
             ll_nodes + log_phi_v - self.rule.log_phi + self.rule.log_weights + logdetC[:, None]
         )
-        return ChunkNodes(log_integrand, ll_nodes, v, u, eta, starts)
+        return ChunkNodes(log_integrand, ll_nodes, v, u, eta, starts, odds)
 
     def _intercept_node_loglik(
-        self, xb: np.ndarray, u: np.ndarray, starts: np.ndarray, rs: slice
-    ) -> np.ndarray:
-        """Node log likelihoods of a random intercept (``eta_ik = xb_i + u_gk``), g x K.
+        self, xb: np.ndarray, u: np.ndarray, gs: slice, rs: slice
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Node log likelihoods of a random intercept (``eta_ik = xb_i + u_gk``), g x K,
+        and the odds ``e^eta`` (n x K), from which the derivatives take the probabilities.
 
         The linear part separates, ``sum_i w y (xb_i + u_gk) = sum_i w y xb_i +
         u_gk sum_i w y``, and ``e^eta = e^xb_i e^u_gk``, so only ``log(1 + e^xb e^u)``
         is formed per row and node: one product and one logarithm.
         """
         d = self.data
-        sizes = np.diff(np.append(starts, rs.stop - rs.start))
+        starts, sizes, _ = self._layouts[gs.start]
         wy = d.obs_weight[rs] * d.y[rs]
         linear = np.add.reduceat(wy * xb, starts)[:, None]
         linear = linear + u * np.add.reduceat(wy, starts)[:, None]
-        soft = np.repeat(np.exp(u), sizes, axis=0)
-        soft *= np.exp(xb)[:, None]
-        soft += 1.0
-        np.log(soft, out=soft)
+        odds = np.repeat(np.exp(u), sizes, axis=0)
+        odds *= np.exp(xb)[:, None]
+        soft = np.log1p(odds)
         if not self.bernoulli:
             soft *= (d.obs_weight[rs] * d.trials[rs])[:, None]
-        return linear - np.add.reduceat(soft, starts, axis=0)
+        return linear - np.add.reduceat(soft, starts, axis=0), odds
 
     def _node_sums(
-        self, beta: np.ndarray, nodes: ChunkNodes, post: np.ndarray, rs: slice
+        self, beta: np.ndarray, nodes: ChunkNodes, post: np.ndarray, gs: slice, rs: slice
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Node sums of a chunk: resid X (g x K x p), resid Z (g x K x q), wgt Z Z'
         (g x K x q x q), wgt X Z' (g x K x p x q), and per row sum_k wgt post."""
         d = self.data
         X, Z = d.X[rs], d.Z[rs]
-        starts, u, eta = nodes.starts, nodes.u, nodes.eta
-        bounds = np.append(starts, rs.stop - rs.start)
+        u, eta, odds = nodes.u, nodes.eta, nodes.odds
+        starts, sizes, bounds = self._layouts[gs.start]
         if eta is None and self.compiled:
-            xb = X @ beta + d.offset[rs]
             return kernels.node_sums(
-                xb, X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u, post
+                self._xb(beta, rs), X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u, post
             )
-        sizes = np.diff(bounds)
-        if eta is None:  # the likelihood pass did not form it (or was not run)
-            xb = X @ beta + d.offset[rs]
-            eta = xb[:, None] + np.einsum("iq,ikq->ik", Z, np.repeat(u, sizes, axis=0))
+        if odds is not None:
+            m = odds / (1.0 + odds)
+        else:
+            if eta is None:  # the likelihood pass did not form it (or was not run)
+                xb = self._xb(beta, rs)
+                eta = xb[:, None] + np.einsum("iq,ikq->ik", Z, np.repeat(u, sizes, axis=0))
+            m = expit(eta)
         p, q = X.shape[1], Z.shape[1]
-        m = expit(eta)
         w = d.obs_weight[rs, None]
         resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
         wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
@@ -346,17 +403,19 @@ class TwoLevelQuadrature:
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
     ) -> tuple[float, AdaptiveState]:
         """Log likelihood and each cluster's posterior mean and covariance factor of u."""
-        A, _, _ = self.cov.factor_derivatives(theta)
-        mu, C = self._v_nodes(A, state)
+        A, _, _, Ainv = self._factor(theta)
+        mu, C = self._v_nodes(Ainv, state)
         cw = self.data.cluster_weight
         total = 0.0
         G = self.data.n_clusters
         m_new = np.empty((G, self.q))
         S_new = np.empty((G, self.q, self.q))
         ll_nodes = np.empty((G, self.rule.size))
+        odds = None
         for gs, rs in self._chunks():
             nodes = self._node_loglik(beta, A, mu, C, gs, rs)
             ll_nodes[gs] = nodes.ll_nodes
+            odds = nodes.odds if len(self._chunk_list) == 1 else None
             lse = logsumexp(nodes.log_integrand, axis=1)
             total += float(cw[gs] @ lse)
             p = np.exp(nodes.log_integrand - lse[:, None])
@@ -366,19 +425,19 @@ class TwoLevelQuadrature:
             m_new[gs] = mean
             S_new[gs] = np.matmul(dev.transpose(0, 2, 1) * p[:, None, :], dev)
         # derivatives at this point and with these nodes need not redo the pass
-        self._last_pass = (beta.copy(), theta.copy(), state, ll_nodes)
+        self._last_pass = (beta.copy(), theta.copy(), state, ll_nodes, odds)
         return total + self.constant, AdaptiveState(m_new, _safe_cholesky(S_new))
 
-    def _known_ll_nodes(
+    def _known_pass(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
-    ) -> np.ndarray | None:
-        """The node log likelihoods of the last pass, if it was at this point and state."""
-        if self._last_pass is None:
-            return None
-        b, t, st, ll_nodes = self._last_pass
-        if st is state and np.array_equal(b, beta) and np.array_equal(t, theta):
-            return ll_nodes
-        return None
+    ) -> Callable[[slice], tuple[np.ndarray, np.ndarray | None] | None]:
+        """For each chunk, its node log likelihoods (and odds, when the pass kept them)
+        from the last pass, if that pass was at this point and state."""
+        if self._last_pass is not None:
+            b, t, st, ll_nodes, odds = self._last_pass
+            if st is state and np.array_equal(b, beta) and np.array_equal(t, theta):
+                return lambda gs: (ll_nodes[gs], odds)
+        return lambda gs: None
 
     def _adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, floor: float | None
@@ -414,8 +473,7 @@ class TwoLevelQuadrature:
 
     def _sound(self, theta: np.ndarray, state: AdaptiveState) -> bool:
         """No cluster's node scale has collapsed relative to the prior."""
-        A, _, _ = self.cov.factor_derivatives(theta)
-        _, C = self._v_nodes(A, state)
+        _, C = self._v_nodes(self._factor(theta)[3], state)
         scale = np.einsum("gab,gab->ga", C, C)  # diag(C C') per cluster
         return bool(np.all(np.isfinite(scale)) and scale.min() > MIN_NODE_SCALE**2)
 
@@ -423,14 +481,13 @@ class TwoLevelQuadrature:
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
     ) -> AdaptiveState:
         """Nodes at each cluster's posterior mode, scaled by the curvature there."""
-        A, _, _ = self.cov.factor_derivatives(theta)
+        A, _, _, Ainv = self._factor(theta)
         d = self.data
         G, q = d.n_clusters, self.q
         xb = d.X @ beta + d.offset
         ZA = d.Z @ A
         starts = d.starts[:-1]
         sizes = d.sizes
-        Ainv = np.linalg.inv(A)
         v = state.m @ Ainv.T
 
         def objective(v: np.ndarray) -> np.ndarray:
@@ -439,6 +496,7 @@ class TwoLevelQuadrature:
             return np.add.reduceat(ll, starts) - 0.5 * np.sum(v * v, axis=1)
 
         eye = np.eye(q)
+        f0 = objective(v)
         for _ in range(200):
             eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
             mu_i = expit(eta)
@@ -449,17 +507,20 @@ class TwoLevelQuadrature:
                 wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0
             )
             info += eye
-            step = np.linalg.solve(info, grad[..., None])[..., 0]
-            f0 = objective(v)
+            if q == 1:
+                step = grad / info[:, 0]
+            else:
+                step = np.linalg.solve(info, grad[..., None])[..., 0]
             t = np.ones(G)
             v_new = v + step
             for _ in range(30):
-                worse = objective(v_new) < f0 - 1e-12
+                f_new = objective(v_new)
+                worse = f_new < f0 - 1e-12
                 if not worse.any():
                     break
                 t = np.where(worse, t / 2, t)
                 v_new = v + t[:, None] * step
-            v = v_new
+            v, f0 = v_new, f_new
             if np.max(np.abs(step * t[:, None])) < 1e-10:
                 break
         eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
@@ -480,21 +541,21 @@ class TwoLevelQuadrature:
         d = self.data
         p, T = self.p, self.T
         P = p + T
-        A, dA, d2A = self.cov.factor_derivatives(theta)
-        mu, C = self._v_nodes(A, state)
+        A, dA, d2A, Ainv = self._factor(theta)
+        mu, C = self._v_nodes(Ainv, state)
         cw = d.cluster_weight
         total = 0.0
         grad = np.zeros(P)
         hess = np.zeros((P, P))
-        known = self._known_ll_nodes(beta, theta, state)
+        known = self._known_pass(beta, theta, state)
         for gs, rs in self._chunks():
-            nodes = self._node_loglik(beta, A, mu, C, gs, rs, None if known is None else known[gs])
+            nodes = self._node_loglik(beta, A, mu, C, gs, rs, known(gs))
             lse = logsumexp(nodes.log_integrand, axis=1)
             c = cw[gs]
             total += float(c @ lse)
             post = np.exp(nodes.log_integrand - lse[:, None])  # g x K posterior node weights
             pc = post * c[:, None]
-            s_beta, Tz, U, Mx, wbar = self._node_sums(beta, nodes, pc, rs)
+            s_beta, Tz, U, Mx, wbar = self._node_sums(beta, nodes, pc, gs, rs)
             X = d.X[rs]
             v = nodes.v
             g_n, K, q = v.shape
@@ -525,15 +586,15 @@ class TwoLevelQuadrature:
         """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
         d = self.data
         p = self.p
-        A, dA, _ = self.cov.factor_derivatives(theta)
-        mu, C = self._v_nodes(A, state)
+        A, dA, _, Ainv = self._factor(theta)
+        mu, C = self._v_nodes(Ainv, state)
         out = np.zeros((d.n_clusters, p + self.T))
-        known = self._known_ll_nodes(beta, theta, state)
+        known = self._known_pass(beta, theta, state)
         for gs, rs in self._chunks():
-            nodes = self._node_loglik(beta, A, mu, C, gs, rs, None if known is None else known[gs])
+            nodes = self._node_loglik(beta, A, mu, C, gs, rs, known(gs))
             log_int = nodes.log_integrand
             post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
-            s_beta, Tz, _, _, _ = self._node_sums(beta, nodes, post, rs)
+            s_beta, Tz, _, _, _ = self._node_sums(beta, nodes, post, gs, rs)
             _, s_theta = _theta_scores(Tz, nodes.v, dA)
             out[gs] = np.einsum("gk,gkP->gP", post, np.concatenate([s_beta, s_theta], axis=2))
         return out
@@ -549,6 +610,8 @@ def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.nda
 
 def _safe_cholesky(S: np.ndarray) -> np.ndarray:
     """Batched Cholesky factors, with a tiny ridge where a matrix is not positive definite."""
+    if S.shape[-1] == 1 and np.all(S > 0.0):
+        return np.sqrt(S)
     try:
         return np.linalg.cholesky(S)
     except np.linalg.LinAlgError:
