@@ -218,6 +218,27 @@ def test_text_without_parentheses_shares_the_one_level_parser() -> None:
     assert lalr_parser("melogit.lark", 2) is not lalr_parser("melogit.lark", 1)
 
 
+def test_analysed_grammar_kept_in_the_user_cache(tmp_path, monkeypatch) -> None:
+    """The analysed grammar is written to the user's cache directory and read back from
+    it; a cache directory that cannot be made still gives a parser."""
+    from melogit_cli.syntax import grammar_files
+
+    build = grammar_files._lalr_parser.__wrapped__  # past the per-process cache
+    text = "melogit y (x) || id:"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = build("melogit.lark", 3)
+    kept = list((tmp_path / "melogit_cli").glob("grammar-melogit-3-lark-*.cache"))
+    assert len(kept) == 1 and kept[0].stat().st_size > 0
+    written = kept[0].stat().st_mtime_ns
+    again = build("melogit.lark", 3)
+    assert kept[0].stat().st_mtime_ns == written  # read, not rebuilt and rewritten
+    assert again.parse(text) == first.parse(text)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert build("melogit.lark", 3).parse(text) == first.parse(text)
+
+
 def test_if_expression_with_commas_strings_subscripts() -> None:
     s = parse_melogit('melogit y x if inlist(z, 1, 2) & s != "a,b" & x[_n-1] < . || id:, or')
     assert s.if_text == 'inlist(z, 1, 2) & s != "a,b" & x[_n-1] < .'

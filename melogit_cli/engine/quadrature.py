@@ -8,9 +8,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
-from pathlib import Path
 
 import numpy as np
+
+from melogit_cli.user_cache import user_cache_dir
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def hermegauss(points: int) -> tuple[np.ndarray, np.ndarray]:
     the user's cache directory: importing ``numpy.polynomial`` takes 5 ms, a tenth of
     fitting the manual's example 1, and reading the rule back a tenth of a millisecond.
     A missing, unreadable or unwritable cache only means the rule is computed."""
-    path = _cache_dir() / f"hermegauss-{points}-numpy-{np.__version__}.npy"
+    path = user_cache_dir() / f"hermegauss-{points}-numpy-{np.__version__}.npy"
     try:
         rule = np.load(path)
         if rule.shape == (2, points) and rule.dtype == np.float64:
@@ -69,8 +70,3 @@ def hermegauss(points: int) -> tuple[np.ndarray, np.ndarray]:
             with suppress(OSError):
                 os.unlink(written)
     return x, w
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "melogit_cli"

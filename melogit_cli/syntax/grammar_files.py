@@ -7,27 +7,36 @@ source checkout they sit in ``grammar/`` next to the package directory.
 from __future__ import annotations
 
 import importlib.resources
+import sys
 from functools import cache
 from pathlib import Path
 
+import lark
 from lark import Lark
 
-_REPO_GRAMMAR_DIR = Path(__file__).resolve().parents[2] / "grammar"
+from melogit_cli.user_cache import user_cache_dir
+
+_PACKAGE_GRAMMAR_DIR = Path(__file__).resolve().parents[1] / "grammar"  # installed
+_REPO_GRAMMAR_DIR = Path(__file__).resolve().parents[2] / "grammar"  # source checkout
 
 
 @cache
 def grammar_text(name: str) -> str:
-    """The text of ``grammar/<name>`` (e.g. ``"expr.lark"``)."""
+    """The text of ``grammar/<name>`` (e.g. ``"expr.lark"``).  The file is read from
+    the installed package or the source checkout directly; the resource loader, which
+    an editable install sends through a failing import first, is the last resort
+    (installs without plain files, such as zip archives)."""
+    for folder in (_PACKAGE_GRAMMAR_DIR, _REPO_GRAMMAR_DIR):
+        path = folder / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
     try:
         resource = importlib.resources.files("melogit_cli.grammar").joinpath(name)
         if resource.is_file():
             return resource.read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         pass
-    path = _REPO_GRAMMAR_DIR / name
-    if not path.is_file():
-        raise FileNotFoundError(f"grammar file {name} not found (looked in {_REPO_GRAMMAR_DIR})")
-    return path.read_text(encoding="utf-8")
+    raise FileNotFoundError(f"grammar file {name} not found (looked in {_REPO_GRAMMAR_DIR})")
 
 
 def balanced_terminals(depth: int) -> str:
@@ -45,7 +54,7 @@ def lalr_parser(name: str, depth: int = 1) -> Lark:
     a grammar that uses ``PAREN`` gets it with ``depth`` levels of parentheses (at
     least one, so text without parentheses shares the parser of text with one level).
 
-    Lark's own grammar-analysis cache (keyed by a hash of the grammar) makes later
+    Lark's grammar-analysis cache (a file checked by a hash of the grammar) makes later
     start-ups faster; if it cannot be used the parser is simply built from scratch.
     """
     return _lalr_parser(name, max(1, depth))
@@ -58,6 +67,22 @@ def _lalr_parser(name: str, depth: int) -> Lark:
     if "PAREN" in text:
         text += "\n" + balanced_terminals(depth)
     try:
-        return Lark(text, cache=True, **options)
+        return Lark(text, cache=_cache_file(name, depth), **options)
     except Exception:  # noqa: BLE001 - an unusable cache must never stop a parse
         return Lark(text, **options)
+
+
+def _cache_file(name: str, depth: int) -> str | bool:
+    """Where Lark keeps the analysed grammar: a file of the user's cache directory, named
+    by the grammar, the depth, Lark's version and Python's (Lark checks a hash of the
+    grammar and options in the file too).  Naming the file spares Lark looking up the
+    user and probing the temporary directory (2 ms of a one-liner's start-up); when the
+    directory cannot be made, Lark's own file in the temporary directory is used."""
+    folder = user_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return True
+    python = "".join(map(str, sys.version_info[:2]))
+    stem = name.removesuffix(".lark")
+    return str(folder / f"grammar-{stem}-{depth}-lark-{lark.__version__}-py{python}.cache")
