@@ -191,11 +191,14 @@ class TwoLevelQuadrature:
     # ------------------------------------------------------------ per point
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``A``, ``dA``, ``d2A`` and ``A^-1`` at ``theta``; the passes of one point share
-        them (a fit visits each point several times)."""
+        them (a fit visits each point several times), so they are read-only."""
         key = np.asarray(theta, dtype=float).tobytes()
         if self._factor_cache is None or self._factor_cache[0] != key:
             A, dA, d2A = self.cov.factor_derivatives(theta)
-            self._factor_cache = (key, (A, dA, d2A, np.linalg.inv(A)))
+            shared = (A, dA, d2A, np.linalg.inv(A))
+            for array in shared:
+                array.setflags(write=False)
+            self._factor_cache = (key, shared)
         A, dA, d2A, Ainv = self._factor_cache[1]
         return A, dA, d2A, Ainv
 
