@@ -184,7 +184,7 @@ class TwoLevelQuadrature:
         self._last_pass: tuple | None = None
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
         self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
-        self._xb_cache: tuple[bytes, dict[int, np.ndarray]] | None = None
+        self._xb_cache: tuple[bytes, int, np.ndarray] | None = None
         self._chunk_list = list(self._chunk_slices())
         self._layouts = {gs.start: self._layout(gs, rs) for gs, rs in self._chunk_list}
 
@@ -203,16 +203,12 @@ class TwoLevelQuadrature:
         return A, dA, d2A, Ainv
 
     def _xb(self, beta: np.ndarray, rs: slice) -> np.ndarray:
-        """The chunk's fixed part ``X beta + offset``, kept for the passes at one ``beta``."""
+        """The chunk's fixed part ``X beta + offset``, kept for the passes at one ``beta``
+        (the last chunk's only: data in one chunk reuse it, data in several hold one)."""
         key = np.asarray(beta, dtype=float).tobytes()
-        if self._xb_cache is None or self._xb_cache[0] != key:
-            self._xb_cache = (key, {})
-        known = self._xb_cache[1]
-        if rs.start not in known:
-            if len(known) >= 1 and len(self._chunk_list) > 1:
-                known.clear()  # several chunks: hold one at a time, as the passes do
-            known[rs.start] = self.data.X[rs] @ beta + self.data.offset[rs]
-        return known[rs.start]
+        if self._xb_cache is None or self._xb_cache[:2] != (key, rs.start):
+            self._xb_cache = (key, rs.start, self.data.X[rs] @ beta + self.data.offset[rs])
+        return self._xb_cache[2]
 
     # ------------------------------------------------------------------ state
     def prior_state(self, theta: np.ndarray) -> AdaptiveState:
@@ -284,8 +280,8 @@ class TwoLevelQuadrature:
             ll_nodes = kernels.node_loglik(
                 xb, d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u
             )
-        elif self.intercept_only and np.max(self._xb(beta, rs)) + np.max(u) < 300.0:
-            ll_nodes, odds = self._intercept_node_loglik(self._xb(beta, rs), u[:, :, 0], gs, rs)
+        elif self.intercept_only and np.max(xb := self._xb(beta, rs)) + np.max(u) < 300.0:
+            ll_nodes, odds = self._intercept_node_loglik(xb, u[:, :, 0], gs, rs)
         else:
             xb = self._xb(beta, rs)
             u_rows = np.repeat(u, sizes, axis=0)  # n x K x q

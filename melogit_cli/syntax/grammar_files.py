@@ -36,7 +36,9 @@ def grammar_text(name: str) -> str:
             return resource.read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         pass
-    raise FileNotFoundError(f"grammar file {name} not found (looked in {_REPO_GRAMMAR_DIR})")
+    raise FileNotFoundError(
+        f"grammar file {name} not found (looked in {_PACKAGE_GRAMMAR_DIR} and {_REPO_GRAMMAR_DIR})"
+    )
 
 
 def balanced_terminals(depth: int) -> str:
@@ -76,8 +78,9 @@ def _cache_file(name: str, depth: int) -> str | bool:
     """Where Lark keeps the analysed grammar: a file of the user's cache directory, named
     by the grammar, the depth, Lark's version and Python's (Lark checks a hash of the
     grammar and options in the file too).  Naming the file spares Lark looking up the
-    user and probing the temporary directory (2 ms of a one-liner's start-up); when the
-    directory cannot be made, Lark's own file in the temporary directory is used."""
+    user and probing the temporary directory by writing a file there (0.5-0.8 ms of every
+    process); when the directory cannot be made, Lark's own file in the temporary
+    directory is used."""
     folder = user_cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
