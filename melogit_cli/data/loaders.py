@@ -18,6 +18,7 @@ import numpy as np
 from melogit_cli.data.columns import Columns, is_numeric_dtype
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError
+from melogit_cli.files import check_readable, open_text, reading
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,10 +33,6 @@ def load(path: str | Path) -> Dataset:
     suffix = p.suffix.lower()
     if suffix not in (".dta", ".csv"):
         raise StataError(f"file {p} not Stata format (expected a .dta or .csv file)", 610)
-    if not p.exists():
-        raise StataError(f"file {p} not found", 601)
-    if p.is_dir():
-        raise StataError(f"file {p} not found", 601)
     return load_dta(p) if suffix == ".dta" else load_csv(p)
 
 
@@ -43,6 +40,7 @@ def load_dta(path: Path) -> Dataset:
     """A Stata .dta file, with its value labels, variable labels and data label."""
     import pyreadstat
 
+    check_readable(path)
     try:
         raw, meta = pyreadstat.read_dta(str(path), output_format="dict")
     except Exception as exc:  # pyreadstat raises its own types for every corrupt file
@@ -116,18 +114,20 @@ def load_csv(path: Path) -> Dataset:
 
     A column is numeric when every cell that is not missing reads as a number.
     """
+    check_readable(path)
     try:
-        if path.stat().st_size > CSV_WITHOUT_PANDAS:
-            columns = _csv_columns_pandas(path)
-        else:
-            columns = _csv_columns(path)
+        with reading(path):
+            if path.stat().st_size > CSV_WITHOUT_PANDAS:
+                columns = _csv_columns_pandas(path)
+            else:
+                columns = _csv_columns(path)
     except (csv.Error, UnicodeDecodeError, ValueError) as exc:
         raise StataError(f"file {path} could not be read as delimited text ({exc})", 610) from None
     return Dataset(frame=Columns(columns), source=str(path))
 
 
 def _csv_columns(path: Path) -> dict[str, np.ndarray]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with open_text(path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
         raise ValueError("no columns to parse from file")

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.files import open_for_writing, read_text
 from melogit_cli.interp.parse import parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
@@ -56,10 +57,7 @@ def log(session: Session, rest: str) -> None:
     append = body.flag("append")
     if path.exists() and not (body.flag("replace") or append):
         raise StataError(f"file {path} already exists", 602)
-    try:
-        handle = path.open("a" if append else "w", encoding="utf-8")
-    except OSError as exc:
-        raise StataError(f"file {path} could not be opened ({exc.strerror})", 603) from None
+    handle = open_for_writing(path, append)
     session.out.log = handle
     session.log_path = str(path.resolve())
     session.out.lines([RULE, *_header(session, session.log_path, "opened")])
@@ -116,9 +114,9 @@ def _nested(session: Session, rest: str, echo: bool) -> None:
     path = Path(name)
     if not path.suffix:
         path = path.with_suffix(".do")
-    if not path.is_file():
+    if not path.exists():
         raise StataError(f"file {path} not found", 601)
-    statements = split_statements(path.read_text(encoding="utf-8", errors="replace"))
+    statements = split_statements(read_text(path))
     saved = session.locals
     session.locals = {}
     try:

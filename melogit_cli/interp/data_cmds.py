@@ -7,12 +7,14 @@ import math
 import re
 import textwrap
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from melogit_cli.data.bundled import BUNDLED, bundled_path
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.files import write_file, write_text
 from melogit_cli.interp.parse import Body, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Output, Session
@@ -59,7 +61,7 @@ def use(session: Session, rest: str) -> None:
         path = Path(name)
         if not path.suffix:
             path = path.with_suffix(".dta")
-        if not path.is_file():
+        if not path.exists():
             raise StataError(f"file {path} not found", 601)
         if path.suffix.lower() != ".dta":
             raise StataError(f"file {path} not Stata format", 610)
@@ -113,7 +115,7 @@ def import_(session: Session, rest: str) -> None:
     path = Path(name)
     if not path.suffix:
         path = path.with_suffix(".csv")
-    if not path.is_file():
+    if not path.exists():
         raise StataError(f"file {path} not found", 601)
     from melogit_cli.data.loaders import load_csv
 
@@ -183,15 +185,20 @@ def save(session: Session, rest: str) -> None:
         for v, table in ds.value_labels.items()
         if v in ds.varnames and not ds.is_string(v)
     }
-    try:
+    def write(handle: IO[bytes]) -> None:
         frame.to_stata(
-            path,
+            handle,
             write_index=False,
             version=118,
             data_label=ds.label or None,
             variable_labels={v: lab for v, lab in ds.variable_labels.items() if v in columns},
             value_labels=labels or None,
         )
+
+    try:
+        write_file(path, write, binary=True)
+    except StataError:
+        raise
     except Exception as exc:  # pandas raises several types for unwritable data
         raise StataError(f"file {path} could not be written ({exc})", 603) from None
     session.changed = False
@@ -252,7 +259,7 @@ def export(session: Session, rest: str) -> None:
         cols.append(cells)
     lines = [",".join(names)]
     lines += [",".join(row) for row in zip(*cols, strict=True)] if cols else []
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     session.out.line(f"file {path} saved")
 
 

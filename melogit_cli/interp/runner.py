@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.files import read_text
 from melogit_cli.interp.control import StopDoFile
 from melogit_cli.interp.parse import parse_line
 from melogit_cli.interp.registry import lookup
@@ -267,9 +268,9 @@ def run_dofile(
     p = Path(path)
     if not p.exists() and not p.suffix:
         p = p.with_suffix(".do")
-    if not p.is_file():
+    if not p.exists():
         raise StataError(f"file {path} not found", 601)
-    text = p.read_text(encoding="utf-8", errors="replace")
+    text = read_text(p)
     session = session or Session(Output(stream))
     statements = split_statements(text)
     try:

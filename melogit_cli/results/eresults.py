@@ -70,4 +70,7 @@ class EResults:
         }
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        """Write :meth:`to_json` to ``path``, whole or not at all (Stata's errors)."""
+        from melogit_cli.files import write_text
+
+        write_text(path, json.dumps(self.to_json(), indent=1) + "\n")

@@ -1,0 +1,188 @@
+"""Files that cannot be read or written, do-file text and line numbers: Stata's message and
+return code every time, checked before any work, and no file left half-written."""
+
+from __future__ import annotations
+
+import errno
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DATA, ROOT
+
+from melogit_cli import files
+from melogit_cli.data.loaders import load
+from melogit_cli.errors import StataError
+from melogit_cli.interp.runner import execute, run_dofile
+from melogit_cli.interp.session import Output, Session
+
+SMALL = "c_use i.urban if district<=5 || district:"  # fits in a few iterations
+
+
+def melogit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "melogit_cli.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def assert_stata_error(res: subprocess.CompletedProcess, message: str, rc: int) -> None:
+    assert res.returncode == 1
+    assert f"{message}\nr({rc});" in res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    assert "r(9999)" not in res.stdout + res.stderr
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A private copy of bangladesh.dta in its own folder."""
+    copy = tmp_path / "bangladesh.dta"
+    shutil.copyfile(DATA / "bangladesh.dta", copy)
+    return copy
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path):
+    target = tmp_path / "e.json"
+    target.write_text("old\n")
+
+    def half(f):
+        f.write("half")
+        raise ValueError("stopped")
+
+    with pytest.raises(ValueError, match="stopped"):
+        files.write_file(target, half)
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["e.json"]
+
+
+def test_disk_full_while_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", full)
+    with pytest.raises(StataError) as err:
+        files.write_text(tmp_path / "e.json", "{}\n")
+    assert (err.value.message, err.value.rc) == ("insufficient disk space", 699)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_folder_and_read_only_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # tests may run as root, whom permissions do not stop: the refusals are simulated
+    real_open = files.os.open
+
+    def refuse(path, *args, **kwargs):
+        if Path(path).parent == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", refuse)
+    target = tmp_path / "e.json"
+    for action in (lambda: files.check_writable(target), lambda: files.write_text(target, "x")):
+        with pytest.raises(StataError) as err:
+            action()
+        assert (err.value.message, err.value.rc) == (f"file {target} could not be opened", 603)
+    target.write_text("old\n")
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
+    with pytest.raises(StataError) as err:
+        files.write_text(target, "new\n")
+    message = f"file {target} is read-only; cannot be modified or erased"
+    assert (err.value.message, err.value.rc) == (message, 608)
+    assert target.read_text() == "old\n"
+
+
+def test_write_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path):
+    target = tmp_path / "e.json"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    files.write_text(target, "new\n")
+    assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == 0o640
+
+
+# ---------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize("name", ["folder.dta", "folder.csv"])
+def test_a_folder_could_not_be_opened(tmp_path: Path, name: str):
+    (tmp_path / name).mkdir()
+    with pytest.raises(StataError) as err:
+        load(tmp_path / name)
+    assert (err.value.message, err.value.rc) == (f"file {tmp_path / name} could not be opened", 603)
+
+
+@pytest.mark.parametrize("name", ["x.dta", "x.csv"])
+def test_a_file_in_a_missing_folder_is_not_found(tmp_path: Path, name: str):
+    path = tmp_path / "nodir" / name
+    with pytest.raises(StataError) as err:
+        load(path)
+    assert (err.value.message, err.value.rc) == (f"file {path} not found", 601)
+
+
+def test_unreadable_files_could_not_be_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """dta, csv, a do-file and ``import delimited``: r(603), never r(610) or r(9999)."""
+    for name in ("d.dta", "c.csv", "s.do"):
+        shutil.copyfile(DATA / "bangladesh.dta", tmp_path / name) if name == "d.dta" else (
+            (tmp_path / name).write_text("a,b\n1,2\n")
+        )
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "open", refuse, raising=False)
+    for name in ("d.dta", "c.csv"):
+        with pytest.raises(StataError) as err:
+            load(tmp_path / name)
+        assert (err.value.message, err.value.rc) == (
+            f"file {tmp_path / name} could not be opened", 603
+        )
+    with pytest.raises(StataError) as err:
+        run_dofile(tmp_path / "s.do", io.StringIO())
+    message = f"file {tmp_path / 's.do'} could not be opened"
+    assert (err.value.message, err.value.rc) == (message, 603)
+    session = Session(Output(io.StringIO()))
+    with pytest.raises(StataError) as err:
+        execute(session, f"import delimited {tmp_path / 'c.csv'}")
+    message = f"file {tmp_path / 'c.csv'} could not be opened"
+    assert (err.value.message, err.value.rc) == (message, 603)
+
+
+# ---------------------------------------------------------------------- do-files
+
+
+def run_text(text: str, tmp_path: Path, name: str = "t.do", encoding: str = "utf-8"):
+    path = tmp_path / name
+    path.write_text(text, encoding=encoding)
+    stream = io.StringIO()
+    session, failure = run_dofile(path, stream)
+    return session, failure, stream.getvalue()
+
+
+def test_do_files_with_a_byte_order_mark(tmp_path: Path):
+    (tmp_path / "inner.do").write_text('display "inner"\n', encoding="utf-8-sig")
+    _, failure, out = run_text(
+        f'display "outer"\ndo {tmp_path / "inner.do"}\n', tmp_path, encoding="utf-8-sig"
+    )
+    assert failure is None, out
+    assert ". display \"outer\"\nouter\n" in out and "\ninner\n" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["log using {d}/nodir/x.log", "export delimited using {d}/nodir/x.csv", "save {d}/nodir/x"],
+)
+def test_do_file_outputs_in_a_missing_folder(tmp_path: Path, command: str):
+    _, failure, out = run_text(f"webuse hospital\n{command.format(d=tmp_path)}\n", tmp_path)
+    assert failure is not None and failure.line == 2
+    path = command.format(d=tmp_path).split()[-1]
+    path += "" if Path(path).suffix else ".dta"
+    assert (failure.error.message, failure.error.rc) == (f"file {path} could not be opened", 603)
+    assert "r(9999)" not in out
