@@ -25,6 +25,16 @@ def _print_error(err: StataError, stream: TextIO) -> None:
     stream.flush()
 
 
+def check_json_path(json_path: str, *inputs: str | None) -> None:
+    """Before any work: ``json_path`` must be writable and must not be an input file."""
+    from melogit_cli.files import check_writable, same_file
+
+    for name in inputs:
+        if name is not None and same_file(json_path, name):
+            raise StataError(f"--json names the input file {name}; give another file", 198)
+    check_writable(json_path)
+
+
 def run_command(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
     """Parse, fit, print; returns the Stata return code (0 on success)."""
     from melogit_cli.api import as_dataset, parse, run
@@ -36,6 +46,8 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
         spec = parse(command)
         if data is None:
             raise StataError("no data: give --data FILE (.dta or .csv)", 198)
+        if json_path:
+            check_json_path(json_path, data)
         ds = as_dataset(data)
         with show_progress(IterationLog(out)) as progress:
             est = run(spec, ds, progress.log, progress)
@@ -69,6 +81,8 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
 
     session = Session(Output(out), progress=True)
     try:
+        if json_path:
+            check_json_path(json_path, data, path)
         if data is not None:
             from melogit_cli.api import as_dataset
 

@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import DATA, ROOT
 
 from melogit_cli import files
+from melogit_cli.cli import main
 from melogit_cli.data.loaders import load
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute, run_dofile
@@ -46,6 +48,62 @@ def data(tmp_path: Path) -> Path:
     copy = tmp_path / "bangladesh.dta"
     shutil.copyfile(DATA / "bangladesh.dta", copy)
     return copy
+
+
+# ---------------------------------------------------------------------- --json
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line run in this process (the same code as ``melogit``, without the
+    start-up of a new interpreter)."""
+    result = CliRunner().invoke(main, list(args))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("target", "message", "rc"),
+    [
+        ("nodir/e.json", "file {} could not be opened", 603),  # a missing folder
+        (".", "file {} could not be opened", 603),  # a folder
+        ("sub/../bangladesh.dta", "--json names the input file {data}; give another file", 198),
+    ],
+    ids=["missing-folder", "folder", "data-file"],
+)
+def test_bad_json_target_fails_before_fitting(data: Path, target: str, message: str, rc: int):
+    before = data.read_bytes()
+    json_path = str(data.parent / target)
+    res = cli("--data", str(data), "--json", json_path, SMALL)
+    assert_stata_error(res, message.format(json_path, data=data), rc)
+    assert res.stdout == ""  # nothing was fitted
+    assert data.read_bytes() == before
+    assert sorted(p.name for p in data.parent.iterdir()) == ["bangladesh.dta"]
+
+
+def test_json_never_overwrites_the_data_file(data: Path):
+    before = data.read_bytes()
+    res = melogit("--data", "bangladesh.dta", "--json", "./bangladesh.dta", SMALL,
+                  cwd=data.parent)
+    assert_stata_error(res, "--json names the input file bangladesh.dta; give another file", 198)
+    assert res.stdout == ""
+    assert data.read_bytes() == before
+
+
+def test_json_on_a_full_device_is_insufficient_disk_space(data: Path):
+    res = melogit("--data", str(data), "--json", "/dev/full", SMALL)
+    assert "Log likelihood = -122.14782" in res.stdout  # the table was shown
+    assert_stata_error(res, "insufficient disk space", 699)
+
+
+def test_do_file_json_checked_before_running(tmp_path: Path):
+    script = tmp_path / "a.do"
+    script.write_text('display "ran"\n')
+    json_path = tmp_path / "nodir" / "e.json"
+    res = cli("do", str(script), "--json", str(json_path))
+    assert_stata_error(res, f"file {json_path} could not be opened", 603)
+    assert "ran" not in res.stdout
+    res = cli("do", str(script), "--json", str(script))
+    assert_stata_error(res, f"--json names the input file {script}; give another file", 198)
+    assert script.read_text() == 'display "ran"\n'
 
 
 # ---------------------------------------------------------------------- writing
