@@ -8,6 +8,7 @@ import io
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from conftest import DATA, ROOT
 
 from melogit_cli import files
 from melogit_cli.cli import main
-from melogit_cli.data.loaders import load
+from melogit_cli.data.loaders import load, load_csv
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute, run_dofile
 from melogit_cli.interp.session import Output, Session
@@ -211,6 +212,19 @@ def test_unreadable_files_could_not_be_opened(tmp_path: Path, monkeypatch: pytes
         execute(session, f"import delimited {tmp_path / 'c.csv'}")
     message = f"file {tmp_path / 'c.csv'} could not be opened"
     assert (err.value.message, err.value.rc) == (message, 603)
+
+
+def test_large_mixed_csv_gives_no_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # pandas' chunked reader warns (DtypeWarning) when a column's type changes past its
+    # first chunk; such files are the large ones, read through pandas
+    n = 270_000  # more than one chunk (262,144 rows) of pandas' reader
+    path = tmp_path / "mixed.csv"
+    path.write_text("y,a\n" + "0,1\n1,2\n" * (n // 2 - 2) + "0,x\n1,y\n" * 2)
+    monkeypatch.setattr("melogit_cli.data.loaders.CSV_WITHOUT_PANDAS", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = load_csv(path)
+    assert ds.is_string("a") and not ds.is_string("y") and ds.nobs == n
 
 
 # ---------------------------------------------------------------------- do-files

@@ -179,7 +179,10 @@ def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=list(MISSING_CELLS))
+        # low_memory=False: the whole column's type is decided at once (no DtypeWarning)
+        frame = pd.read_csv(
+            path, keep_default_na=False, na_values=list(MISSING_CELLS), low_memory=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(str(exc)) from None
     # text columns keep their cells exactly, as the small reader has them: pandas reads
@@ -191,7 +194,9 @@ def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
         if not numeric or np.isinf(col.to_numpy(dtype=float)).any():
             words.append(k)
     if words:
-        text = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=words)
+        text = pd.read_csv(
+            path, dtype=str, keep_default_na=False, usecols=words, low_memory=False
+        )
         for i, k in enumerate(words):
             cells = text.iloc[:, i].to_numpy()
             frame[frame.columns[k]] = np.where(cells == ".", "", cells).astype(object)
