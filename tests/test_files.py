@@ -247,6 +247,31 @@ def test_do_files_with_a_byte_order_mark(tmp_path: Path):
     assert ". display \"outer\"\nouter\n" in out and "\ninner\n" in out
 
 
+FIT = f"webuse bangladesh\nquietly melogit {SMALL}\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("drop urban", "variable urban not found"),
+        ("webuse hospital, clear", "variable urban not found"),
+        ("drop c_use", "variable c_use not found"),
+    ],
+)
+def test_predict_after_the_data_changed(tmp_path: Path, change: str, message: str):
+    _, failure, out = run_text(FIT + f"{change}\npredict p\n", tmp_path)
+    assert failure is not None
+    assert (failure.line, failure.command) == (4, "predict p")
+    assert (failure.error.message, failure.error.rc) == (message, 111)
+    assert "r(9999)" not in out
+
+
+def test_linear_prediction_needs_no_outcome(tmp_path: Path):
+    session, failure, out = run_text(FIT + "drop c_use\npredict xb, xb\n", tmp_path)
+    assert failure is None, out
+    assert "xb" in session.data().varnames
+
+
 @pytest.mark.parametrize(
     "command",
     ["log using {d}/nodir/x.log", "export delimited using {d}/nodir/x.csv", "save {d}/nodir/x"],

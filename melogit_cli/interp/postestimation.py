@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melogit_cli.errors import StataError, option_not_allowed, syntax_error
+from melogit_cli.errors import (
+    StataError,
+    option_not_allowed,
+    syntax_error,
+    variable_not_found,
+)
 from melogit_cli.interp.parse import Body, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Estimate, Session
@@ -94,8 +99,19 @@ def positions(ids: np.ndarray, row_ids: np.ndarray) -> np.ndarray:
     return np.where(found, order[pos], -1).astype(np.int64)
 
 
+def model_variable(ds: object, name: str) -> np.ndarray:
+    """A variable of the model from the data now in memory: ``variable NAME not found``
+    r(111) when it has been dropped or other data loaded, ``type mismatch`` r(109) when
+    it is now a string."""
+    if name not in ds.varnames:  # type: ignore[attr-defined]
+        raise variable_not_found(name)
+    if ds.is_string(name):  # type: ignore[attr-defined]
+        raise StataError("type mismatch", 109)
+    return ds.frame[name].to_numpy(dtype=float)  # type: ignore[attr-defined]
+
+
 def _part_values(ds: object, var: str, level: int | None) -> np.ndarray:
-    x = ds.frame[var].to_numpy(dtype=float)  # type: ignore[attr-defined]
+    x = model_variable(ds, var)
     if level is None:
         return x
     return np.where(np.isnan(x), np.nan, (x == level).astype(float))
@@ -268,12 +284,16 @@ def predict(session: Session, rest: str) -> None:
     Z = re_columns(ds, model.re_names)
     offset_var = design.offset_var  # type: ignore[attr-defined]
     if offset_var and not body.flag("nooffset"):
-        offset = ds.frame[offset_var].to_numpy(dtype=float)
+        offset = model_variable(ds, offset_var)
     else:
         offset = np.zeros(ds.nobs)
     xb = X @ model.beta + offset
     complete = np.isfinite(xb) & np.all(np.isfinite(Z), axis=1)
-    y = ds.frame[design.depvar].to_numpy(dtype=float)  # type: ignore[attr-defined]
+    needs_re = stat in ("reffects", "reses") or (
+        stat in ("mu", "eta") and estimator != "fixedonly" and not marginal
+    )
+    # the outcome enters only the posterior of the random effects
+    y = model_variable(ds, design.depvar) if needs_re else np.zeros(ds.nobs)  # type: ignore[attr-defined]
     if design.family == "bernoulli":  # type: ignore[attr-defined]
         y = np.where(np.isnan(y), np.nan, (y != 0).astype(float))
     in_sample = (design_row >= 0) & complete & np.isfinite(y)
@@ -283,9 +303,6 @@ def predict(session: Session, rest: str) -> None:
         trials[design_row >= 0] = design.trials[design_row[design_row >= 0]]  # type: ignore[attr-defined]
 
     out = session.out
-    needs_re = stat in ("reffects", "reses") or (
-        stat in ("mu", "eta") and estimator != "fixedonly" and not marginal
-    )
     if stat == "mu" and not body.flag("mu"):
         out.line("(option mu assumed)")
     post = codes = None
