@@ -19,6 +19,7 @@ from melogit_cli import files
 from melogit_cli.cli import main
 from melogit_cli.data.loaders import load, load_csv
 from melogit_cli.errors import StataError
+from melogit_cli.interp.registry import COMMANDS, Command
 from melogit_cli.interp.runner import execute, run_dofile
 from melogit_cli.interp.session import Output, Session
 
@@ -270,6 +271,41 @@ def test_linear_prediction_needs_no_outcome(tmp_path: Path):
     session, failure, out = run_text(FIT + "drop c_use\npredict xb, xb\n", tmp_path)
     assert failure is None, out
     assert "xb" in session.data().varnames
+
+
+LINES = [
+    ("continued", 'display 1\ndisplay ///\n  2 ///\n  3\nfoo ///\nbar\n', 5, "foo bar"),
+    ("delimit", "#delimit ;\ndisplay 1;\nfoo\n  bar;\n#delimit cr\n", 3, "foo bar"),
+    ("quietly-block", "display 1\nquietly {\n  display 2\n  foo\n}\n", 4, "foo"),
+    ("capture", "capture foo\ncapture {\n  foo\n}\nfoo\n", 5, "foo"),
+    ("open-block", "display 1\nforvalues i = 1/2 {\n  display `i'\n", 2, "forvalues i = 1/2 {"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "line", "command"), LINES, ids=[x[0] for x in LINES])
+def test_errors_name_the_line_the_command_starts(tmp_path, name, text, line, command):
+    _, failure, _ = run_text(text, tmp_path)
+    assert failure is not None
+    assert (failure.line, " ".join(failure.command.split())) == (line, command)
+
+
+def test_nested_do_file_error_is_at_the_line_of_do(tmp_path: Path):
+    (tmp_path / "inner.do").write_text("display 1\nfoo\n")
+    _, failure, out = run_text(
+        f"display 0\nquietly {{\n  display 2\n  do {tmp_path / 'inner.do'}\n}}\n", tmp_path
+    )
+    assert (failure.line, failure.error.message, failure.error.rc) == (
+        4, "unrecognized command:  foo", 199
+    )
+
+
+def test_an_unexpected_failure_keeps_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def broken(session, rest):
+        raise RuntimeError("broken")
+
+    monkeypatch.setitem(COMMANDS, "broken", Command("broken", 6, broken))
+    _, failure, _ = run_text("display 1\nforvalues i = 1/2 {\n  broken\n}\n", tmp_path)
+    assert (failure.line, failure.command, failure.error.rc) == (3, "broken", 9999)
 
 
 @pytest.mark.parametrize(

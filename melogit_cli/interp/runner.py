@@ -120,10 +120,15 @@ def _block_end(statements: list[Statement], start: int) -> int:
     raise StataError("unexpected end of file", 612)
 
 
-def _mark(err: StataError, stmt: Statement) -> StataError:
+def _mark(err: BaseException, stmt: Statement) -> BaseException:
+    """Note on ``err`` the statement it arose in (the innermost one keeps its mark), so
+    that any error, expected or not, is reported at its line."""
     if not hasattr(err, "line"):
-        err.line = stmt.line  # type: ignore[attr-defined]
-        err.command = stmt.text  # type: ignore[attr-defined]
+        try:
+            err.line = stmt.line  # type: ignore[attr-defined]
+            err.command = stmt.text  # type: ignore[attr-defined]
+        except AttributeError:  # an exception type without attributes of its own
+            pass
     return err
 
 
@@ -141,7 +146,10 @@ def execute_statements(session: Session, statements: list[Statement], echo: bool
         if stmt.text.strip() == "}":
             raise _mark(StataError("unexpected '}'", 198), stmt)
         if _opens_block(stmt):
-            end = _block_end(statements, i)
+            try:
+                end = _block_end(statements, i)
+            except StataError as err:
+                raise _mark(err, stmt) from None
             body = statements[i + 1 : end]
             if echo:
                 for k, inner in enumerate([*body, statements[end]], start=2):
@@ -149,14 +157,16 @@ def execute_statements(session: Session, statements: list[Statement], echo: bool
                         out.echo(f"{k:>3}. {raw.rstrip()}")
             try:
                 _run_block(session, stmt, body)
-            except StataError as err:
-                raise _mark(err, stmt) from None
+            except Exception as err:
+                _mark(err, stmt)
+                raise
             i = end + 1
         else:
             try:
                 execute(session, stmt.text)
-            except StataError as err:
-                raise _mark(err, stmt) from None
+            except Exception as err:
+                _mark(err, stmt)
+                raise
             i += 1
         if echo:
             out.echo("")
@@ -257,7 +267,7 @@ def run_statements(
             raise
         err = StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999)
         out.error(err)
-        return DoError(0, "", err)
+        return DoError(getattr(exc, "line", 0), getattr(exc, "command", ""), err)
     return None
 
 
