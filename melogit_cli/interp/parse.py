@@ -11,9 +11,9 @@ from lark.exceptions import LarkError
 from melogit_cli.errors import StataError
 from melogit_cli.syntax.expr import Expr
 from melogit_cli.syntax.expr_parser import parse_expr
-from melogit_cli.syntax.grammar_files import lalr_parser
+from melogit_cli.syntax.grammar_files import lalr_parser, parse_balanced
 from melogit_cli.syntax.spec import InRange
-from melogit_cli.syntax.textscan import check_balance, paren_depth
+from melogit_cli.syntax.textscan import check_balance
 
 LINE_MARK = "\x01"
 BODY_MARK = "\x02"
@@ -76,7 +76,8 @@ def _canonical_prefix(word: str) -> str:
 def parse_line(text: str) -> CommandLine:
     """Split a command; an unparsable start is ``unrecognized command`` r(199)."""
     try:
-        tree = _parser(paren_depth(text)).parse(LINE_MARK + text)
+        # the command word and the text after it never need balanced-text terminals
+        tree = _parser(1).parse(LINE_MARK + text)
     except LarkError:
         word = text.split()[0] if text.split() else text
         raise StataError(f"unrecognized command:  {word}", 199) from None
@@ -113,7 +114,7 @@ def _parse_body(text: str) -> Body:
         return body
     depth = check_balance(text)
     try:
-        tree = _parser(depth).parse(BODY_MARK + text)
+        tree = parse_balanced("dofile.lark", text, depth, BODY_MARK)
     except LarkError:
         raise StataError("invalid syntax", 198) from None
     node = tree.children[0].children[1]

@@ -12,8 +12,9 @@ from functools import cache
 from pathlib import Path
 
 import lark
-from lark import Lark
+from lark import Lark, Token, Tree
 
+from melogit_cli.syntax.textscan import mask_deep
 from melogit_cli.user_cache import user_cache_dir
 
 _PACKAGE_GRAMMAR_DIR = Path(__file__).resolve().parents[1] / "grammar"  # installed
@@ -41,11 +42,16 @@ def grammar_text(name: str) -> str:
     )
 
 
+MAX_GRAMMAR_DEPTH = 2
+"""The deepest ``PAREN`` a grammar is built with; deeper text is masked (:func:`parse_balanced`)."""
+
+
 def balanced_terminals(depth: int) -> str:
     """Lark definitions of ``PAREN``: parenthesised text (with quoted strings) nested up
     to ``depth`` levels.  A regular expression cannot match any depth, and the deeper
     the pattern the longer it takes to compile (a sixth of a one-liner's parse at six
-    levels), so each text is parsed with the depth it needs."""
+    levels, seconds at forty), so each text is parsed with the depth it needs, at most
+    :data:`MAX_GRAMMAR_DEPTH`."""
     lines = ['P1: "(" (PCHAR | QSTR)* ")"']
     lines += [f'P{k}: "(" (PCHAR | QSTR | P{k - 1})* ")"' for k in range(2, depth + 1)]
     return "\n".join(lines) + f"\nPAREN: P{depth}\n"
@@ -89,3 +95,30 @@ def _cache_file(name: str, depth: int) -> str | bool:
     python = "".join(map(str, sys.version_info[:2]))
     stem = name.removesuffix(".lark")
     return str(folder / f"grammar-{stem}-{depth}-lark-{lark.__version__}-py{python}.cache")
+
+
+def parse_balanced(name: str, text: str, depth: int, mark: str = "") -> Tree:
+    """Parse ``mark + text`` with ``grammar/<name>``; ``text`` is balanced and ``depth`` is
+    its deepest nesting of parentheses.
+
+    Text nested deeper than :data:`MAX_GRAMMAR_DEPTH` is masked before it is lexed (it
+    only ever lies inside a balanced-text token), and every token then takes its text
+    back from the original, so the work stays linear in the length of the text at any
+    depth.  Lark's errors carry positions that hold in the original text.
+    """
+    if depth <= MAX_GRAMMAR_DEPTH:
+        return lalr_parser(name, depth).parse(mark + text)
+    masked = mask_deep(text, MAX_GRAMMAR_DEPTH)
+    tree = lalr_parser(name, MAX_GRAMMAR_DEPTH).parse(mark + masked)
+    return _unmask(tree, mark + text)
+
+
+def _unmask(tree: Tree, original: str) -> Tree:
+    for subtree in tree.iter_subtrees():
+        subtree.children = [
+            Token.new_borrow_pos(c.type, original[c.start_pos : c.end_pos], c)
+            if isinstance(c, Token) and c.start_pos is not None
+            else c
+            for c in subtree.children
+        ]
+    return tree

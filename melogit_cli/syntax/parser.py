@@ -18,7 +18,7 @@ from melogit_cli.errors import StataError
 from melogit_cli.syntax import options as opt
 from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.fvops import OpInfo, decode_ops, expand_product, make_factor
-from melogit_cli.syntax.grammar_files import lalr_parser
+from melogit_cli.syntax.grammar_files import parse_balanced
 from melogit_cli.syntax.spec import (
     InRange,
     ModelSpec,
@@ -342,7 +342,7 @@ def parse_melogit(text: str) -> ModelSpec:
     cmdline = stripped if _CMD_RE.match(stripped) else f"melogit {stripped}"
     depth = check_balance(stripped)
     try:
-        tree = lalr_parser("melogit.lark", depth).parse(stripped)
+        tree = parse_balanced("melogit.lark", stripped, depth)
         parts = _Tree().transform(tree)
         return _assemble(parts, cmdline)
     except VisitError as exc:

@@ -57,6 +57,37 @@ def paren_depth(text: str) -> int:
         return text.count("(")
 
 
+MASK = "\x00"
+
+
+def mask_deep(text: str, keep: int) -> str:
+    """``text`` (balanced) with everything nested deeper than ``keep`` levels of
+    parentheses, those parentheses and quoted text included, replaced by ``MASK``.
+
+    The result has the same length, so positions found in it hold in ``text``: the
+    command grammars then need balanced-text terminals only ``keep`` levels deep, and
+    what they lex is read back from ``text``.
+    """
+    out: list[str] = []
+    opened = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        end = i + 1
+        if ch == "`" and text.startswith('`"', i):
+            end = text.find("\"'", i + 2) + 2
+        elif ch == '"':
+            end = text.find('"', i + 1) + 1
+        elif ch == "(":
+            opened += 1
+        hidden = opened > keep
+        if ch == ")":
+            opened -= 1
+        out.append(MASK * (end - i) if hidden else text[i:end])
+        i = end
+    return "".join(out)
+
+
 _WORD_RE = re.compile(r"[^\s,|:\[\]]+")
 
 
