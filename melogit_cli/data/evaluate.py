@@ -116,8 +116,7 @@ def _eval(e: Expr, ctx: _Context) -> Array:
     if isinstance(e, Var):
         return _variable(e.name, ctx)
     if isinstance(e, Unary):
-        v = num(_eval(e.operand, ctx))
-        return -v if e.op == "-" else as01(v == 0)
+        return _unary(e, ctx)
     if isinstance(e, Binary):
         return _binary(e, ctx)
     if isinstance(e, Call):
@@ -149,15 +148,42 @@ def _variable(name: str, ctx: _Context) -> Array:
         return ctx.const(value if isinstance(value, str) else float(value))
 
 
+def _unary(e: Unary, ctx: _Context) -> Array:
+    # a chain of unary operators is walked, not recursed into: it may be 800 long
+    ops: list[str] = []
+    node: Expr = e
+    while isinstance(node, Unary):
+        ops.append(node.op)
+        node = node.operand
+    v = _eval(node, ctx)
+    for op in reversed(ops):
+        v = num(v)
+        v = -v if op == "-" else as01(v == 0)
+    return v
+
+
 def _binary(e: Binary, ctx: _Context) -> Array:
-    a, b = _eval(e.left, ctx), _eval(e.right, ctx)
-    if e.op in COMPARISONS:
-        return compare(e.op, a, b)
-    if e.op == "&":
+    # operators of one precedence nest to the left (a & b & c is (a & b) & c): the left
+    # spine is walked, not recursed into, so 800 operators need no deep recursion
+    spine: list[Binary] = []
+    node: Expr = e
+    while isinstance(node, Binary):
+        spine.append(node)
+        node = node.left
+    a = _eval(node, ctx)
+    for b in reversed(spine):
+        a = _apply(b.op, a, _eval(b.right, ctx))
+    return a
+
+
+def _apply(op: str, a: Array, b: Array) -> Array:
+    if op in COMPARISONS:
+        return compare(op, a, b)
+    if op == "&":
         return as01(truth(a) & truth(b))
-    if e.op == "|":
+    if op == "|":
         return as01(truth(a) | truth(b))
-    return arith(e.op, a, b)
+    return arith(op, a, b)
 
 
 def _subscript(e: Subscript, ctx: _Context) -> Array:

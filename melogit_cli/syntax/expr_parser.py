@@ -6,8 +6,9 @@ expression is evaluated (:func:`melogit_cli.data.evaluate.evaluate`).
 
 from __future__ import annotations
 
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
 from lark.exceptions import LarkError, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from melogit_cli.errors import StataError
 from melogit_cli.syntax.expr import (
@@ -23,14 +24,15 @@ from melogit_cli.syntax.expr import (
     Var,
 )
 from melogit_cli.syntax.grammar_files import lalr_parser
+from melogit_cli.syntax.limits import check_expression
 from melogit_cli.syntax.textscan import check_balance
 
 _OP_ALIASES = {"~=": "!=", "~": "!"}
 
 
 @v_args(inline=True)
-class _ToAst(Transformer):
-    """Parse tree -> AST nodes."""
+class _ToAst(Transformer_NonRecursive):
+    """Parse tree -> AST nodes (without recursion: a chain of 800 ``&`` is 800 levels deep)."""
 
     def number(self, tok: Token) -> Num:
         return Num(float(tok))
@@ -76,12 +78,14 @@ class _ToAst(Transformer):
 def parse_expr(text: str) -> Expr:
     """Parse a Stata expression; raise :class:`StataError` on malformed input.
 
-    Unbalanced quotes or parentheses give r(132); any other syntax error is
-    ``invalid syntax`` r(198).
+    Unbalanced quotes or parentheses give r(132); an expression beyond Stata's limits
+    (:func:`~melogit_cli.syntax.limits.check_expression`) r(130) or r(198); any other
+    syntax error is ``invalid syntax`` r(198).
     """
     if not text or not text.strip():
         raise StataError("invalid syntax", 198)
     check_balance(text)
+    check_expression(text)
     try:
         tree = lalr_parser("expr.lark").parse(text)
         return _ToAst().transform(tree)
