@@ -19,6 +19,12 @@ from melogit_cli.syntax import options as opt
 from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.fvops import OpInfo, decode_ops, expand_product, make_factor
 from melogit_cli.syntax.grammar_files import parse_balanced
+from melogit_cli.syntax.limits import (
+    MAX_CONTINUOUS_INTERACTION,
+    MAX_FACTOR_INTERACTION,
+    MAX_RHS,
+    check_name,
+)
 from melogit_cli.syntax.spec import (
     InRange,
     ModelSpec,
@@ -83,6 +89,30 @@ class _TermSpec:
         units = [[make_factor(p, u.info) for p in u.patterns] for u in self.units]
         return expand_product(units, self.seps)
 
+    def check_size(self) -> int:
+        """Refuse more interacted variables than Stata allows (8 factor, 64 continuous);
+        return how many terms the specification stands for, computed without expanding
+        it (``a##b##c...`` doubles with each component)."""
+        if len(self.units) > 1:
+            continuous = sum(u.info.kind == "c" for u in self.units)
+            for count, limit, kind in (
+                (len(self.units) - continuous, MAX_FACTOR_INTERACTION, "factor"),
+                (continuous, MAX_CONTINUOUS_INTERACTION, "continuous"),
+            ):
+                if count > limit:
+                    raise StataError(
+                        f"interactions of more than {limit} {kind} variables not allowed", 198
+                    )
+        total, product = 1, len(self.units[0].patterns)
+        for sep, unit in zip(self.seps, self.units[1:], strict=True):
+            if sep == "##":
+                total *= 1 + product
+                product = 1
+            product *= len(unit.patterns)
+            if total * (1 + product) > MAX_RHS + 1:
+                return MAX_RHS + 1
+        return total * (1 + product) - 1
+
 
 @dataclass
 class _Equation:
@@ -105,10 +135,10 @@ class _Tree(Transformer):
     """Parse tree -> :class:`_Equation` objects (semantic checks come later)."""
 
     def varname(self, c: list[Token]) -> str:
-        return str(c[0])
+        return _name(c[0])
 
     def varrange(self, c: list[Token]) -> str:
-        return f"{c[0]}-{c[1]}"
+        return f"{_name(c[0])}-{_name(c[1])}"
 
     def fvvar(self, c: list) -> _Unit:
         ops = [str(t) for t in c[:-1]]
@@ -158,7 +188,7 @@ class _Tree(Transformer):
         return eq
 
     def re_eq(self, c: list) -> _Equation:
-        eq = _Equation(level=str(c[1]))
+        eq = _Equation(level=_name(c[1]))
         for item in c[3:]:
             if isinstance(item, _TermSpec):
                 eq.terms.append(item)
@@ -171,6 +201,14 @@ class _Tree(Transformer):
 
     def replay(self, c: list) -> _Replay:
         return _Replay(c[0])
+
+
+def _name(token: Token) -> str:
+    """A variable name or pattern; a name longer than 32 characters is invalid."""
+    text = str(token)
+    if not any(ch in "*?~" for ch in text):
+        check_name(text)
+    return text
 
 
 def _in_range(first: int | str, last: int | str) -> InRange:
@@ -196,6 +234,7 @@ def _build_fixed(eq: _Equation, spec: ModelSpec) -> None:
     if unit.ops or unit.grouped or len(unit.patterns) != 1:
         raise StataError("depvar may not be a factor variable", 198)
     spec.depvar = unit.patterns[0]
+    _check_terms(eq.terms[1:])
     for term in eq.terms[1:]:
         spec.fixed.extend(term.expand())
     seen: set[str] = set()
@@ -213,6 +252,16 @@ def _build_fixed(eq: _Equation, spec: ModelSpec) -> None:
     opt.apply_fe_options(eq.options, spec)
 
 
+def _check_terms(terms: list[_TermSpec]) -> None:
+    """``too many variables`` r(103) past Stata/SE's 10,998 right-hand-side variables,
+    before the terms are expanded (a fit that size would not fit in memory anyway)."""
+    count = 0
+    for term in terms:
+        count += term.check_size()
+        if count > MAX_RHS:
+            raise StataError("too many variables", 103)
+
+
 def _build_re(eq: _Equation, last: bool, options: Options) -> REEquation:
     level = eq.level or ""
     re_eq = REEquation(level=level)
@@ -227,6 +276,7 @@ def _build_re(eq: _Equation, last: bool, options: Options) -> REEquation:
             raise StataError(f"{text} invalid level specification", 198)
         re_eq.r_var = unit.patterns[0]
     else:
+        _check_terms(eq.terms)
         for term in eq.terms:
             re_eq.terms.extend(term.expand())
     opt.apply_re_options(eq.options, re_eq, options if last else None)
