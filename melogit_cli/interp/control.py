@@ -10,6 +10,7 @@ from melogit_cli.files import open_for_writing, read_text
 from melogit_cli.interp.parse import parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
+from melogit_cli.syntax.limits import MAX_DO_NESTING
 
 RULE = "-" * 79
 
@@ -116,9 +117,12 @@ def _nested(session: Session, rest: str, echo: bool) -> None:
         path = path.with_suffix(".do")
     if not path.exists():
         raise StataError(f"file {path} not found", 601)
+    if session.do_depth >= MAX_DO_NESTING:
+        raise StataError("system limit exceeded - see manual", 1000)
     statements = split_statements(read_text(path))
     saved = session.locals
     session.locals = {}
+    session.do_depth += 1
     try:
         if not echo:
             session.out.quiet += 1
@@ -129,6 +133,7 @@ def _nested(session: Session, rest: str, echo: bool) -> None:
                 session.out.quiet -= 1
     finally:
         session.locals = saved
+        session.do_depth -= 1
     if failure is not None:
         raise StataError(failure.error.message, failure.error.rc)
     if echo:

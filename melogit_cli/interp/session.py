@@ -88,6 +88,7 @@ class Session:
     log_path: str | None = None
     linesize: int = 80
     progress: bool = False  # a status line on stderr during long fits (the CLI, on a terminal)
+    do_depth: int = 1  # do-files running, this one included (Stata allows 64)
 
     # ------------------------------------------------------------ data
     def set_data(self, ds: Dataset) -> None:
