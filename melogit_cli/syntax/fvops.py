@@ -155,6 +155,8 @@ def expand_product(units: list[list[Factor]], separators: list[str]) -> list[Ter
     distributed).  ``#`` joins units into one product; ``##`` means the full
     factorial of its components: ``a##b##c`` -> a, b, a#b, c, a#c, b#c, a#b#c.
     """
+    if len(units) == 1:  # a plain variable or group: one term per factor
+        return [Term((f,)) for f in units[0]]
     components: list[list[list[Factor]]] = [[units[0]]]
     for sep, unit in zip(separators, units[1:], strict=True):
         if sep == "##":

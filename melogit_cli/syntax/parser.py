@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lark import Token, Transformer
+from lark import Token, Transformer, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken, VisitError
 
 from melogit_cli.errors import StataError
@@ -201,6 +201,24 @@ class _Tree(Transformer):
 
     def replay(self, c: list) -> _Replay:
         return _Replay(c[0])
+
+
+_TREE = _Tree()
+_CALLBACKS = {
+    name: getattr(_TREE, name)
+    for name in dir(_Tree)
+    if not name.startswith("_") and callable(getattr(_Tree, name))
+    and name not in dir(Transformer)
+}
+
+
+def _transform(tree: Tree) -> object:
+    """The :class:`_Tree` callbacks applied bottom-up: the same result as
+    ``_Tree().transform(tree)`` at about half the cost (a 10,000-character varlist
+    holds 5,000 terms)."""
+    children = [_transform(c) if isinstance(c, Tree) else c for c in tree.children]
+    callback = _CALLBACKS.get(tree.data)
+    return callback(children) if callback is not None else Tree(tree.data, children)
 
 
 def _name(token: Token) -> str:
@@ -393,7 +411,7 @@ def parse_melogit(text: str) -> ModelSpec:
     depth = check_balance(stripped)
     try:
         tree = parse_balanced("melogit.lark", stripped, depth)
-        parts = _Tree().transform(tree)
+        parts = _transform(tree)
         return _assemble(parts, cmdline)
     except VisitError as exc:
         if isinstance(exc.orig_exc, StataError):
