@@ -361,9 +361,13 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
         return np.linalg.pinv(S), notes
     groups = _robust_groups(design, ds)
     G = int(groups.max()) + 1
+    if G < 2:
+        # the sandwich's small-sample factor G/(G-1) is undefined for one cluster: as
+        # Stata's _robust, the variance is left missing rather than scaled by 1
+        return np.full_like(Hinv, np.nan), notes
     summed = np.zeros((G, scores.shape[1]))
     np.add.at(summed, groups, scores * cw[:, None])
-    B = summed.T @ summed * (G / (G - 1) if G > 1 else 1.0)
+    B = summed.T @ summed * (G / (G - 1))
     return Hinv @ B @ Hinv, notes
 
 

@@ -102,6 +102,7 @@ def build_eresults(
 
     # Wald test of the fixed effects (constant excluded)
     wald_idx = [j for j, c in enumerate(fx.columns) if keep[j] and not c.is_cons]
+    finite_V = bool(np.all(np.isfinite(V_est)))
     chi2, df_m = _wald(b[wald_idx], V[np.ix_(wald_idx, wald_idx)])
     ll, ll_c = fit.ll, fit.ll_c
     chi2_c = max(0.0, 2.0 * (ll - ll_c))
@@ -139,12 +140,12 @@ def build_eresults(
         "ll": ll,
         "N_clust": float(levels[0].n_groups),
         "chi2": chi2,
-        "p": float(chi2_tail(df_m, chi2)) if df_m > 0 else np.nan,
+        "p": float(chi2_tail(df_m, chi2)) if df_m > 0 and np.isfinite(chi2) else np.nan,
         "ll_c": ll_c,
         "chi2_c": chi2_c,
         "df_c": float(df_c),
         "p_c": float(p_c),
-        "rank": float(np.linalg.matrix_rank(V_est)) if V_est.size else 0.0,
+        "rank": float(np.linalg.matrix_rank(V_est)) if V_est.size and finite_V else 0.0,
         "ic": float(fit.iterations),
         "rc": 0.0 if fit.converged else 430.0,
         "converged": 1.0 if fit.converged else 0.0,
@@ -224,6 +225,8 @@ def build_eresults(
 def _wald(b: np.ndarray, V: np.ndarray) -> tuple[float, int]:
     if b.size == 0:
         return 0.0, 0
+    if not np.all(np.isfinite(V)):  # a missing variance (one robust cluster) tests nothing
+        return np.nan, b.size
     Vi = np.linalg.pinv(V)
     return float(b @ Vi @ b), int(np.linalg.matrix_rank(V))
 
