@@ -55,6 +55,21 @@ def integration(options: Options, crossed: bool = False) -> tuple[str, int]:
     return method, points
 
 
+def engine_method(method: str, points: int) -> str:
+    """The approximation the engines compute for ``method`` at ``points`` per effect.
+
+    Adaptive quadrature with one point is the Laplacian approximation (the manual:
+    laplace is mode-curvature adaptive quadrature with one point); a one-point
+    mean-variance rule cannot estimate the posterior variance it adapts to, so it too
+    is the Laplacian approximation, as in Stata, where laplace is ``intpoints(1)``.
+    """
+    if points == 1 and method in ("mvaghermite", "mcaghermite"):
+        return "laplace"
+    if points == 1 and method == "pcaghermite":
+        return "pclaplace"
+    return method
+
+
 def estimate(
     spec: ModelSpec, ds: Dataset, sink: EventSink = ignore, progress: EventSink = ignore
 ) -> Estimation:
@@ -84,7 +99,8 @@ def estimate(
         sink(Message(note))
 
     data: ClusterData | NestedData | CrossedData
-    if method in LAPLACE_METHODS and (crossed or opts.vce == "oim"):
+    computed = engine_method(method, points)
+    if computed in LAPLACE_METHODS and (crossed or (opts.vce == "oim" and not weighted)):
         # the joint sparse Laplace is the same approximation as the two-level and nested
         # engines' Laplace, and faster; they keep the fits whose variance needs their
         # per-cluster scores (opg, robust, cluster)
@@ -93,7 +109,7 @@ def estimate(
         data, cov = nested_arrays(design)
     else:
         data, cov = cluster_arrays(design)
-    problem = Problem(data, cov, method, points, has_constant=not spec.noconstant)
+    problem = Problem(data, cov, computed, points, has_constant=not spec.noconstant)
     settings = Settings(
         iterate=300 if opts.iterate is None else opts.iterate,
         tolerance=opts.tolerance,

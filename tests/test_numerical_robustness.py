@@ -56,3 +56,29 @@ def test_one_robust_cluster_leaves_the_variance_missing(bangladesh, command, clu
     assert "Prob > chi2       =          ." in text
     urban = next(line for line in text.splitlines() if line.strip().startswith("urban |"))
     assert urban.split("|")[1].split()[1:] == [".", ".", ".", ".", "."]
+
+
+# ------------------------------------------------------------------ few integration points
+@pytest.mark.parametrize(
+    "options, method",
+    [
+        ("intpoints(1)", "mvaghermite"),
+        ("intmethod(mcaghermite) intpoints(1)", "mcaghermite"),
+        ("intmethod(pcaghermite) intp(1)", "pcaghermite"),
+    ],
+)
+def test_one_point_adaptive_quadrature_is_the_laplace_fit(options, method):
+    """One-point mode-curvature quadrature is the Laplacian approximation (and a
+    one-point mean-variance rule, which cannot estimate a posterior variance, is taken
+    as it): same log likelihood and estimates as intmethod(laplace), and the header
+    keeps the method and points asked for.  Before, the default method stayed at
+    ll -22577 and mcaghermite at the start values, -1219.50, for 300 iterations."""
+    lap = _fit_quietly(f"{EX1}, intmethod(laplace)", DATA / "bangladesh.dta")
+    one = _fit_quietly(f"{EX1}, {options}", DATA / "bangladesh.dta")
+    assert one.converged and one.ll == pytest.approx(-1206.8078, abs=5e-5)
+    assert one.ll == pytest.approx(lap.ll, abs=1e-7)
+    for name, value in lap.params.items():
+        assert one.params[name] == pytest.approx(value, rel=1e-6, abs=1e-8), name
+        assert one.bse[name] == pytest.approx(lap.bse[name], rel=1e-5), name
+    assert one.e.macros["n_quad"] == "1"
+    assert one.e.macros["intmethod"] == method
