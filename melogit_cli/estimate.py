@@ -17,7 +17,7 @@ from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.laplace import laplace_cluster_scores
 from melogit_cli.engine.nested import NestedQuadrature
 from melogit_cli.engine.nested_data import NestedData
-from melogit_cli.engine.newton import Settings
+from melogit_cli.engine.newton import Settings, infeasible
 from melogit_cli.engine.twolevel import ClusterData
 from melogit_cli.errors import StataError, option_not_allowed
 from melogit_cli.results.build import build_eresults, re_parameter_names
@@ -77,7 +77,16 @@ def estimate(
 
     ``sink`` gets the iteration log (none of the fit's events under ``nolog``);
     ``progress`` gets every event of the fit, ``nolog`` or not.
+
+    Floating-point warnings are silenced: extreme data overflow in places whose
+    results the fit checks (non-finite likelihoods, derivatives and steps end it with
+    Stata's error), and a warning printed by numpy is nothing Stata would show.
     """
+    with np.errstate(all="ignore"):
+        return _estimate(spec, ds, sink, progress)
+
+
+def _estimate(spec: ModelSpec, ds: Dataset, sink: EventSink, progress: EventSink) -> Estimation:
     check_supported(spec)
     keep_freed_memory()
     opts = spec.options
@@ -362,6 +371,8 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
     """The estimators' covariance in the internal metric."""
     notes: list[str] = []
     negH = -0.5 * (result.hessian + result.hessian.T)
+    if not np.all(np.isfinite(negH)):  # never hand LAPACK infinities or NaNs
+        raise infeasible(result.iterations)
     try:
         np.linalg.cholesky(negH)
         Hinv = np.linalg.inv(negH)

@@ -82,3 +82,48 @@ def test_one_point_adaptive_quadrature_is_the_laplace_fit(options, method):
         assert one.bse[name] == pytest.approx(lap.bse[name], rel=1e-5), name
     assert one.e.macros["n_quad"] == "1"
     assert one.e.macros["intmethod"] == method
+
+
+# ------------------------------------------------------------------ extreme values
+@pytest.fixture(scope="module")
+def extreme_csv(bangladesh, tmp_path_factory) -> str:
+    """Five districts with a covariate, an offset and a weight near 1e300."""
+    df = bangladesh[bangladesh.district <= 5].copy()
+    alternate = np.arange(len(df)) % 2 == 1
+    df["big"] = df.age * 1e298
+    df["o"] = np.where(alternate, 1e300, 0.0)
+    df["w"] = np.where(alternate, 1e300, 1.0)
+    path = tmp_path_factory.mktemp("extreme") / "extreme.csv"
+    df[["c_use", "urban", "age", "district", "big", "o", "w"]].to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "melogit c_use urban big || district:",
+        "melogit c_use urban age, offset(o) || district:",
+        "melogit c_use urban age [pw=w] || district:",
+    ],
+)
+def test_extreme_values_give_stata_error_and_print_nothing_else(extreme_csv, command):
+    """Covariates, offsets and weights near 1e300 overflow the likelihood's information:
+    Stata's r(1400), with neither numpy's RuntimeWarnings nor LAPACK's own
+    '** On entry to DLASCL' line (printed from C) on the screen, and no r(9999)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONWARNINGS": "always"}
+    out = subprocess.run(
+        [sys.executable, "-m", "melogit_cli.cli", "--data", extreme_csv, command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert text.rstrip().endswith("initial values not feasible\nr(1400);")
+    for unwanted in ("Warning", "DLASCL", "On entry", "r(9999)", "Traceback"):
+        assert unwanted not in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from melogit_cli.engine.events import EventSink, ignore
-from melogit_cli.engine.newton import Result, Settings, maximize
+from melogit_cli.engine.newton import Result, Settings, finite, infeasible, maximize
 from melogit_cli.special import expit, log_binomial_coefficients
 
 
@@ -54,8 +54,12 @@ class LogitObjective:
         eta = np.log(p / (1 - p))
         W = self.weight * self.trials * p * (1 - p)
         z = eta - self.offset + (self.y - self.trials * p) / (self.trials * p * (1 - p))
-        XtW = self.X.T * W
-        b, *_ = np.linalg.lstsq(XtW @ self.X, XtW @ z, rcond=None)
+        with np.errstate(over="ignore", invalid="ignore"):
+            XtW = self.X.T * W
+            lhs, rhs = XtW @ self.X, XtW @ z
+        if not finite(lhs, rhs):  # covariates or weights whose information overflows
+            raise infeasible(0)
+        b, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
         return b
 
 

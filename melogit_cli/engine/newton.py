@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from melogit_cli.engine.events import EventSink, Iteration, Message, ignore
+from melogit_cli.errors import StataError
 
 MAX_STEP_HALVINGS = 40
 FAR_BELOW = 0.01  # relative shortfall of a trial point that is not worth settling
@@ -86,17 +87,34 @@ def ascent_direction(g: np.ndarray, H: np.ndarray, difficult: bool) -> tuple[np.
     positive floor under ``difficult``), which keeps the step an ascent direction.
     """
     negH = -0.5 * (H + H.T)
-    lam, Q = np.linalg.eigh(negH)
+    lam, Q = np.linalg.eigh(negH)  # callers pass finite g and H (see ``finite``)
     scale = max(float(np.max(np.abs(lam))), 1e-300)
     floor = 1e-8 * scale
     not_concave = bool(lam.min() <= floor)
-    if not not_concave:
-        return Q @ ((Q.T @ g) / lam), False
-    if difficult:
+    if not_concave and difficult:
         lam = np.maximum(lam, 0.0) + max(-float(lam.min()), floor) + 1e-3 * scale
-    else:
+    elif not_concave:
         lam = np.maximum(np.abs(lam), floor)
-    return Q @ ((Q.T @ g) / lam), True
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is judged below
+        direction = Q @ ((Q.T @ g) / lam)
+    return direction, not_concave
+
+
+def finite(*arrays: np.ndarray | float) -> bool:
+    """True when every value is finite (LAPACK must not be handed infinities or NaNs)."""
+    return all(bool(np.all(np.isfinite(a))) for a in arrays)
+
+
+def infeasible(iteration: int) -> StataError:
+    """Stata ml's error where the likelihood, its derivatives or the Newton step cannot be
+    computed (they overflow): at the start values, or at a later iteration."""
+    if iteration == 0:
+        return StataError("initial values not feasible", 1400)
+    return StataError(
+        "could not calculate numerical derivatives -- discontinuous region with missing "
+        "values encountered",
+        430,
+    )
 
 
 def maximize(
@@ -110,13 +128,17 @@ def maximize(
     x = np.asarray(x0, dtype=float).copy()
     ll = objective.value(x) if ll0 is None else ll0
     if not np.isfinite(ll):
-        raise FloatingPointError("initial values not feasible")
+        raise infeasible(0)
     x_prev, ll_prev = None, None
     ilog: list[float] = []
     it = 0
     while True:
         ll, g, H = objective.derivatives(x)
+        if not finite(ll, g, H):
+            raise infeasible(it)
         direction, not_concave = ascent_direction(g, H, settings.difficult)
+        if not finite(direction):
+            raise infeasible(it)
         converged = False
         if x_prev is not None and not not_concave:
             small_change = (
