@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from typing import TextIO
+from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn, TextIO
 
 import click
 
@@ -102,12 +105,71 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
     return failure.error.rc
 
 
+def _on_break(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C: stop what runs now; any further Ctrl-C is ignored, so that clean-up completes."""
+    _ignore_break()
+    raise KeyboardInterrupt
+
+
+def _catch_break() -> None:
+    """Let the first Ctrl-C raise KeyboardInterrupt and ignore any after it.  Only when Python's
+    own handler is in place: a process started with Ctrl-C ignored (``nohup``, a background
+    job of a script) keeps ignoring it."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_break)
+
+
+def _ignore_break() -> None:
+    """Ignore Ctrl-C from now on.  ``SIG_IGN`` rather than a handler that does nothing: Python's
+    shut-down puts the default action (death by the signal) back in place of a handler."""
+    if signal.getsignal(signal.SIGINT) is _on_break:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _report_break() -> int:
+    """Stata's display of an interrupted command; returns its return code."""
+    _ignore_break()
+    sys.stdout.flush()
+    _print_error(StataError("--Break--", 1), sys.stderr)
+    return 1
+
+
+def main(args: Sequence[str] | None = None) -> NoReturn:
+    """The ``melogit`` program: runs the command line :func:`cli` and exits with its status.
+
+    Ctrl-C at any point, from option parsing to the last line of output, ends the program
+    with ``--Break--`` / ``r(1);`` on stderr and exit status 1; further Ctrl-C are then
+    ignored so that the clean-up runs to its end.  Usage errors are click's, as before.
+    """
+    try:
+        _catch_break()
+        try:
+            code = cli.main(args, standalone_mode=False)
+        except SystemExit as done:
+            code = done.code
+        except click.exceptions.Abort as abort:  # click's name for a KeyboardInterrupt
+            if not isinstance(abort.__cause__, KeyboardInterrupt):
+                raise
+            code = _report_break()
+        except click.ClickException as err:
+            err.show()
+            code = err.exit_code
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        code = _report_break()
+    except click.exceptions.Abort:  # not an interrupt (end of input at a prompt)
+        click.echo("Aborted!", err=True)
+        code = 1
+    _ignore_break()  # the work is done; nothing may cut Python's shut-down short
+    sys.exit(code)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
 @click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
 @click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
 @click.argument("command", nargs=-1)
-def main(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
+def cli(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
     """Run one melogit command, or a do-file, e.g.
 
     melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"

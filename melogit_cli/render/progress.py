@@ -105,16 +105,19 @@ class Progress:
             self._thread.start()
 
     def close(self) -> None:
-        """Stop the thread and erase the status line."""
+        """Stop the thread and erase the status line (also when Ctrl-C cuts the wait short:
+        the thread, a daemon, then ends on its own without drawing again)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        with self._lock:
-            self._erase()
-            if self._cursor_hidden and self.console is not None:
-                self.console.show_cursor(True)
-                self._cursor_hidden = False
+        try:
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
+        finally:
+            with self._lock:
+                self._erase()
+                if self._cursor_hidden and self.console is not None:
+                    self.console.show_cursor(True)
+                    self._cursor_hidden = False
 
     def line(self) -> Text:
         """The status line as it would be drawn now."""
