@@ -128,6 +128,8 @@ def scenarios(big: str) -> dict[str, Callable[[Path], Run]]:
         "fit": lambda d: interrupted(slow, d, FITTING),
         "fit twice": lambda d: interrupted(slow, d, FITTING, again=0),
         "fit twice soon": lambda d: interrupted(slow, d, FITTING, again=0.01, after_break=False),
+        "do-file twice": lambda d: interrupted(("do", "fit.do"), d, FITTING, again=0.01),
+        "capture": lambda d: interrupted(("do", "outer.do"), d, FITTING),
     }
 
 
@@ -136,6 +138,8 @@ def runs(tmp_path_factory) -> Iterator[dict[str, Future[Run]]]:
     d = tmp_path_factory.mktemp("interrupt")
     lines = (DATA / "bangladesh.csv").read_text().splitlines(keepends=True)
     (d / "big.csv").write_text(lines[0] + "".join(lines[1:]) * 20)
+    (d / "fit.do").write_text(f'use "{BANGLADESH}"\nmelogit {SLOW}\ndisplay "not reached"\n')
+    (d / "outer.do").write_text('display "outer"\ncapture noisily do fit\ndisplay "not reached"\n')
     todo = scenarios(str(d / "big.csv"))
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:
         futures = {name: pool.submit(run, d) for name, run in todo.items()}
@@ -170,6 +174,20 @@ def test_break_during_fit(runs, name: str):
     run = result(runs, name)
     assert_break(run)
     assert "Mixed-effects logistic regression" not in run.out
+
+
+def test_break_in_do_file(runs):
+    run = result(runs, "do-file twice")
+    assert_break(run, f"fit.do, line 2: melogit {SLOW}\n")
+    assert run.out.endswith(f"{BREAK}\n\nend of do-file\n\nr(1);\n")
+    assert "not reached" not in run.out
+
+
+def test_capture_does_not_catch_a_break(runs):
+    """A break in a nested do-file stops the calling one too, even under ``capture``."""
+    run = result(runs, "capture")
+    assert_break(run, "outer.do, line 2: capture noisily do fit\n")
+    assert "not reached" not in run.out
 
 
 def test_ignored_break_is_left_ignored(runs):

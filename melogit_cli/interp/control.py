@@ -128,6 +128,8 @@ def _nested(session: Session, rest: str, echo: bool) -> None:
             session.out.quiet += 1
         try:
             failure = run_statements(session, statements, echo=echo, report=False)
+        except KeyboardInterrupt:  # the break is shown at this do command's line
+            raise KeyboardInterrupt from None
         finally:
             if not echo:
                 session.out.quiet -= 1

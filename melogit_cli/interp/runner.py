@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.files import read_text
@@ -32,6 +32,9 @@ _FORVALUES_RE = re.compile(r"^forv(?:a(?:l(?:u(?:es?)?)?)?)?\s+([A-Za-z_]\w*)\s*
 _FOREACH_RE = re.compile(
     r"^foreach\s+([A-Za-z_]\w*)\s+(in|of\s+(?:varlist|numlist|local|global))\b\s*(.*)$"
 )
+
+
+E = TypeVar("E", bound=BaseException)
 
 
 @dataclass
@@ -120,9 +123,9 @@ def _block_end(statements: list[Statement], start: int) -> int:
     raise StataError("unexpected end of file", 612)
 
 
-def _mark(err: BaseException, stmt: Statement) -> BaseException:
+def _mark(err: E, stmt: Statement) -> E:
     """Note on ``err`` the statement it arose in (the innermost one keeps its mark), so
-    that any error, expected or not, is reported at its line."""
+    that any error, expected or not, and a break are reported at their line."""
     if not hasattr(err, "line"):
         try:
             err.line = stmt.line  # type: ignore[attr-defined]
@@ -157,16 +160,14 @@ def execute_statements(session: Session, statements: list[Statement], echo: bool
                         out.echo(f"{k:>3}. {raw.rstrip()}")
             try:
                 _run_block(session, stmt, body)
-            except Exception as err:
-                _mark(err, stmt)
-                raise
+            except (Exception, KeyboardInterrupt) as err:
+                raise _mark(err, stmt) from None
             i = end + 1
         else:
             try:
                 execute(session, stmt.text)
-            except Exception as err:
-                _mark(err, stmt)
-                raise
+            except (Exception, KeyboardInterrupt) as err:
+                raise _mark(err, stmt) from None
             i += 1
         if echo:
             out.echo("")
@@ -258,10 +259,12 @@ def run_statements(
         if report:
             out.error(err)
         return DoError(getattr(err, "line", 0), getattr(err, "command", ""), err)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as brk:  # Ctrl-C: no capture catches it
+        if not report:  # the calling do-file stops too
+            raise
         err = StataError("--Break--", 1)
         out.error(err)
-        return DoError(0, "", err)
+        return DoError(getattr(brk, "line", 0), getattr(brk, "command", ""), err)
     except Exception as exc:  # never a traceback for the user
         if os.environ.get("MELOGIT_DEBUG"):
             raise
