@@ -11,7 +11,7 @@ from typing import NoReturn, TextIO
 
 import click
 
-from melogit_cli.errors import StataError
+from melogit_cli.errors import StataError, unexpected
 
 DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
 
@@ -69,9 +69,7 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
         _print_error(StataError("--Break--", 1), sys.stderr)
         return 1
     except Exception as exc:  # never a traceback for the user
-        if os.environ.get("MELOGIT_DEBUG"):
-            raise
-        _print_error(StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999), sys.stderr)
+        _print_error(unexpected(exc), sys.stderr)
         return 9999
     return 0
 
@@ -129,9 +127,23 @@ def _ignore_break() -> None:
 def _report_break() -> int:
     """Stata's display of an interrupted command; returns its return code."""
     _ignore_break()
-    sys.stdout.flush()
-    _print_error(StataError("--Break--", 1), sys.stderr)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_output()
+    try:
+        _print_error(StataError("--Break--", 1), sys.stderr)
+    except BrokenPipeError:  # stderr too went into a pipe that is closed
+        pass
     return 1
+
+
+def _discard_output() -> None:
+    """The reader of stdout has gone (``melogit ... | head``): send what is still to be
+    written to the null device, so that neither this exit nor Python's own flush fails."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:
@@ -139,7 +151,9 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
 
     Ctrl-C at any point, from option parsing to the last line of output, ends the program
     with ``--Break--`` / ``r(1);`` on stderr and exit status 1; further Ctrl-C are then
-    ignored so that the clean-up runs to its end.  Usage errors are click's, as before.
+    ignored so that the clean-up runs to its end.  When stdout goes into a pipe that its
+    reader has closed, the program stops quietly with exit status 1 (its output was cut
+    short).  Usage errors are click's, as before.
     """
     try:
         _catch_break()
@@ -157,6 +171,9 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
         sys.stdout.flush()
     except KeyboardInterrupt:
         code = _report_break()
+    except BrokenPipeError:
+        _discard_output()
+        code = 1
     except click.exceptions.Abort:  # not an interrupt (end of input at a prompt)
         click.echo("Aborted!", err=True)
         code = 1

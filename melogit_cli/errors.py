@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class StataError(Exception):
     """An error the user caused; shown as ``message`` followed by ``r(rc);``."""
@@ -33,3 +35,12 @@ def variable_not_found(name: str) -> StataError:
 def no_observations() -> StataError:
     """r(2000): nothing left to estimate on."""
     return StataError("no observations", 2000)
+
+
+def unexpected(exc: Exception) -> StataError:
+    """The last guard's r(9999) for an exception that is a bug.  Re-raises what is not one: a
+    closed output pipe (its reader has gone, as in ``melogit ... | head``; the program then
+    ends quietly) and, when ``MELOGIT_DEBUG`` is set, everything."""
+    if isinstance(exc, BrokenPipeError) or os.environ.get("MELOGIT_DEBUG"):
+        raise exc
+    return StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999)

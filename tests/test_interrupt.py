@@ -1,8 +1,9 @@
-"""Ctrl-C ends the command line cleanly.
+"""Ctrl-C and a closed output pipe end the command line cleanly.
 
 Ctrl-C (SIGINT) at any point after the program has started, and again while it cleans up,
 ends it with ``--Break--`` / ``r(1);`` on stderr and exit status 1: never a traceback, click's
-``Aborted!`` or a death by the signal.
+``Aborted!`` or a death by the signal.  A reader that stops reading (``melogit ... | head``)
+ends it quietly with exit status 1.
 
 Each signal is sent once the program has written a given line, so that where it lands does
 not depend on how busy the machine is.  The runs are started together, once for the module,
@@ -116,6 +117,29 @@ def in_options(cwd: Path) -> Run:
     return Run(proc.returncode, out, err)
 
 
+def closed_pipe(args: tuple[str, ...], cwd: Path) -> Run:
+    """The reader takes one line and goes: the program's next write finds the pipe closed."""
+    proc = start(*args, cwd=cwd)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    return Run(proc.wait(timeout=120), first, err)
+
+
+def into_head(cwd: Path) -> Run:
+    """``melogit --demo | head -3`` under ``pipefail``."""
+    cli = f"{sys.executable} -m melogit_cli.cli --demo | head -3"
+    res = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cli],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=120,
+    )
+    return Run(res.returncode, res.stdout, res.stderr)
+
+
 def scenarios(big: str) -> dict[str, Callable[[Path], Run]]:
     demo = ("--demo", "--data", big)  # a 38,680-row copy: a long start-up and fit
     slow = ("--data", BANGLADESH, SLOW)
@@ -130,6 +154,9 @@ def scenarios(big: str) -> dict[str, Callable[[Path], Run]]:
         "fit twice soon": lambda d: interrupted(slow, d, FITTING, again=0.01, after_break=False),
         "do-file twice": lambda d: interrupted(("do", "fit.do"), d, FITTING, again=0.01),
         "capture": lambda d: interrupted(("do", "outer.do"), d, FITTING),
+        "pipe": lambda d: closed_pipe(("--demo",), d),
+        "pipe do-file": lambda d: closed_pipe(("do", "fit.do"), d),
+        "head": into_head,
     }
 
 
@@ -196,3 +223,23 @@ def test_ignored_break_is_left_ignored(runs):
     assert run.returncode == 0, run
     assert run.err == ""
     assert "Mixed-effects logistic regression" in run.out
+
+
+# ---------------------------------------------------------------------- closed pipe
+
+
+@pytest.mark.parametrize("name", ["pipe", "pipe do-file"])
+def test_closed_pipe_ends_quietly(runs, name: str):
+    """Quiet, with status 1: the output was cut short."""
+    run = result(runs, name)
+    assert run.out.startswith(". ")
+    assert run.err == ""
+    assert run.returncode == 1
+
+
+def test_pipe_into_head(runs):
+    """``melogit --demo | head -3`` under ``pipefail``: three lines, nothing on stderr."""
+    run = result(runs, "head")
+    assert run.out.startswith(ECHO) and len(run.out.splitlines()) == 3
+    assert run.err == ""
+    assert run.returncode in (0, 1)  # 1 when head has gone before the last line is written

@@ -9,14 +9,13 @@ run without echo.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.errors import StataError, syntax_error, unexpected
 from melogit_cli.files import read_text
 from melogit_cli.interp.control import StopDoFile
 from melogit_cli.interp.parse import parse_line
@@ -266,9 +265,7 @@ def run_statements(
         out.error(err)
         return DoError(getattr(brk, "line", 0), getattr(brk, "command", ""), err)
     except Exception as exc:  # never a traceback for the user
-        if os.environ.get("MELOGIT_DEBUG"):
-            raise
-        err = StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999)
+        err = unexpected(exc)
         out.error(err)
         return DoError(getattr(exc, "line", 0), getattr(exc, "command", ""), err)
     return None
