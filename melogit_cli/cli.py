@@ -103,8 +103,13 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
     return failure.error.rc
 
 
+_interrupted = False  # set by the first Ctrl-C
+
+
 def _on_break(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C: stop what runs now; any further Ctrl-C is ignored, so that clean-up completes."""
+    global _interrupted
+    _interrupted = True
     _ignore_break()
     raise KeyboardInterrupt
 
@@ -146,6 +151,36 @@ def _discard_output() -> None:
     os.close(devnull)
 
 
+def _exit_after_break(code: int) -> NoReturn:
+    """End at once, past Python's shut-down.  A KeyboardInterrupt that went through exec() of
+    a string (dataclasses, namedtuple and the like do so while modules are imported) marks the
+    process, and under ``python -m`` Python then ends it by the signal at exit, although the
+    interrupt was dealt with.  Open files are closed by then; only stdio is left to flush."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe: nothing more can be shown
+            pass
+    os._exit(code)
+
+
+def _run_cli(args: Sequence[str] | None) -> int | str | None:
+    """The command line's exit status; a KeyboardInterrupt comes out as one (click calls it
+    Abort), usage errors are shown as click shows them."""
+    try:
+        return cli.main(args, standalone_mode=False)
+    except SystemExit as done:
+        return done.code
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        click.echo("Aborted!", err=True)  # end of input at a prompt
+        return 1
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+
+
 def main(args: Sequence[str] | None = None) -> NoReturn:
     """The ``melogit`` program: runs the command line :func:`cli` and exits with its status.
 
@@ -156,28 +191,18 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
     short).  Usage errors are click's, as before.
     """
     try:
-        _catch_break()
         try:
-            code = cli.main(args, standalone_mode=False)
-        except SystemExit as done:
-            code = done.code
-        except click.exceptions.Abort as abort:  # click's name for a KeyboardInterrupt
-            if not isinstance(abort.__cause__, KeyboardInterrupt):
-                raise
-            code = _report_break()
-        except click.ClickException as err:
-            err.show()
-            code = err.exit_code
-        sys.stdout.flush()
+            _catch_break()
+            code = _run_cli(args)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _discard_output()
+            code = 1
+        _ignore_break()  # the work is done; nothing may cut Python's shut-down short
     except KeyboardInterrupt:
         code = _report_break()
-    except BrokenPipeError:
-        _discard_output()
-        code = 1
-    except click.exceptions.Abort:  # not an interrupt (end of input at a prompt)
-        click.echo("Aborted!", err=True)
-        code = 1
-    _ignore_break()  # the work is done; nothing may cut Python's shut-down short
+    if _interrupted:
+        _exit_after_break(code if isinstance(code, int) else 1)
     sys.exit(code)
 
 

@@ -45,6 +45,21 @@ click.Command.parse_args = parse_interrupted
 from melogit_cli.cli import main
 main(sys.argv[1:])
 """
+# Ctrl-C inside code run by exec() from a string, as dataclasses and others run it while
+# modules are imported, once the program has begun: such an interrupt marks the process, and
+# under `python -m` Python used to end it by the signal at exit although it was dealt with
+IN_EXEC = """\
+import builtins, signal
+_exec = builtins.exec
+def exec_interrupted(source, *args, **kwargs):
+    started = signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, signal.SIG_IGN)
+    if isinstance(source, str) and started:
+        builtins.exec = _exec
+        _exec("import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(9): pass")
+    return _exec(source, *args, **kwargs)
+builtins.exec = exec_interrupted
+"""
+
 # started with Ctrl-C ignored, as by nohup or as a background job of a script
 IGNORING = """\
 import signal, sys
@@ -61,7 +76,9 @@ class Run:
     err: str
 
 
-def start(*args: str, cwd: Path, script: str | None = None) -> subprocess.Popen:
+def start(
+    *args: str, cwd: Path, script: str | None = None, env: dict[str, str] = ENV
+) -> subprocess.Popen:
     """The command line (or ``script`` given the arguments), stdout and stderr piped."""
     cmd = ["-c", script] if script else ["-m", "melogit_cli.cli"]
     return subprocess.Popen(
@@ -69,7 +86,7 @@ def start(*args: str, cwd: Path, script: str | None = None) -> subprocess.Popen:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=ENV,
+        env=env,
         cwd=cwd,
         text=True,
     )
@@ -117,6 +134,17 @@ def in_options(cwd: Path) -> Run:
     return Run(proc.returncode, out, err)
 
 
+def in_exec(cwd: Path) -> Run:
+    """``python -m melogit_cli.cli --demo`` with IN_EXEC run by Python at start-up."""
+    site = cwd / "in_exec"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(IN_EXEC)
+    path = os.pathsep.join(p for p in (str(site), ENV.get("PYTHONPATH")) if p)
+    proc = start("--demo", cwd=cwd, env={**ENV, "PYTHONPATH": path})
+    out, err = proc.communicate(timeout=120)
+    return Run(proc.returncode, out, err)
+
+
 def closed_pipe(args: tuple[str, ...], cwd: Path) -> Run:
     """The reader takes one line and goes: the program's next write finds the pipe closed."""
     proc = start(*args, cwd=cwd)
@@ -148,6 +176,7 @@ def scenarios(big: str) -> dict[str, Callable[[Path], Run]]:
         "start-up later": lambda d: interrupted(demo, d, ECHO, 0.1),
         "start-up twice": lambda d: interrupted(demo, d, ECHO, 0.02, again=0),
         "options": in_options,
+        "exec": in_exec,
         "ignored": lambda d: interrupted(("--demo",), d, ECHO, script=IGNORING),
         "fit": lambda d: interrupted(slow, d, FITTING),
         "fit twice": lambda d: interrupted(slow, d, FITTING, again=0),
@@ -186,9 +215,12 @@ def assert_break(run: Run, where: str = "") -> None:
 # ---------------------------------------------------------------------- Ctrl-C
 
 
-@pytest.mark.parametrize("name", ["start-up", "start-up later", "start-up twice", "options"])
+@pytest.mark.parametrize(
+    "name", ["start-up", "start-up later", "start-up twice", "options", "exec"]
+)
 def test_break_during_start_up(runs, name: str):
-    """After the options are read: imports, grammar, data, first steps; and while they are read."""
+    """After the options are read (imports, grammar, data, first steps), while they are read,
+    and inside code that an import runs through exec()."""
     run = result(runs, name)
     assert_break(run)
     assert "Mixed-effects logistic regression" not in run.out
