@@ -1,4 +1,8 @@
-"""The ``melogit`` command line: one Stata command on one data file."""
+"""The ``melogit`` program's entry point: Ctrl-C and closed pipes end it cleanly.
+
+It imports nothing heavy, so that the Ctrl-C handling is in place before click and the
+rest are loaded; the command itself is :mod:`melogit_cli.commandline`.
+"""
 
 from __future__ import annotations
 
@@ -7,101 +11,9 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import NoReturn, TextIO
+from typing import NoReturn
 
-import click
-
-from melogit_cli.errors import StataError, unexpected
-
-DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
-
-
-def _print_error(err: StataError, stream: TextIO) -> None:
-    """Stata's error display: the message, then ``r(#);`` (red on a terminal)."""
-    text = f"{err.message}\nr({err.rc});"
-    if stream.isatty():
-        from rich.console import Console
-
-        Console(file=stream, highlight=False).print(text, style="red", markup=False)
-    else:
-        stream.write(text + "\n")
-    stream.flush()
-
-
-def check_json_path(json_path: str, *inputs: str | None) -> None:
-    """Before any work: ``json_path`` must be writable and must not be an input file."""
-    from melogit_cli.files import check_writable, same_file
-
-    for name in inputs:
-        if name is not None and same_file(json_path, name):
-            raise StataError(f"--json names the input file {name}; give another file", 198)
-    check_writable(json_path)
-
-
-def run_command(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
-    """Parse, fit, print; returns the Stata return code (0 on success)."""
-    from melogit_cli.api import as_dataset, parse, run
-    from melogit_cli.render import render_results
-    from melogit_cli.render.iterlog import IterationLog
-    from melogit_cli.render.progress import show_progress
-
-    try:
-        spec = parse(command)
-        if data is None:
-            raise StataError("no data: give --data FILE (.dta or .csv)", 198)
-        if json_path:
-            check_json_path(json_path, data)
-        ds = as_dataset(data)
-        with show_progress(IterationLog(out)) as progress:
-            est = run(spec, ds, progress.log, progress)
-        notes = [n for n in est.notes if n.startswith("Warning")]
-        out.write(render_results(est.eresults, spec.options))
-        for note in notes:
-            out.write(note + "\n")
-        out.flush()
-        if json_path:
-            est.eresults.write_json(json_path)
-    except StataError as err:
-        out.flush()
-        _print_error(err, sys.stderr)
-        return err.rc
-    except KeyboardInterrupt:
-        _print_error(StataError("--Break--", 1), sys.stderr)
-        return 1
-    except Exception as exc:  # never a traceback for the user
-        _print_error(unexpected(exc), sys.stderr)
-        return 9999
-    return 0
-
-
-def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = None) -> int:
-    """Run a do-file; returns its return code (0 when it ran to the end).  With
-    ``json_path``, the e() results active at the end are written there as JSON."""
-    from melogit_cli.interp.runner import run_dofile
-    from melogit_cli.interp.session import Output, Session
-
-    session = Session(Output(out), progress=True)
-    try:
-        if json_path:
-            check_json_path(json_path, data, path)
-        if data is not None:
-            from melogit_cli.api import as_dataset
-
-            session.set_data(as_dataset(data))
-        _, failure = run_dofile(path, out, session)
-        if json_path and session.current is not None:
-            session.current.e.write_json(json_path)
-    except StataError as err:
-        out.flush()
-        _print_error(err, sys.stderr)
-        return err.rc
-    if failure is None:
-        return 0
-    out.flush()
-    sys.stderr.write(f"{path}, line {failure.line}: {failure.command}\n")
-    _print_error(failure.error, sys.stderr)
-    return failure.error.rc
-
+from melogit_cli.errors import OutputClosedError, StataError, print_error
 
 _interrupted = False  # set by the first Ctrl-C
 
@@ -137,7 +49,7 @@ def _report_break() -> int:
     except BrokenPipeError:
         _discard_output()
     try:
-        _print_error(StataError("--Break--", 1), sys.stderr)
+        print_error(StataError("--Break--", 1), sys.stderr)
     except BrokenPipeError:  # stderr too went into a pipe that is closed
         pass
     return 1
@@ -167,6 +79,10 @@ def _exit_after_break(code: int) -> NoReturn:
 def _run_cli(args: Sequence[str] | None) -> int | str | None:
     """The command line's exit status; a KeyboardInterrupt comes out as one (click calls it
     Abort), usage errors are shown as click shows them."""
+    import click
+
+    from melogit_cli.commandline import cli
+
     try:
         return cli.main(args, standalone_mode=False)
     except SystemExit as done:
@@ -187,54 +103,23 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
     Ctrl-C at any point, from option parsing to the last line of output, ends the program
     with ``--Break--`` / ``r(1);`` on stderr and exit status 1; further Ctrl-C are then
     ignored so that the clean-up runs to its end.  When stdout goes into a pipe that its
-    reader has closed, the program stops quietly with exit status 1 (its output was cut
-    short).  Usage errors are click's, as before.
+    reader has closed (``melogit ... | head``), the program stops quietly with exit status 0,
+    as Unix tools do.  Usage errors are click's, as before.
     """
     try:
         try:
             _catch_break()
             code = _run_cli(args)
             sys.stdout.flush()
-        except BrokenPipeError:
+        except (BrokenPipeError, OutputClosedError):  # ``| head`` has what it wanted
             _discard_output()
-            code = 1
+            code = 0
         _ignore_break()  # the work is done; nothing may cut Python's shut-down short
     except KeyboardInterrupt:
         code = _report_break()
     if _interrupted:
         _exit_after_break(code if isinstance(code, int) else 1)
     sys.exit(code)
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
-@click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
-@click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
-@click.argument("command", nargs=-1)
-def cli(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
-    """Run one melogit command, or a do-file, e.g.
-
-    melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"
-
-    melogit do analysis.do
-    """
-    if command and command[0] == "do" and not demo:
-        if len(command) != 2:
-            raise click.UsageError("give one do-file: melogit do FILE.do")
-        rc = run_do(command[1], data, sys.stdout, json_path)
-        sys.exit(0 if rc == 0 else 1)
-    if demo:
-        from melogit_cli.data.bundled import bundled_path
-
-        data = data or str(bundled_path("bangladesh"))
-        text = DEMO_COMMAND
-        click.echo(f". {text}")
-    else:
-        text = " ".join(command).strip()
-        if not text:
-            raise click.UsageError("give a melogit command, or --demo")
-    rc = run_command(text, data, json_path, sys.stdout)
-    sys.exit(0 if rc == 0 else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TextIO
 
 
 class StataError(Exception):
@@ -15,6 +16,10 @@ class StataError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\nr({self.rc});"
+
+
+class OutputClosedError(Exception):
+    """The reader of stdout has gone (``melogit ... | head``): the program ends quietly."""
 
 
 def syntax_error(message: str = "invalid syntax") -> StataError:
@@ -44,3 +49,15 @@ def unexpected(exc: Exception) -> StataError:
     if isinstance(exc, BrokenPipeError) or os.environ.get("MELOGIT_DEBUG"):
         raise exc
     return StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999)
+
+
+def print_error(err: StataError, stream: TextIO) -> None:
+    """Stata's error display: the message, then ``r(#);`` (red on a terminal)."""
+    text = f"{err.message}\nr({err.rc});"
+    if stream.isatty():
+        from rich.console import Console
+
+        Console(file=stream, highlight=False).print(text, style="red", markup=False)
+    else:
+        stream.write(text + "\n")
+    stream.flush()

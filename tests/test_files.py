@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import DATA, ROOT
 
 from melogit_cli import files
-from melogit_cli.cli import main
+from melogit_cli.commandline import cli as command_line
 from melogit_cli.data.loaders import load, load_csv
 from melogit_cli.errors import StataError
 from melogit_cli.interp.registry import COMMANDS, Command
@@ -58,7 +58,7 @@ def data(tmp_path: Path) -> Path:
 def cli(*args: str) -> subprocess.CompletedProcess:
     """The command line run in this process (the same code as ``melogit``, without the
     start-up of a new interpreter)."""
-    result = CliRunner().invoke(main, list(args))
+    result = CliRunner().invoke(command_line, list(args))
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 

@@ -1,0 +1,128 @@
+"""The ``melogit`` command: its options and arguments (click), and running one melogit
+command or one do-file with Stata's error display.  The program's entry point, which
+deals with Ctrl-C and closed pipes, is :mod:`melogit_cli.cli`."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import click
+
+from melogit_cli.errors import OutputClosedError, StataError, print_error, unexpected
+
+DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
+
+
+def check_json_path(json_path: str, *inputs: str | None) -> None:
+    """Before any work: ``json_path`` must be writable and must not be an input file."""
+    from melogit_cli.files import check_writable, same_file
+
+    for name in inputs:
+        if name is not None and same_file(json_path, name):
+            raise StataError(f"--json names the input file {name}; give another file", 198)
+    check_writable(json_path)
+
+
+def run_command(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
+    """Parse, fit, print; returns the Stata return code (0 on success)."""
+    from melogit_cli.api import as_dataset, parse, run
+    from melogit_cli.render import render_results
+    from melogit_cli.render.iterlog import IterationLog
+    from melogit_cli.render.progress import show_progress
+
+    try:
+        spec = parse(command)
+        if data is None:
+            raise StataError("no data: give --data FILE (.dta or .csv)", 198)
+        if json_path:
+            check_json_path(json_path, data)
+        ds = as_dataset(data)
+        with show_progress(IterationLog(out)) as progress:
+            est = run(spec, ds, progress.log, progress)
+        notes = [n for n in est.notes if n.startswith("Warning")]
+        out.write(render_results(est.eresults, spec.options))
+        for note in notes:
+            out.write(note + "\n")
+        out.flush()
+        if json_path:
+            est.eresults.write_json(json_path)
+    except StataError as err:
+        out.flush()
+        print_error(err, sys.stderr)
+        return err.rc
+    except KeyboardInterrupt:
+        print_error(StataError("--Break--", 1), sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback for the user
+        print_error(unexpected(exc), sys.stderr)
+        return 9999
+    return 0
+
+
+def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = None) -> int:
+    """Run a do-file; returns its return code (0 when it ran to the end).  With
+    ``json_path``, the e() results active at the end are written there as JSON."""
+    from melogit_cli.interp.runner import run_dofile
+    from melogit_cli.interp.session import Output, Session
+
+    session = Session(Output(out), progress=True)
+    try:
+        if json_path:
+            check_json_path(json_path, data, path)
+        if data is not None:
+            from melogit_cli.api import as_dataset
+
+            session.set_data(as_dataset(data))
+        _, failure = run_dofile(path, out, session)
+        if json_path and session.current is not None:
+            session.current.e.write_json(json_path)
+    except StataError as err:
+        out.flush()
+        print_error(err, sys.stderr)
+        return err.rc
+    if failure is None:
+        return 0
+    out.flush()
+    sys.stderr.write(f"{path}, line {failure.line}: {failure.command}\n")
+    print_error(failure.error, sys.stderr)
+    return failure.error.rc
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
+@click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
+@click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
+@click.argument("command", nargs=-1)
+def cli(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
+    """Run one melogit command, or a do-file, e.g.
+
+    melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"
+
+    melogit do analysis.do
+    """
+    try:
+        sys.exit(_run(data, json_path, demo, command))
+    except BrokenPipeError:  # click would make this exit status 1; the entry point decides
+        raise OutputClosedError from None
+
+
+def _run(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> int:
+    """The exit status of the command line's work (1 after an error)."""
+    if command and command[0] == "do" and not demo:
+        if len(command) != 2:
+            raise click.UsageError("give one do-file: melogit do FILE.do")
+        rc = run_do(command[1], data, sys.stdout, json_path)
+        return 0 if rc == 0 else 1
+    if demo:
+        from melogit_cli.data.bundled import bundled_path
+
+        data = data or str(bundled_path("bangladesh"))
+        text = DEMO_COMMAND
+        click.echo(f". {text}")
+    else:
+        text = " ".join(command).strip()
+        if not text:
+            raise click.UsageError("give a melogit command, or --demo")
+    rc = run_command(text, data, json_path, sys.stdout)
+    return 0 if rc == 0 else 1
