@@ -57,30 +57,39 @@ def balanced_terminals(depth: int) -> str:
     return "\n".join(lines) + f"\nPAREN: P{depth}\n"
 
 
-def lalr_parser(name: str, depth: int = 1) -> Lark:
+def lalr_parser(name: str, depth: int = 1, variant: str = "") -> Lark:
     """A LALR parser (contextual lexer) for ``grammar/<name>``, built once per process;
     a grammar that uses ``PAREN`` gets it with ``depth`` levels of parentheses (at
     least one, so text without parentheses shares the parser of text with one level).
+    ``variant`` names a set of ``%override`` lines of :data:`VARIANTS` added to the grammar.
 
     Lark's grammar-analysis cache (a file checked by a hash of the grammar) makes later
     start-ups faster; if it cannot be used the parser is simply built from scratch.
     """
-    return _lalr_parser(name, max(1, depth))
+    return _lalr_parser(name, max(1, depth), variant)
+
+
+VARIANTS = {
+    # melogit.lark with its varlists parsed token by token rather than as one VARLIST token
+    "tokenwise": "%override varlist: term+\n",
+}
 
 
 @cache
-def _lalr_parser(name: str, depth: int) -> Lark:
+def _lalr_parser(name: str, depth: int, variant: str = "") -> Lark:
     options = dict(parser="lalr", lexer="contextual", start="start", maybe_placeholders=True)
     text = grammar_text(name)
     if "PAREN" in text:
         text += "\n" + balanced_terminals(depth)
+    if variant:
+        text += "\n" + VARIANTS[variant]
     try:
-        return Lark(text, cache=_cache_file(name, depth), **options)
+        return Lark(text, cache=_cache_file(name, depth, variant), **options)
     except Exception:  # noqa: BLE001 - an unusable cache must never stop a parse
         return Lark(text, **options)
 
 
-def _cache_file(name: str, depth: int) -> str | bool:
+def _cache_file(name: str, depth: int, variant: str = "") -> str | bool:
     """Where Lark keeps the analysed grammar: a file of the user's cache directory, named
     by the grammar, the depth, Lark's version and Python's (Lark checks a hash of the
     grammar and options in the file too).  Naming the file spares Lark looking up the
@@ -93,13 +102,13 @@ def _cache_file(name: str, depth: int) -> str | bool:
     except OSError:
         return True
     python = "".join(map(str, sys.version_info[:2]))
-    stem = name.removesuffix(".lark")
+    stem = name.removesuffix(".lark") + (f"+{variant}" if variant else "")
     return str(folder / f"grammar-{stem}-{depth}-lark-{lark.__version__}-py{python}.cache")
 
 
-def parse_balanced(name: str, text: str, depth: int, mark: str = "") -> Tree:
-    """Parse ``mark + text`` with ``grammar/<name>``; ``text`` is balanced and ``depth`` is
-    its deepest nesting of parentheses.
+def parse_balanced(name: str, text: str, depth: int, mark: str = "", variant: str = "") -> Tree:
+    """Parse ``mark + text`` with ``grammar/<name>`` (and its ``variant``); ``text`` is
+    balanced and ``depth`` is its deepest nesting of parentheses.
 
     Text nested deeper than :data:`MAX_GRAMMAR_DEPTH` is masked before it is lexed (it
     only ever lies inside a balanced-text token), and every token then takes its text
@@ -107,9 +116,9 @@ def parse_balanced(name: str, text: str, depth: int, mark: str = "") -> Tree:
     depth.  Lark's errors carry positions that hold in the original text.
     """
     if depth <= MAX_GRAMMAR_DEPTH:
-        return lalr_parser(name, depth).parse(mark + text)
+        return lalr_parser(name, depth, variant).parse(mark + text)
     masked = mask_deep(text, MAX_GRAMMAR_DEPTH)
-    tree = lalr_parser(name, MAX_GRAMMAR_DEPTH).parse(mark + masked)
+    tree = lalr_parser(name, MAX_GRAMMAR_DEPTH, variant).parse(mark + masked)
     return _unmask(tree, mark + text)
 
 

@@ -18,10 +18,11 @@ from melogit_cli.errors import StataError
 from melogit_cli.syntax import options as opt
 from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.fvops import OpInfo, decode_ops, expand_product, make_factor
-from melogit_cli.syntax.grammar_files import parse_balanced
+from melogit_cli.syntax.grammar_files import lalr_parser, parse_balanced
 from melogit_cli.syntax.limits import (
     MAX_CONTINUOUS_INTERACTION,
     MAX_FACTOR_INTERACTION,
+    MAX_NAME,
     MAX_RHS,
     check_name,
 )
@@ -34,6 +35,7 @@ from melogit_cli.syntax.spec import (
     Weight,
 )
 from melogit_cli.syntax.textscan import check_balance, word_at
+from melogit_cli.syntax.varlist import TermText, VarlistSplitError, check_end, split_varlist
 
 _CMD_RE = re.compile(r"\s*melogit(?![A-Za-z0-9_])")
 _WEIGHT_KINDS = {
@@ -153,6 +155,17 @@ class _Tree(Transformer):
         return _TermSpec([u for u in c if isinstance(u, _Unit)],
                          [str(t) for t in c if isinstance(t, Token)])
 
+    def varlist(self, c: list) -> list[_TermSpec]:
+        done: dict[int, _TermSpec] = {}  # a term repeated in the text is checked once
+        out = []
+        for t in c:
+            if isinstance(t, TermText):
+                if id(t) not in done:
+                    done[id(t)] = _term_spec(t)
+                t = done[id(t)]
+            out.append(t)
+        return out
+
     def if_qual(self, c: list[Token]) -> tuple[str, object]:
         return ("if", str(c[1]).strip())
 
@@ -179,8 +192,8 @@ class _Tree(Transformer):
     def fixed(self, c: list) -> _Equation:
         eq = _Equation()
         for item in c:
-            if isinstance(item, _TermSpec):
-                eq.terms.append(item)
+            if isinstance(item, list) and item and isinstance(item[0], _TermSpec):
+                eq.terms.extend(item)
             elif isinstance(item, tuple):
                 eq.qualifiers.append(item)
             else:
@@ -190,9 +203,9 @@ class _Tree(Transformer):
     def re_eq(self, c: list) -> _Equation:
         eq = _Equation(level=_name(c[1]))
         for item in c[3:]:
-            if isinstance(item, _TermSpec):
-                eq.terms.append(item)
-            else:
+            if isinstance(item, list) and item and isinstance(item[0], _TermSpec):
+                eq.terms.extend(item)
+            elif item is not None:
                 eq.options = item
         return eq
 
@@ -221,10 +234,23 @@ def _transform(tree: Tree) -> object:
     return callback(children) if callback is not None else Tree(tree.data, children)
 
 
-def _name(token: Token) -> str:
+def _term_spec(term: TermText) -> _TermSpec:
+    """What the callbacks make of the same term parsed token by token, checked in the
+    same order (a unit's names, then its operators)."""
+    units = []
+    for unit in term.units:
+        patterns = [
+            _name(spec[0]) if len(spec) == 1 else f"{_name(spec[0])}-{_name(spec[1])}"
+            for spec in unit.specs
+        ]
+        units.append(_Unit(unit.ops, patterns, unit.grouped, decode_ops(unit.ops)))
+    return _TermSpec(units, term.seps)
+
+
+def _name(token: Token | str) -> str:
     """A variable name or pattern; a name longer than 32 characters is invalid."""
     text = str(token)
-    if not any(ch in "*?~" for ch in text):
+    if len(text) > MAX_NAME and not any(ch in "*?~" for ch in text):
         check_name(text)
     return text
 
@@ -253,8 +279,7 @@ def _build_fixed(eq: _Equation, spec: ModelSpec) -> None:
         raise StataError("depvar may not be a factor variable", 198)
     spec.depvar = unit.patterns[0]
     _check_terms(eq.terms[1:])
-    for term in eq.terms[1:]:
-        spec.fixed.extend(term.expand())
+    spec.fixed = _expand(eq.terms[1:])
     seen: set[str] = set()
     for kind, value in eq.qualifiers:
         if kind in seen:
@@ -274,10 +299,26 @@ def _check_terms(terms: list[_TermSpec]) -> None:
     """``too many variables`` r(103) past Stata/SE's 10,998 right-hand-side variables,
     before the terms are expanded (a fit that size would not fit in memory anyway)."""
     count = 0
+    sizes: dict[int, int] = {}  # a term repeated in the text (one object) is sized once
     for term in terms:
-        count += term.check_size()
+        size = sizes.get(id(term))
+        if size is None:
+            size = sizes[id(term)] = term.check_size()
+        count += size
         if count > MAX_RHS:
             raise StataError("too many variables", 103)
+
+
+def _expand(terms: list[_TermSpec]) -> list[Term]:
+    """The terms the specifications stand for, each repeated specification expanded once."""
+    done: dict[int, list[Term]] = {}
+    out: list[Term] = []
+    for term in terms:
+        expanded = done.get(id(term))
+        if expanded is None:
+            expanded = done[id(term)] = term.expand()
+        out.extend(expanded)
+    return out
 
 
 def _build_re(eq: _Equation, last: bool, options: Options) -> REEquation:
@@ -295,8 +336,7 @@ def _build_re(eq: _Equation, last: bool, options: Options) -> REEquation:
         re_eq.r_var = unit.patterns[0]
     else:
         _check_terms(eq.terms)
-        for term in eq.terms:
-            re_eq.terms.extend(term.expand())
+        re_eq.terms = _expand(eq.terms)
     opt.apply_re_options(eq.options, re_eq, options if last else None)
     if re_eq.r_var is not None:
         for name, given in (("covariance", re_eq.covariance), ("fweight", re_eq.fweight),
@@ -410,7 +450,7 @@ def parse_melogit(text: str) -> ModelSpec:
     cmdline = stripped if _CMD_RE.match(stripped) else f"melogit {stripped}"
     depth = check_balance(stripped)
     try:
-        tree = parse_balanced("melogit.lark", stripped, depth)
+        tree = _parse_tree(stripped, depth)
         parts = _transform(tree)
         return _assemble(parts, cmdline)
     except VisitError as exc:
@@ -419,6 +459,22 @@ def parse_melogit(text: str) -> ModelSpec:
         raise StataError("invalid syntax", 198) from exc.orig_exc
     except LarkError as exc:
         raise _lark_error(exc, stripped) from None
+
+
+def _parse_tree(text: str, depth: int) -> Tree:
+    """The parse tree, each varlist one token; text that does not parse so (an error, or a
+    varlist the token does not cover) is parsed token by token, which reads the same
+    language and reports an error at the token where it is."""
+    try:
+        tree = parse_balanced("melogit.lark", text, depth)
+        pieces = lalr_parser("melogit.lark", variant="tokenwise")  # the grammar's terminals
+        for node in tree.find_data("varlist"):
+            token = node.children[0]
+            check_end(text, token.end_pos, pieces)
+            node.children = split_varlist(str(token), pieces)
+    except (LarkError, VarlistSplitError):
+        return parse_balanced("melogit.lark", text, depth, variant="tokenwise")
+    return tree
 
 
 def _assemble(tree: object, cmdline: str) -> ModelSpec:
