@@ -198,6 +198,23 @@ MELOGIT_CASES = {
     "many levels": "melogit y x" + " || a:" * (N // 6 - 2),
     "interaction": "melogit y " + "#".join(f"v{i:07d}" for i in range(N // 9 - 2)),
     "factor operators": "melogit y " + "i." * (N // 2 - 6) + "x",
+    "one-letter names": "melogit y" + " x" * (N // 2 - 10) + " || g:",
+    "one-letter interaction": "melogit y " + "#".join(["x"] * (N // 2 - 10)) + " || g:",
+    "repeated name": "melogit c_use " + " ".join(["urban"] * 1_600) + " || district:",
+    "repeated interaction": "melogit c_use " + "#".join(["urban"] * 1_600) + " || district:",
+    "i. x 4,000": "melogit c_use " + "i." * 4_000 + "urban || district:",
+    "groups": "melogit y " + "(urban) " * 1_240,
+    "factor groups": "melogit y " + "i.(a b) " * 1_240,
+    "ranges": "melogit y" + " a-b" * 2_490,
+    "level operators": "melogit y" + " 1.x" * 2_490,
+    "full factorial at the limit": "melogit y " + "##".join(["c.x"] * 13),
+    "full factorial past the limit": "melogit y " + "##".join(["c.x"] * 1_990),
+    "600 levels": "melogit y x" + " || g:" * 600,
+    "3,000 options": "melogit y x || g:, " + "or " * 3_000,
+    "long level()": "melogit y x || g:, level(" + "9" * (N - 30) + ")",
+    "long varlist, then an error": "melogit y" + " x" * (N // 2 - 10) + " 3",
+    "long varlist, then ##": "melogit y" + " x" * (N // 2 - 10) + " ## || g:",
+    "long varlists, then an error": "melogit y" + (" x" * 800 + " || g:") * 6 + ", or , or",
 }
 BODY_CASES = {
     "if & chain": "x if " + "&".join(["x"] * 800),
@@ -221,6 +238,27 @@ def test_a_melogit_command_of_10000_characters_parses_within_a_tenth_of_a_second
     text = MELOGIT_CASES[name]
     assert len(text) <= N
     assert _best_time(parse, text) < 0.1
+
+
+def test_long_varlists_keep_their_messages() -> None:
+    spec = parse("melogit y" + " x" * 4_990 + " || g: a-b i.(c d)")
+    assert len(spec.fixed) == 4_990 and spec.fixed[0] is spec.fixed[-1]
+    assert [t.factors[0].pattern for t in spec.re_equations[0].terms] == ["a-b", "c", "d"]
+    for text, message, rc in (
+        ("melogit y" + " x" * 4_990 + " 3", "3 invalid name", 198),
+        ("melogit y" + " x" * 4_990 + " ## || g:", "invalid syntax", 198),
+        ("melogit y" + " x" * 4_990 + " x : z", "invalid random-effects specification: "
+         "levelvar required", 198),
+        ("melogit y" + " x" * 4_990 + f" {NAME32}x", f"{NAME32}x invalid name", 198),
+        ("melogit y x || g:" + " x" * 4_990 + " [fw=w]", "weights not allowed", 101),
+        ("melogit y x if.x || g:", "time-series operators not allowed", 101),
+        ("melogit _all if.", "invalid syntax", 198),
+        ("melogit y " + "#".join(["c.x"] * 65), "interactions of more than 64 continuous "
+         "variables not allowed", 198),
+    ):
+        err = _refused(parse, text)
+        assert (err.message, err.rc) == (message, rc), text[-40:]
+    assert parse("melogit melogit x || g:").depvar == "melogit"
 
 
 @pytest.mark.parametrize("name", list(BODY_CASES))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lark import Token, Transformer, Tree
+from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken, VisitError
 
 from melogit_cli.errors import StataError
@@ -35,7 +35,13 @@ from melogit_cli.syntax.spec import (
     Weight,
 )
 from melogit_cli.syntax.textscan import check_balance, word_at
-from melogit_cli.syntax.varlist import TermText, VarlistSplitError, check_end, split_varlist
+from melogit_cli.syntax.varlist import (
+    TermText,
+    VarlistSplitError,
+    check_end,
+    inner_terms,
+    split_varlist,
+)
 
 _CMD_RE = re.compile(r"\s*melogit(?![A-Za-z0-9_])")
 _WEIGHT_KINDS = {
@@ -465,16 +471,49 @@ def _parse_tree(text: str, depth: int) -> Tree:
     """The parse tree, each varlist one token; text that does not parse so (an error, or a
     varlist the token does not cover) is parsed token by token, which reads the same
     language and reports an error at the token where it is."""
+    pieces = lalr_parser("melogit.lark", variant="tokenwise")  # the grammar's terminals
     try:
         tree = parse_balanced("melogit.lark", text, depth)
-        pieces = lalr_parser("melogit.lark", variant="tokenwise")  # the grammar's terminals
         for node in tree.find_data("varlist"):
             token = node.children[0]
             check_end(text, token.end_pos, pieces)
             node.children = split_varlist(str(token), pieces)
-    except (LarkError, VarlistSplitError):
-        return parse_balanced("melogit.lark", text, depth, variant="tokenwise")
-    return tree
+        return tree
+    except LarkError as exc:
+        lexed = _varlists_lexed(exc)
+    except VarlistSplitError:
+        lexed = []
+    if lexed:
+        # the parser is in the same state after the first and last terms of a varlist
+        # as after all of them: blanking those between finds an error sooner
+        try:
+            blanked = _blank_inner_terms(text, lexed, pieces)
+        except VarlistSplitError:
+            blanked = text
+        if blanked != text:
+            parse_balanced("melogit.lark", blanked, depth, variant="tokenwise")
+    return parse_balanced("melogit.lark", text, depth, variant="tokenwise")
+
+
+def _varlists_lexed(exc: LarkError) -> list[Token]:
+    """The VARLIST tokens the parser had read when it stopped at an error."""
+    state = getattr(getattr(exc, "interactive_parser", None), "parser_state", None)
+    found: list[Token] = []
+    for item in getattr(state, "value_stack", []):
+        if isinstance(item, Token) and item.type == "VARLIST":
+            found.append(item)
+        elif isinstance(item, Tree):
+            found.extend(t for t in item.scan_values(lambda v: isinstance(v, Token))
+                         if t.type == "VARLIST")
+    return found
+
+
+def _blank_inner_terms(text: str, tokens: list[Token], pieces: Lark) -> str:
+    chars = list(text)
+    for token in tokens:
+        begin, end = inner_terms(text[token.start_pos : token.end_pos], pieces)
+        chars[token.start_pos + begin : token.start_pos + end] = " " * (end - begin)
+    return "".join(chars)
 
 
 def _assemble(tree: object, cmdline: str) -> ModelSpec:

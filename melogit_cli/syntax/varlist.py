@@ -82,10 +82,24 @@ def _lex(text: str, parser: Lark) -> list[tuple[str, str, int, int]]:
 def split_varlist(text: str, parser: Lark) -> list[TermText]:
     """The terms of a VARLIST token lexed by ``parser`` (the grammar's terminals).  Terms
     of the same text are one object, so that the caller can work on each text once."""
+    return _split(text, parser)[0]
+
+
+def inner_terms(text: str, parser: Lark) -> tuple[int, int]:
+    """Where the terms between the first and the last term of a VARLIST token lie (an
+    empty span when there are fewer than three)."""
+    spans = _split(text, parser)[1]
+    if len(spans) < 3:
+        return spans[0][1], spans[0][1]
+    return spans[0][1], spans[-1][0]
+
+
+def _split(text: str, parser: Lark) -> tuple[list[TermText], list[tuple[int, int]]]:
     toks = _lex(text, parser)
     end = len(text)
     toks.append(("END", "", end, end))
     terms: list[TermText] = []
+    spans: list[tuple[int, int]] = []
     seen: dict[str, TermText] = {}
     i = 0
 
@@ -124,7 +138,9 @@ def split_varlist(text: str, parser: Lark) -> list[TermText]:
             term.seps.append(toks[i][1])
             nxt, i = unit(i + 1)
             term.units.append(nxt)
-        terms.append(seen.setdefault(text[toks[start][2] : toks[i - 1][3]], term))
+        span = toks[start][2], toks[i - 1][3]
+        spans.append(span)
+        terms.append(seen.setdefault(text[span[0] : span[1]], term))
     if not terms:
         raise VarlistSplitError(text)
-    return terms
+    return terms, spans
