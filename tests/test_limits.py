@@ -106,12 +106,14 @@ def test_expression_limits() -> None:
     and_500 = " & ".join(f"x{i}" for i in range(500))
     assert parse_expr(and_500) is not None
     assert evaluate_scalar(parse_expr("&".join(["1"] * 801))) == 1.0  # 800 operators
+    assert evaluate_scalar(parse_expr("max(" + ",".join(["1"] * 801) + ")")) == 1.0
     assert evaluate_scalar(parse_expr("1+(" * 249 + "1" + ")" * 249)) == 250.0
     assert evaluate_scalar(parse_expr("abs(" * 249 + "-1" + ")" * 249)) == 1.0
     assert evaluate_scalar(parse_expr("-" * 800 + "2")) == 2.0
     assert evaluate_scalar(parse_expr("!" * 799 + "0")) == 1.0
     for text in (
         "&".join(["1"] * 802),  # 801 dyadic operators
+        "max(" + ",".join(["1"] * 802) + ")",  # 801 arguments: commas count as operators
         "(" * 250 + "1" + ")" * 250,  # 250 nested parentheses
         "(" * 100_000 + "1" + ")" * 100_000,
         "-" * 100_000 + "1",
@@ -229,6 +231,8 @@ EXPR_CASES = {
     "unary": "-" * 800 + "1",
     "names": "+".join(["abcdefghij"] * 800),
     "too many operators": "+".join(["1"] * (N // 2)),
+    "arguments": "max(" + ",".join(["x"] * 800) + ")",
+    "too many arguments": "max(" + ",".join(["x"] * (N // 2 - 5)) + ")",
 }
 
 

@@ -4,7 +4,9 @@
 limit                                  value    refused with
 =====================================  =======  ==========================================
 length of a name                       32       ``NAME invalid name`` r(198)
-dyadic operators in an expression      800      ``expression too long`` r(130)
+dyadic operators in an expression      800      ``expression too long`` r(130) (a comma
+                                                between function arguments counts as one:
+                                                our choice, as Stata documents none)
 pairs of nested parentheses            249      ``expression too long`` r(130)
 unary operators in an expression       800      ``expression too long`` r(130) (our choice:
                                                 Stata documents no such limit)
@@ -54,8 +56,9 @@ def check_name(name: str) -> None:
 
 def check_expression(text: str) -> None:
     """Refuse an expression beyond Stata's limits: names longer than 32 characters
-    (r(198)), more than 800 dyadic operators, more than 249 nested parentheses or
-    brackets, more than 800 unary operators (r(130)).  One linear scan of the text."""
+    (r(198)), more than 800 dyadic operators (commas between arguments included), more
+    than 249 nested parentheses or brackets, more than 800 unary operators (r(130)).
+    One linear scan of the text."""
     dyadic = unary = opened = deepest = 0
     operand_before = False  # whether a + or - here is dyadic
     for m in _TOKEN_RE.finditer(text):
@@ -76,7 +79,8 @@ def check_expression(text: str) -> None:
         elif kind == "close":
             opened -= 1
             operand_before = True
-        elif kind == "sep":
+        elif kind == "sep":  # max(a, b, ...) costs as much as a + b + ...
+            dyadic += 1
             operand_before = False
         else:
             if kind == "name":
