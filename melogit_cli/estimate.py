@@ -10,15 +10,15 @@ from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
 from melogit_cli.design.levels import Level
 from melogit_cli.engine.allocator import keep_freed_memory
-from melogit_cli.engine.covariance import CovBlock, LevelCovariance, NestedCovariance
-from melogit_cli.engine.crossed_data import CrossedData, RETerm
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
-from melogit_cli.engine.laplace import laplace_cluster_scores
-from melogit_cli.engine.nested import NestedQuadrature
-from melogit_cli.engine.nested_data import NestedData
-from melogit_cli.engine.newton import Settings, infeasible
-from melogit_cli.engine.twolevel import ClusterData
+from melogit_cli.engine.laplace.twolevel import laplace_cluster_scores
+from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
+from melogit_cli.engine.model.crossed_data import CrossedData, RETerm
+from melogit_cli.engine.model.nested_data import NestedData
+from melogit_cli.engine.optimize.newton import Settings, infeasible
+from melogit_cli.engine.quadrature.nested import NestedQuadrature
+from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.errors import StataError, option_not_allowed
 from melogit_cli.results.build import build_eresults, re_parameter_names
 from melogit_cli.results.eresults import EResults

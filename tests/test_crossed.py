@@ -16,8 +16,8 @@ from test_render import EX5 as MANUAL_TABLE
 
 from melogit_cli.api import as_dataset, fit, parse
 from melogit_cli.design.build import build_design
-from melogit_cli.engine.crossed import CrossedLaplace
 from melogit_cli.engine.fit import Problem, make_model
+from melogit_cli.engine.laplace.crossed import CrossedLaplace
 from melogit_cli.errors import StataError
 from melogit_cli.estimate import CROSSED_NOTE, crossed_arrays, nested_arrays
 from melogit_cli.render.formats import fmt
@@ -273,7 +273,7 @@ def test_gradient_is_exact(command: str):
 
 
 def test_identical_rows_are_merged_with_their_weights():
-    from melogit_cli.engine.crossed_data import collapse_identical_rows
+    from melogit_cli.engine.model.crossed_data import collapse_identical_rows
 
     df = pd.DataFrame(
         {
@@ -311,7 +311,7 @@ def test_merged_rows_leave_the_likelihood_and_gradient(
 ):
     """fifeschool's 3,435 rows are 722 distinct ones; the engine on the merged rows gives
     the likelihood and gradient of the engine on every row."""
-    import melogit_cli.engine.crossed as crossed
+    import melogit_cli.engine.laplace.crossed as crossed
 
     df = fife().assign(n=3, k=np.minimum(fife()["attain"] // 4, 3), off=0.1)
     design = build_design(parse(command), as_dataset(df))
@@ -414,7 +414,7 @@ def test_refusals(command: str, message: str):
 )
 def test_dense_and_sparse_schur_paths_agree(monkeypatch: pytest.MonkeyPatch, command: str):
     """C = H12 dense (small crossed designs) or by its entries (nested-like ones)."""
-    import melogit_cli.engine.crossed as crossed
+    import melogit_cli.engine.laplace.crossed as crossed
 
     design = build_design(parse(command), as_dataset(fife_extra()))
     data, cov = crossed_arrays(design)

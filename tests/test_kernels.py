@@ -11,8 +11,8 @@ from scipy.special import expit
 
 from melogit_cli.api import fit
 
-pytest.importorskip("melogit_cli.engine.loops")
-from melogit_cli.engine import kernels  # noqa: E402
+pytest.importorskip("melogit_cli.engine.compiled.loops")
+from melogit_cli.engine.compiled import kernels  # noqa: E402
 
 
 def _grid() -> np.ndarray:

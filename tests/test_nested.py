@@ -13,8 +13,8 @@ from conftest import DATA, fitted, reference
 
 from melogit_cli.api import as_dataset, fit, parse
 from melogit_cli.design.build import build_design
-from melogit_cli.engine.differences import GradientDifferences
-from melogit_cli.engine.nested import NestedQuadrature
+from melogit_cli.engine.optimize.differences import GradientDifferences
+from melogit_cli.engine.quadrature.nested import NestedQuadrature
 from melogit_cli.estimate import nested_arrays
 
 GUIM = "guimmun.dta"
@@ -375,8 +375,8 @@ def test_level_frequency_weights_duplicate_units(level, var):
 def test_line_search_lets_go_of_a_trial_point_far_below(monkeypatch):
     """A trial point still far below the line search's floor after SETTLE_CHECK passes is
     not adapted further, and its nodes are not carried to the next trial."""
-    from melogit_cli.engine import nested
     from melogit_cli.engine.fit import QuadratureObjective
+    from melogit_cli.engine.quadrature import nested
 
     model, p = engine("melogit y x || school: || klass:", four_level(8), "mvaghermite", 5)
     x0 = np.concatenate([np.zeros(p), np.zeros(model.T)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from melogit_cli.engine.events import Message
-from melogit_cli.engine.newton import Settings, maximize
+from melogit_cli.engine.optimize.newton import Settings, maximize
 
 
 class BlurredQuadratic:
@@ -88,7 +88,7 @@ def test_convergence_declared_with_an_approximate_hessian_is_confirmed_with_the_
 
 
 def test_secant_update():
-    from melogit_cli.engine.differences import secant_update
+    from melogit_cli.engine.optimize.differences import secant_update
 
     rng = np.random.default_rng(5)
     M = rng.normal(size=(4, 4))

@@ -7,10 +7,10 @@ import pytest
 from conftest import DATA
 
 from melogit_cli.api import fit
-from melogit_cli.engine.covariance import CovBlock, LevelCovariance
-from melogit_cli.engine.laplace import LaplaceObjective
-from melogit_cli.engine.quadrature import normal_rule
-from melogit_cli.engine.twolevel import ClusterData, TwoLevelQuadrature
+from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance
+from melogit_cli.engine.quadrature.rules import normal_rule
+from melogit_cli.engine.quadrature.twolevel import ClusterData, TwoLevelQuadrature
 
 HOSPITAL = "melogit hosp loginc distance dropout college || mother:, intmethod({m}) intpoints({n})"
 
@@ -135,7 +135,7 @@ def test_padded_cluster_sums_equal_segment_sums(intercept_only: bool):
     segment sums, for unequal clusters with two random effects and with a random
     intercept alone (whose weight sums come from the same product as the residual
     sums); a layout that would pad too much is refused."""
-    from melogit_cli.engine.twolevel import PaddedClusters
+    from melogit_cli.engine.quadrature.twolevel import PaddedClusters
 
     rng = np.random.default_rng(11)
     sizes = rng.integers(1, 6, 40)
@@ -196,7 +196,7 @@ def test_random_intercept_derivatives_from_the_likelihood_pass():
 def test_gauss_hermite_rule_read_back_from_the_cache(tmp_path, monkeypatch):
     """The cached rule is numpy's, bit for bit; a corrupt cache file is replaced; an
     unwritable cache directory still gives the rule."""
-    from melogit_cli.engine import quadrature
+    from melogit_cli.engine.quadrature import rules as quadrature
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     x0, w0 = np.polynomial.hermite_e.hermegauss(11)

@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
-from melogit_cli.engine.crossed_data import CrossedData
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
-from melogit_cli.engine.laplace import LaplaceObjective
-from melogit_cli.engine.logit import LogitObjective, fit_logit
-from melogit_cli.engine.nested import NestedQuadrature, NestedState
-from melogit_cli.engine.nested_data import NestedData
-from melogit_cli.engine.newton import Result, Settings, far_below, maximize
-from melogit_cli.engine.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
+from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
+from melogit_cli.engine.model.crossed_data import CrossedData
+from melogit_cli.engine.model.nested_data import NestedData
+from melogit_cli.engine.optimize.logit import LogitObjective, fit_logit
+from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
+from melogit_cli.engine.quadrature.nested import NestedQuadrature, NestedState
+from melogit_cli.engine.quadrature.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
 from melogit_cli.errors import StataError
 
 if TYPE_CHECKING:
-    from melogit_cli.engine.crossed import CrossedLaplace
+    from melogit_cli.engine.laplace.crossed import CrossedLaplace
 
 GRID_VARIANCES = (0.1, 1.0, 10.0)
 
@@ -199,7 +199,9 @@ def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature | Cros
     """The likelihood of the problem: the two-level, nested or crossed (Laplace) engine."""
     d = problem.data
     if isinstance(d, CrossedData):
-        from melogit_cli.engine.crossed import CrossedLaplace  # scipy.sparse: only when needed
+        from melogit_cli.engine.laplace.crossed import (
+            CrossedLaplace,  # scipy.sparse: only when needed
+        )
 
         assert isinstance(problem.cov, NestedCovariance)
         return CrossedLaplace(d, problem.cov, problem.method)
@@ -225,7 +227,7 @@ def _objective(
     if numerical:
         return NumericalObjective(model, state)
     if isinstance(model.data, CrossedData):
-        from melogit_cli.engine.crossed import CrossedObjective
+        from melogit_cli.engine.laplace.crossed import CrossedObjective
 
         return CrossedObjective(model, state)
     if isinstance(model, TwoLevelQuadrature) and model.method in ("laplace", "pclaplace"):

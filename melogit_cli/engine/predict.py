@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melogit_cli.engine.quadrature import normal_rule
-from melogit_cli.engine.twolevel import ClusterData
+from melogit_cli.engine.quadrature.rules import normal_rule
+from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.special import expit, logsumexp
 
 CHUNK_ELEMENTS = 4_000_000

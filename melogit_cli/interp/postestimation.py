@@ -162,7 +162,7 @@ def _sample_clusters(
 ):
     """ClusterData of the e(sample) observations now in memory (values as they are now),
     the cluster of each of those rows, and their row order."""
-    from melogit_cli.engine.twolevel import ClusterData
+    from melogit_cli.engine.quadrature.twolevel import ClusterData
 
     design = model.design
     src = design_row[in_sample]

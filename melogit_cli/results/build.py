@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from melogit_cli.design.build import Design
-from melogit_cli.engine.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.fit import Fit
+from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.special import chi2_tail
 

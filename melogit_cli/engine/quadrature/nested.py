@@ -38,21 +38,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from melogit_cli.engine import kernels
-from melogit_cli.engine.covariance import NestedCovariance
-from melogit_cli.engine.differences import GradientDifferences
-from melogit_cli.engine.nested_data import Chunk, NestedData
-from melogit_cli.engine.nested_hessian import chunk_hessian
-from melogit_cli.engine.nested_tree import (
+from melogit_cli.engine.compiled import kernels
+from melogit_cli.engine.model.covariance import NestedCovariance
+from melogit_cli.engine.model.nested_data import Chunk, NestedData
+from melogit_cli.engine.optimize.differences import GradientDifferences
+from melogit_cli.engine.optimize.newton import far_below
+from melogit_cli.engine.quadrature.nested_hessian import chunk_hessian
+from melogit_cli.engine.quadrature.nested_tree import (
     Modes,
     Tree,
     conditional_locations,
     joint_modes,
     safe_cholesky,
 )
-from melogit_cli.engine.newton import far_below
-from melogit_cli.engine.quadrature import Rule, normal_rule
-from melogit_cli.engine.twolevel import Evaluation
+from melogit_cli.engine.quadrature.rules import Rule, normal_rule
+from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.special import expit
 
 ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle
@@ -340,7 +340,7 @@ class NestedQuadrature:
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
         """Per top-level unit score vectors (G x P)."""
         if self.method in LAPLACE:
-            from melogit_cli.engine.nested_laplace import laplace_scores
+            from melogit_cli.engine.laplace.nested import laplace_scores
 
             assert state.modes is not None
             return laplace_scores(self, beta, theta, state.modes)

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.differences import GradientDifferences, ShiftedGradient, secant_update
-from melogit_cli.engine.twolevel import AdaptiveState, TwoLevelQuadrature
+from melogit_cli.engine.optimize.differences import (
+    GradientDifferences,
+    ShiftedGradient,
+    secant_update,
+)
+from melogit_cli.engine.quadrature.twolevel import AdaptiveState, TwoLevelQuadrature
 from melogit_cli.special import expit
 
 # g' (-H)^-1 g (twice the predicted gain of a Newton step) below which the Hessian is

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melogit_cli.engine.nested_data import NestedData
+from melogit_cli.engine.model.nested_data import NestedData
 from melogit_cli.special import expit
 
 MODE_ITERATIONS = 200

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.nested_tree import Modes, row_effects
+from melogit_cli.engine.quadrature.nested_tree import Modes, row_effects
 from melogit_cli.special import expit
 
 

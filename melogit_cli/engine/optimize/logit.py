@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from melogit_cli.engine.events import EventSink, ignore
-from melogit_cli.engine.newton import Result, Settings, finite, infeasible, maximize
+from melogit_cli.engine.optimize.newton import Result, Settings, finite, infeasible, maximize
 from melogit_cli.special import expit, log_binomial_coefficients
 
 

@@ -38,7 +38,7 @@ def use_kernels(rows: int, nodes: int) -> bool:
 @cache
 def _compiled() -> Any:
     try:
-        from melogit_cli.engine import loops
+        from melogit_cli.engine.compiled import loops
     except ImportError:  # numba is a declared dependency; numpy still works without it
         return None
     return loops

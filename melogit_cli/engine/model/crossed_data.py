@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melogit_cli.engine.covariance import LevelCovariance
+from melogit_cli.engine.model.covariance import LevelCovariance
 
 
 @dataclass

@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from melogit_cli.engine.covariance import NestedCovariance
-from melogit_cli.engine.crossed_data import CrossedData, collapse_identical_rows
-from melogit_cli.engine.dense_spd import SMALL, BlockDiagonalSPD, DenseSPD
-from melogit_cli.engine.differences import ShiftedGradient
-from melogit_cli.engine.laplace import LaplaceObjective
+from melogit_cli.engine.laplace.dense_spd import SMALL, BlockDiagonalSPD, DenseSPD
+from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+from melogit_cli.engine.model.covariance import NestedCovariance
+from melogit_cli.engine.model.crossed_data import CrossedData, collapse_identical_rows
+from melogit_cli.engine.optimize.differences import ShiftedGradient
 from melogit_cli.errors import StataError
 from melogit_cli.special import expit, log_binomial_coefficients
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melogit_cli.engine import kernels
-from melogit_cli.engine.covariance import LevelCovariance
-from melogit_cli.engine.newton import far_below
-from melogit_cli.engine.quadrature import Rule, normal_rule
+from melogit_cli.engine.compiled import kernels
+from melogit_cli.engine.model.covariance import LevelCovariance
+from melogit_cli.engine.optimize.newton import far_below
+from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
 
 ADAPT_ITERATIONS = 1001
