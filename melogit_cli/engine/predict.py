@@ -19,6 +19,7 @@ import numpy as np
 
 from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData
+from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.special import expit, logsumexp
 
 CHUNK_ELEMENTS = 4_000_000
@@ -53,15 +54,6 @@ def _chunks(starts: np.ndarray, nodes: int) -> Iterator[tuple[slice, slice]]:
         g1 = min(max(g1, g0 + 1), G)
         yield slice(g0, g1), slice(int(starts[g0]), int(starts[g1]))
         g0 = g1
-
-
-def _batched_cholesky(S: np.ndarray) -> np.ndarray:
-    q = S.shape[-1]
-    try:
-        return np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        scale = np.maximum(np.einsum("gaa->g", S) / q, 1e-300)
-        return np.linalg.cholesky(S + 1e-10 * scale[:, None, None] * np.eye(q))
 
 
 def posterior_modes(
@@ -126,14 +118,14 @@ def posterior_means(
         start = posterior_modes(data, beta, A)
     Ainv = np.linalg.pinv(A)
     mu = start.mean @ Ainv.T
-    C = _batched_cholesky(np.einsum("ab,gbc,dc->gad", Ainv, start.cov, Ainv) + 0.0)
+    C = safe_cholesky(np.einsum("ab,gbc,dc->gad", Ainv, start.cov, Ainv) + 0.0)
     if points == 1:
         return Posterior(mu @ A.T, np.einsum("ab,gbc,gdc,ed->gae", A, C, C, A))
     for _ in range(MAX_ADAPT):
         mean_v, cov_v = _moments(data, beta, A, mu, C, points)
         change = max(np.max(np.abs(mean_v - mu), initial=0.0),
                      np.max(np.abs(np.einsum("gab,gcb->gac", C, C) - cov_v), initial=0.0))
-        mu, C = mean_v, _batched_cholesky(cov_v)
+        mu, C = mean_v, safe_cholesky(cov_v)
         if change < ADAPT_TOLERANCE:
             break
     return Posterior(mu @ A.T, np.einsum("ab,gbc,dc->gad", A, cov_v, A))

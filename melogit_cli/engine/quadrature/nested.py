@@ -49,10 +49,10 @@ from melogit_cli.engine.quadrature.nested_tree import (
     Tree,
     conditional_locations,
     joint_modes,
-    safe_cholesky,
 )
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.quadrature.twolevel import Evaluation
+from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.special import expit
 
 ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle

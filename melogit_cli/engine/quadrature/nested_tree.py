@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from melogit_cli.engine.model.nested_data import NestedData
+from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.special import expit
 
 MODE_ITERATIONS = 200
@@ -224,12 +225,3 @@ def conditional_locations(
                 vpath = np.concatenate([va, vh], axis=1)
     return out
 
-
-def safe_cholesky(S: np.ndarray) -> np.ndarray:
-    """Batched Cholesky factors (any leading shape), with a tiny ridge when needed."""
-    try:
-        return np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        q = S.shape[-1]
-        scale = np.maximum(np.trace(S, axis1=-2, axis2=-1) / q, 1e-300)
-        return np.linalg.cholesky(S + 1e-10 * scale[..., None, None] * np.eye(q))

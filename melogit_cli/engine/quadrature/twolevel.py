@@ -25,6 +25,7 @@ from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.model.covariance import LevelCovariance
 from melogit_cli.engine.optimize.newton import far_below
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
+from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
 
 ADAPT_ITERATIONS = 1001
@@ -425,7 +426,7 @@ class TwoLevelQuadrature:
             S_new[gs] = np.matmul(dev.transpose(0, 2, 1) * p[:, None, :], dev)
         # derivatives at this point and with these nodes need not redo the pass
         self._last_pass = (beta.copy(), theta.copy(), state, ll_nodes, odds)
-        return total + self.constant, AdaptiveState(m_new, _safe_cholesky(S_new))
+        return total + self.constant, AdaptiveState(m_new, safe_cholesky(S_new))
 
     def _known_pass(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
@@ -527,7 +528,7 @@ class TwoLevelQuadrature:
         wgt = d.obs_weight * d.trials * mu_i * (1 - mu_i)
         info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0)
         info += eye
-        C = _safe_cholesky(np.linalg.inv(info))
+        C = safe_cholesky(np.linalg.inv(info))
         return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
 
     # ------------------------------------------------------------ derivatives
@@ -606,15 +607,3 @@ def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.nda
     Tv = (Tz[..., :, None] * v[..., None, :]).reshape(g_n * K, q * q)
     return Tv, (Tv @ dA.reshape(len(dA), q * q).T).reshape(g_n, K, -1)
 
-
-def _safe_cholesky(S: np.ndarray) -> np.ndarray:
-    """Batched Cholesky factors, with a tiny ridge where a matrix is not positive definite."""
-    if S.shape[-1] == 1 and np.all(S > 0.0):
-        return np.sqrt(S)
-    try:
-        return np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        q = S.shape[-1]
-        scale = np.maximum(np.einsum("gaa->g", S) / q, 1e-300)
-        ridge = 1e-10 * scale[:, None, None] * np.eye(q)
-        return np.linalg.cholesky(S + ridge)
