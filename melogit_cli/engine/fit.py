@@ -96,7 +96,7 @@ class QuadratureObjective:
         beta, theta = x[: self.p], x[self.p :]
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                ll, state = self.model.loglik(beta, theta, self.state, floor)
+                ll, state = self.model.loglik(beta, theta, self.state, floor=floor)
         except np.linalg.LinAlgError:
             return -np.inf
         # a trial point left unsettled far below the floor passes its nodes on to nobody

@@ -470,16 +470,23 @@ class CrossedLaplace:
         beta: np.ndarray,
         theta: np.ndarray,
         state: CrossedState,
+        *,
+        floor: float | None = None,
         v0: np.ndarray | None = None,
     ) -> tuple[float, CrossedState]:
         """The Laplace log likelihood; the modes start from ``state``, or from ``v0``
-        (v-metric) when given."""
+        (v-metric) when given (``floor`` is unused: the value is exact at every point)."""
+        del floor
         factors = self._factors(theta)
         v, h, rows, f = self.modes(beta, theta, factors, state, v0)
         if h is None:
             d = self.data
             h = self._h(d.X @ beta + d.offset, rows, v)[0]
         return h - 0.5 * f.logdet + self.constant, self._state_from_v(v, factors)
+
+    def refined_hessian(self, x: np.ndarray) -> None:
+        """None: the objective's differenced Hessian is refined by the objective itself."""
+        del x
 
     def _selected_inverse(self, f: _Factor) -> np.ndarray:
         """Each row's block of ``H^-1`` on the effects it touches: n x Q x Q."""
@@ -618,7 +625,7 @@ class CrossedObjective(LaplaceObjective):
             x0, v, dv = self._mode_line
             v0 = v + dv @ (x - x0)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self.model.loglik(x[: self.p], x[self.p :], state, v0)
+            return self.model.loglik(x[: self.p], x[self.p :], state, v0=v0)
 
     def _gradient_and_shifts(  # type: ignore[override]
         self, x: np.ndarray, state: CrossedState

@@ -252,6 +252,7 @@ class NestedQuadrature:
         beta: np.ndarray,
         theta: np.ndarray,
         state: NestedState,
+        *,
         floor: float | None = None,
     ) -> tuple[float, NestedState]:
         """Log likelihood at (beta, theta), placing the nodes first for adaptive methods

@@ -387,6 +387,7 @@ class TwoLevelQuadrature:
         beta: np.ndarray,
         theta: np.ndarray,
         state: AdaptiveState,
+        *,
         floor: float | None = None,
     ) -> tuple[float, AdaptiveState]:
         """Log likelihood at (beta, theta), adapting the nodes first for adaptive methods
