@@ -20,6 +20,7 @@ import numpy as np
 from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
+from melogit_cli.engine.shared.modes import cluster_modes
 from melogit_cli.special import expit, logsumexp
 
 CHUNK_ELEMENTS = 4_000_000
@@ -57,47 +58,14 @@ def _chunks(starts: np.ndarray, nodes: int) -> Iterator[tuple[slice, slice]]:
 
 
 def posterior_modes(
-    data: ClusterData, beta: np.ndarray, A: np.ndarray, tol: float = 1e-12, maxiter: int = 200
+    data: ClusterData, beta: np.ndarray, A: np.ndarray, tol: float = 1e-12
 ) -> Posterior:
     """Posterior modes of u and the inverse negative Hessian there (u-metric)."""
-    q = A.shape[0]
     xb = _fixed_part(data, beta)
-    ZA = data.Z @ A
-    starts, sizes = data.starts[:-1], data.sizes
-    G = data.n_clusters
-    w, y, r = data.obs_weight, data.y, data.trials
-    v = np.zeros((G, q))
-    eye = np.eye(q)
-
-    def objective(v: np.ndarray) -> np.ndarray:
-        eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
-        ll = w * (y * eta - r * np.logaddexp(0.0, eta))
-        return np.add.reduceat(ll, starts) - 0.5 * np.sum(v * v, axis=1)
-
-    def info_at(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
-        mu = expit(eta)
-        grad = np.add.reduceat((w * (y - r * mu))[:, None] * ZA, starts, axis=0) - v
-        wgt = w * r * mu * (1 - mu)
-        info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, 0)
-        return grad, info + eye
-
-    for _ in range(maxiter):
-        grad, info = info_at(v)
-        step = np.linalg.solve(info, grad[..., None])[..., 0]
-        f0 = objective(v)
-        t = np.ones(G)
-        v_new = v + step
-        for _ in range(40):
-            worse = objective(v_new) < f0 - 1e-12 * (1 + np.abs(f0))
-            if not worse.any():
-                break
-            t = np.where(worse, t / 2, t)
-            v_new = v + t[:, None] * step
-        v = v_new
-        if np.max(np.abs(step * t[:, None]), initial=0.0) < tol:
-            break
-    _, info = info_at(v)
+    v0 = np.zeros((data.n_clusters, A.shape[0]))
+    v, info = cluster_modes(
+        xb, data.Z @ A, data.y, data.trials, data.obs_weight, data.starts, v0, tolerance=tol
+    )
     cov_v = np.linalg.inv(info)
     return Posterior(v @ A.T, np.einsum("ab,gbc,dc->gad", A, cov_v, A))
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from melogit_cli.engine.model.nested_data import NestedData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
+from melogit_cli.engine.shared.modes import find_modes
 from melogit_cli.special import expit
 
-MODE_ITERATIONS = 200
 MODE_TOLERANCE = 1e-10
 
 
@@ -150,8 +150,7 @@ def joint_modes(
         Mb = np.add.reduceat(W[:, None, None] * B[:, :, None] * B[:, None, :], bottom, axis=0)
         return tree.factor(Mb)
 
-    v = [np.array(x, dtype=float, copy=True) for x in v0]
-    for _ in range(MODE_ITERATIONS):
+    def newton_step(v: list[np.ndarray]) -> list[np.ndarray]:
         eta = eta_of(v)
         resid = w * (y - r * expit(eta))
         grad = [
@@ -163,26 +162,27 @@ def joint_modes(
             - v[lv]
             for lv in range(tree.L)
         ]
-        step = tree.solve(hessian(eta), grad)
-        f0 = objective(v)
-        t = np.ones(G0)
-        new = [v_l + s for v_l, s in zip(v, step, strict=False)]
-        for _ in range(40):
-            worse = objective(new) < f0 - 1e-12 * (np.abs(f0) + 1)
-            if not worse.any():
-                break
-            t = np.where(worse, t / 2, t)
-            new = [
-                v_l + t[top][:, None] * s
-                for v_l, s, top in zip(v, step, d.top_of_unit, strict=False)
-            ]
-        size = max(
+        return tree.solve(hessian(eta), grad)
+
+    def move(v: list[np.ndarray], step: list[np.ndarray], t: np.ndarray) -> list[np.ndarray]:
+        return [
+            v_l + t[top][:, None] * s for v_l, s, top in zip(v, step, d.top_of_unit, strict=False)
+        ]
+
+    def step_size(step: list[np.ndarray], t: np.ndarray) -> float:
+        return max(
             float(np.max(np.abs(t[top][:, None] * s)))
             for s, top in zip(step, d.top_of_unit, strict=False)
         )
-        v = new
-        if size < MODE_TOLERANCE:
-            break
+
+    v = find_modes(
+        [np.array(x, dtype=float, copy=True) for x in v0],
+        objective=objective,
+        newton_step=newton_step,
+        move=move,
+        step_size=step_size,
+        tolerance=MODE_TOLERANCE,
+    )
     return Modes(v, hessian(eta_of(v)))
 
 

@@ -26,6 +26,7 @@ from melogit_cli.engine.model.covariance import LevelCovariance
 from melogit_cli.engine.optimize.newton import far_below
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared.cholesky import safe_cholesky
+from melogit_cli.engine.shared.modes import cluster_modes
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
 
 ADAPT_ITERATIONS = 1001
@@ -484,51 +485,10 @@ class TwoLevelQuadrature:
         """Nodes at each cluster's posterior mode, scaled by the curvature there."""
         A, _, _, Ainv = self._factor(theta)
         d = self.data
-        G, q = d.n_clusters, self.q
         xb = d.X @ beta + d.offset
-        ZA = d.Z @ A
-        starts = d.starts[:-1]
-        sizes = d.sizes
-        v = state.m @ Ainv.T
-
-        def objective(v: np.ndarray) -> np.ndarray:
-            eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
-            ll = d.obs_weight * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
-            return np.add.reduceat(ll, starts) - 0.5 * np.sum(v * v, axis=1)
-
-        eye = np.eye(q)
-        f0 = objective(v)
-        for _ in range(200):
-            eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
-            mu_i = expit(eta)
-            resid = d.obs_weight * (d.y - d.trials * mu_i)
-            wgt = d.obs_weight * d.trials * mu_i * (1 - mu_i)
-            grad = np.add.reduceat(resid[:, None] * ZA, starts, axis=0) - v
-            info = np.add.reduceat(
-                wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0
-            )
-            info += eye
-            if q == 1:
-                step = grad / info[:, 0]
-            else:
-                step = np.linalg.solve(info, grad[..., None])[..., 0]
-            t = np.ones(G)
-            v_new = v + step
-            for _ in range(30):
-                f_new = objective(v_new)
-                worse = f_new < f0 - 1e-12
-                if not worse.any():
-                    break
-                t = np.where(worse, t / 2, t)
-                v_new = v + t[:, None] * step
-            v, f0 = v_new, f_new
-            if np.max(np.abs(step * t[:, None])) < 1e-10:
-                break
-        eta = xb + np.einsum("iq,iq->i", ZA, np.repeat(v, sizes, axis=0))
-        mu_i = expit(eta)
-        wgt = d.obs_weight * d.trials * mu_i * (1 - mu_i)
-        info = np.add.reduceat(wgt[:, None, None] * ZA[:, :, None] * ZA[:, None, :], starts, axis=0)
-        info += eye
+        v, info = cluster_modes(
+            xb, d.Z @ A, d.y, d.trials, d.obs_weight, d.starts, state.m @ Ainv.T, tolerance=1e-10
+        )
         C = safe_cholesky(np.linalg.inv(info))
         return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
 
