@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,13 +13,12 @@ from melogit_cli.design.levels import Level
 from melogit_cli.engine.allocator import keep_freed_memory
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
-from melogit_cli.engine.laplace.twolevel import laplace_cluster_scores
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.model.crossed_data import CrossedData, RETerm
 from melogit_cli.engine.model.nested_data import NestedData
 from melogit_cli.engine.optimize.newton import Settings, infeasible
-from melogit_cli.engine.quadrature.nested import NestedQuadrature
 from melogit_cli.engine.quadrature.twolevel import ClusterData
+from melogit_cli.engine.registry import select
 from melogit_cli.errors import StataError, option_not_allowed
 from melogit_cli.results.build import build_eresults, re_parameter_names
 from melogit_cli.results.eresults import EResults
@@ -107,17 +107,14 @@ def _estimate(spec: ModelSpec, ds: Dataset, sink: EventSink, progress: EventSink
     for note in notes:
         sink(Message(note))
 
-    data: ClusterData | NestedData | CrossedData
     computed = engine_method(method, points)
-    if computed in LAPLACE_METHODS and (crossed or (opts.vce == "oim" and not weighted)):
-        # the joint sparse Laplace is the same approximation as the two-level and nested
-        # engines' Laplace, and faster; they keep the fits whose variance needs their
-        # per-cluster scores (opg, robust, cluster)
-        data, cov = crossed_arrays(design)
-    elif nested:
-        data, cov = nested_arrays(design)
-    else:
-        data, cov = cluster_arrays(design)
+    engine = select(
+        "nested" if nested else "two-level",
+        computed,
+        scores=opts.vce != "oim" or _pweighted(design),
+        weighted=weighted,
+    )
+    data, cov = ARRAYS[engine.layout](design)
     problem = Problem(data, cov, computed, points, has_constant=not spec.noconstant)
     settings = Settings(
         iterate=300 if opts.iterate is None else opts.iterate,
@@ -254,6 +251,13 @@ def crossed_arrays(design: Design) -> tuple[CrossedData, NestedCovariance]:
     return data, NestedCovariance(tuple(level_covs))
 
 
+ARRAYS: dict[str, Callable[[Design], tuple]] = {
+    "clusters": cluster_arrays,
+    "nested": nested_arrays,
+    "crossed": crossed_arrays,
+}
+
+
 def _check_crossed(design: Design, method: str, weighted: bool) -> None:
     """Crossed models: Laplace, or quadrature when the R.-expanded dimension is small."""
     opts = design.spec.options
@@ -353,11 +357,15 @@ def _from_values(
     return np.concatenate([beta, theta])
 
 
+def _pweighted(design: Design) -> bool:
+    return design.weight_type == "pweight" or any(
+        lv.weight_type == "pweight" for lv in design.levels.levels
+    )
+
+
 def _vce_kind(spec: ModelSpec, design: Design) -> tuple[str, str]:
     vce = spec.options.vce
-    if design.weight_type == "pweight" or any(
-        lv.weight_type == "pweight" for lv in design.levels.levels
-    ):
+    if _pweighted(design):
         if vce in ("oim", "opg"):
             vce = "robust"
     if vce == "oim":
@@ -381,7 +389,7 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
         notes.append("Warning: variance matrix is nonsymmetric or highly singular.")
     if vce == "oim":
         return Hinv, notes
-    scores = _cluster_scores(result)
+    scores = result.model.cluster_scores(result.beta, result.theta, result.state)
     cw = result.model.data.cluster_weight
     if vce == "opg":
         S = (scores * cw[:, None]).T @ scores
@@ -396,15 +404,6 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
     np.add.at(summed, groups, scores * cw[:, None])
     B = summed.T @ summed * (G / (G - 1))
     return Hinv @ B @ Hinv, notes
-
-
-def _cluster_scores(result: Fit) -> np.ndarray:
-    model = result.model
-    if isinstance(model, NestedQuadrature):
-        return model.cluster_scores(result.beta, result.theta, result.state)
-    if model.method in LAPLACE_METHODS:
-        return laplace_cluster_scores(model, result.beta, result.theta, result.state)
-    return model.cluster_scores(result.beta, result.theta, result.state)
 
 
 def _robust_groups(design: Design, ds: Dataset) -> np.ndarray:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import fitted
+from conftest import DATA, fitted, reference
+
+from melogit_cli.api import as_dataset, parse, run
+from melogit_cli.engine.protocol import Engine
+from melogit_cli.engine.registry import REGISTRY, select
 
 EX1 = "melogit c_use i.urban age i.children || district:"
+REF_GUIM = reference("guimmun_lr3_ghermite12")["command"].split(",")[0]
 
 
 def test_laplace_with_numerical_derivatives():
@@ -19,3 +29,93 @@ def test_laplace_with_numerical_derivatives():
         assert numerical.params[name] == pytest.approx(value, abs=1e-5)
     for name, se in exact.bse.items():
         assert numerical.bse[name] == pytest.approx(se, rel=1e-2, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# the Protocol, the registry and the selector
+# ---------------------------------------------------------------------------
+
+
+def _parameters(function) -> list[tuple[str, object]]:
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize("registration", REGISTRY, ids=lambda r: r.name)
+def test_registered_engine_satisfies_protocol(registration):
+    """Every registered engine has the Protocol's methods with its signatures (the names,
+    kinds and order of the parameters; extra parameters only optional)."""
+    engine = registration.engine_class()
+    assert engine.layout == registration.layout
+    members = [m for m in Engine.__dict__ if not m.startswith("_") and callable(Engine.__dict__[m])]
+    assert set(members) == {
+        "start_state",
+        "loglik",
+        "objective",
+        "cluster_scores",
+        "refined_hessian",
+    }
+    for name in members:
+        wanted = _parameters(getattr(Engine, name))
+        have = inspect.signature(getattr(engine, name)).parameters
+        got = [(p.name, p.kind) for p in have.values()][: len(wanted)]
+        assert got == wanted, (engine.__name__, name)
+        extra = list(have.values())[len(wanted) :]
+        assert all(p.default is not inspect.Parameter.empty for p in extra), (engine, name)
+    init = inspect.signature(engine.__init__).parameters
+    assert list(init)[:5] == ["self", "data", "cov", "method", "points"]
+
+
+def test_no_isinstance_dispatch_on_engines():
+    """The engine is chosen once, by the selector: nothing tests an engine's type."""
+    root = Path(__file__).resolve().parents[1] / "melogit_cli"
+    sources = [root / "estimate.py", *sorted((root / "engine").rglob("*.py"))]
+    for path in sources:
+        assert "isinstance(" not in path.read_text(), path
+
+
+SELECTED = [
+    (EX1, "bangladesh.dta", "joint Laplace", "two-level quadrature"),
+    (
+        "melogit hosp loginc distance dropout college || mother:",
+        "hospital.dta",
+        "joint Laplace",
+        "two-level quadrature",
+    ),
+    (REF_GUIM, "guimmun.dta", "joint Laplace", "nested quadrature"),
+]
+
+
+@pytest.mark.parametrize("command, data, laplace, default", SELECTED)
+def test_selector_names_the_engine_that_fits(command, data, laplace, default):
+    """Each model kind is fitted by the engine the selector names."""
+    kind = "nested" if "|| mom:" in command else "two-level"
+    for options, scores, name in [
+        ("", False, default),
+        (", intmethod(laplace)", False, laplace),
+        (", intmethod(laplace) vce(robust)", True, default),
+        (", vce(robust)", True, default),
+    ]:
+        method = "laplace" if "laplace" in options else "mvaghermite"
+        chosen = select(kind, method, scores=scores, weighted=False)
+        assert chosen.name == name
+        if kind == "nested" and options == "":
+            continue  # the nested default fit is slow; its engine is checked with robust
+        est = _estimation(command + options, data)
+        assert est.fit.model.layout == chosen.layout
+        assert isinstance(est.fit.model, chosen.engine_class())
+
+
+def test_selector_weights_and_crossed():
+    assert select("two-level", "laplace", scores=False, weighted=True).name == (
+        "two-level quadrature"
+    )
+    fife = pd.read_csv(DATA / "fifeschool.csv")
+    fife["attain_gt_6"] = (fife["attain"] > 6).astype(np.int8)
+    est = run(parse("melogit attain_gt_6 sex || _all:R.sid || pid:"), as_dataset(fife))
+    assert est.fit.model.layout == "crossed"
+    with pytest.raises(LookupError):
+        select("crossed", "laplace", scores=False, weighted=False)
+
+
+def _estimation(command: str, data: str):
+    return run(parse(command), as_dataset(DATA / data))

@@ -1,31 +1,30 @@
 """Fit a model as Stata does: fixed-effects logit, start values, Newton-Raphson.
 
-The two-level engine (``twolevel``) and the nested one (``nested``) plug in through
-``make_model``, as does the crossed one (``crossed``); each offers ``start_state`` and
-``loglik``, and the Newton objective built by ``_objective`` differentiates them.
+The engine is the one registered for the problem's arrays (``registry``); it offers the
+``Engine`` protocol (``protocol``): start state, log likelihood and the Newton objective
+that differentiates it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import product
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
-from melogit_cli.engine.laplace.twolevel import LaplaceObjective
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
-from melogit_cli.engine.model.crossed_data import CrossedData
-from melogit_cli.engine.model.nested_data import NestedData
 from melogit_cli.engine.optimize.logit import LogitObjective, fit_logit
 from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
-from melogit_cli.engine.quadrature.nested import NestedQuadrature, NestedState
-from melogit_cli.engine.quadrature.twolevel import AdaptiveState, ClusterData, TwoLevelQuadrature
+from melogit_cli.engine.protocol import Engine, Objective
+from melogit_cli.engine.registry import engine_for
 from melogit_cli.errors import StataError
 
 if TYPE_CHECKING:
-    from melogit_cli.engine.laplace.crossed import CrossedLaplace
+    from melogit_cli.engine.model.crossed_data import CrossedData
+    from melogit_cli.engine.model.nested_data import NestedData
+    from melogit_cli.engine.quadrature.twolevel import ClusterData
 
 GRID_VARIANCES = (0.1, 1.0, 10.0)
 
@@ -66,8 +65,8 @@ class Fit:
     converged: bool
     ilog: list[float]
     ll_c: float  # fixed-effects logit log likelihood (comparison model)
-    model: TwoLevelQuadrature | NestedQuadrature
-    state: AdaptiveState | NestedState
+    model: Engine
+    state: Any  # the engine's state at the estimates
     p: int
     notes: list[str] = field(default_factory=list)
 
@@ -83,9 +82,7 @@ class Fit:
 class QuadratureObjective:
     """Adapts the nodes at every new point; derivatives with those nodes held fixed."""
 
-    def __init__(
-        self, model: TwoLevelQuadrature | NestedQuadrature, state: AdaptiveState | NestedState
-    ) -> None:
+    def __init__(self, model: Engine, state: Any) -> None:
         self.model = model
         self.state = state
         self.p = model.p
@@ -153,7 +150,7 @@ def fit(
     """Run Stata's three phases and return the fit."""
     start = start or StartOptions()
     d = problem.data
-    row_weight = _row_weight(d)
+    row_weight = d.row_weight()
     p = d.X.shape[1]
 
     sink(PhaseStart("Fitting fixed-effects model"))
@@ -195,44 +192,17 @@ def fit(
     )
 
 
-def make_model(problem: Problem) -> TwoLevelQuadrature | NestedQuadrature | CrossedLaplace:
-    """The likelihood of the problem: the two-level, nested or crossed (Laplace) engine."""
-    d = problem.data
-    if isinstance(d, CrossedData):
-        from melogit_cli.engine.laplace.crossed import (
-            CrossedLaplace,  # scipy.sparse: only when needed
-        )
-
-        assert isinstance(problem.cov, NestedCovariance)
-        return CrossedLaplace(d, problem.cov, problem.method)
-    if isinstance(d, NestedData):
-        assert isinstance(problem.cov, NestedCovariance)
-        return NestedQuadrature(d, problem.cov, problem.method, problem.points)
-    assert isinstance(problem.cov, LevelCovariance)
-    return TwoLevelQuadrature(d, problem.cov, problem.method, problem.points)
+def make_model(problem: Problem) -> Engine:
+    """The likelihood of the problem: the engine registered for its arrays."""
+    engine = engine_for(problem.data.layout)
+    return engine(problem.data, problem.cov, method=problem.method, points=problem.points)
 
 
-def _row_weight(d: ClusterData | NestedData | CrossedData) -> np.ndarray:
-    if isinstance(d, (NestedData, CrossedData)):
-        return d.row_weight()
-    return d.obs_weight * np.repeat(d.cluster_weight, d.sizes)
-
-
-def _objective(
-    model: TwoLevelQuadrature | NestedQuadrature,
-    state: AdaptiveState | NestedState,
-    numerical: bool,
-) -> QuadratureObjective | LaplaceObjective:
-    """The Newton objective for the method: Laplace needs its own exact gradient."""
+def _objective(model: Engine, state: Any, numerical: bool) -> Objective:
+    """The engine's Newton objective, or central differences of its likelihood."""
     if numerical:
         return NumericalObjective(model, state)
-    if isinstance(model.data, CrossedData):
-        from melogit_cli.engine.laplace.crossed import CrossedObjective
-
-        return CrossedObjective(model, state)
-    if isinstance(model, TwoLevelQuadrature) and model.method in ("laplace", "pclaplace"):
-        return LaplaceObjective(model, state)
-    return QuadratureObjective(model, state)
+    return model.objective(state)
 
 
 def _fit_fixed_effects(
@@ -265,7 +235,7 @@ def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray
 
 
 def _refine_start(
-    objective: QuadratureObjective,
+    objective: Objective,
     cov: LevelCovariance | NestedCovariance,
     x0: np.ndarray,
     p: int,

@@ -35,7 +35,7 @@ Every pass is over the rows, so identical rows are merged first, weighted by the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -122,10 +122,13 @@ class _Factor:
 class CrossedLaplace:
     """Laplace approximation of a logistic model with crossed random effects."""
 
-    method = "laplace"
+    layout: ClassVar[str] = "crossed"
     points = 1
 
-    def __init__(self, data: CrossedData, cov: NestedCovariance, method: str = "laplace") -> None:
+    def __init__(
+        self, data: CrossedData, cov: NestedCovariance, method: str = "laplace", points: int = 1
+    ) -> None:
+        del points  # one point: the Laplacian approximation
         data = collapse_identical_rows(data)
         self.data = data
         self.cov = cov
@@ -484,6 +487,17 @@ class CrossedLaplace:
             h = self._h(d.X @ beta + d.offset, rows, v)[0]
         return h - 0.5 * f.logdet + self.constant, self._state_from_v(v, factors)
 
+    def objective(self, state: CrossedState) -> CrossedObjective:
+        """The Newton objective: exact gradient, Hessian by its differences."""
+        return CrossedObjective(self, state)
+
+    def cluster_scores(
+        self, beta: np.ndarray, theta: np.ndarray, state: CrossedState
+    ) -> np.ndarray:
+        """Not offered: the selector gives fits that need scores to the other engines."""
+        del beta, theta, state
+        raise StataError("vce() other than oim not allowed with the joint Laplace engine", 198)
+
     def refined_hessian(self, x: np.ndarray) -> None:
         """None: the objective's differenced Hessian is refined by the objective itself."""
         del x
@@ -617,7 +631,7 @@ class CrossedObjective(LaplaceObjective):
     model: CrossedLaplace
     _mode_line: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # x, v_hat, dv_hat/dx
 
-    def _evaluate(self, x: np.ndarray, state: CrossedState) -> tuple[float, CrossedState]:  # type: ignore[override]
+    def _evaluate(self, x: np.ndarray, state: CrossedState) -> tuple[float, CrossedState]:
         """The log likelihood at ``x``; near the last Newton iterate (the line search's
         trial points) the modes start from their first-order extrapolation."""
         v0 = None
@@ -627,7 +641,7 @@ class CrossedObjective(LaplaceObjective):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.model.loglik(x[: self.p], x[self.p :], state, v0=v0)
 
-    def _gradient_and_shifts(  # type: ignore[override]
+    def _gradient_and_shifts(
         self, x: np.ndarray, state: CrossedState
     ) -> tuple[np.ndarray, ShiftedGradient]:
         p = self.p

@@ -11,6 +11,8 @@ difference of this analytic gradient: forward while iterating, central at the en
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from melogit_cli.engine.optimize.differences import (
@@ -91,7 +93,7 @@ class LaplaceObjective:
     iterations that may follow use differences only.
     """
 
-    def __init__(self, model: TwoLevelQuadrature, state: AdaptiveState) -> None:
+    def __init__(self, model: Any, state: Any) -> None:
         self.model = model
         self.state = state
         self.p = model.p
@@ -101,7 +103,7 @@ class LaplaceObjective:
         self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # x, g, H
         self._secant = True
 
-    def _evaluate(self, x: np.ndarray, state: AdaptiveState) -> tuple[float, AdaptiveState]:
+    def _evaluate(self, x: np.ndarray, state: Any) -> tuple[float, Any]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.model.loglik(x[: self.p], x[self.p :], state)
 
@@ -146,7 +148,7 @@ class LaplaceObjective:
             return self._differences.central()
 
     def _gradient_and_shifts(
-        self, x: np.ndarray, state: AdaptiveState
+        self, x: np.ndarray, state: Any
     ) -> tuple[np.ndarray, ShiftedGradient]:
         """The gradient at ``x`` and a function giving it at points shifted from ``x``."""
 

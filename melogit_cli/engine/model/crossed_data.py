@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class RETerm:
 class CrossedData:
     """The arrays of a crossed model (rows in the data's order) and its terms."""
 
+    layout: ClassVar[str] = "crossed"
     y: np.ndarray
     trials: np.ndarray
     X: np.ndarray

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class Chunk:
 class NestedData:
     """Rows sorted by the level ids; ``row_unit[l]`` is each row's unit at level ``l``."""
 
+    layout: ClassVar[str] = "nested"
     y: np.ndarray
     trials: np.ndarray
     X: np.ndarray

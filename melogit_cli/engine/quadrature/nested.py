@@ -35,6 +35,7 @@ moving with the parameters (``nested_laplace``), and differences of it for the H
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -54,6 +55,9 @@ from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.special import expit
+
+if TYPE_CHECKING:
+    from melogit_cli.engine.protocol import Objective
 
 ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle
 ADAPT_TOLERANCE = 1e-11  # tighter than Stata's 1e-8: keeps the line search free of adaptation noise
@@ -86,6 +90,8 @@ class PassResult:
 
 class NestedQuadrature:
     """Quadrature approximation of a nested logistic likelihood."""
+
+    layout: ClassVar[str] = "nested"
 
     def __init__(self, data: NestedData, cov: NestedCovariance, method: str, points: int) -> None:
         self.data = data
@@ -330,6 +336,12 @@ class NestedQuadrature:
         return m, R
 
     # ------------------------------------------------------------ derivatives
+    def objective(self, state: NestedState) -> Objective:
+        """The Newton objective; ``derivatives`` covers quadrature and Laplace."""
+        from melogit_cli.engine.fit import QuadratureObjective
+
+        return QuadratureObjective(self, state)
+
     def refined_hessian(self, x: np.ndarray) -> np.ndarray | None:
         """Laplace: the central-differenced Hessian at the point last differentiated
         (None when the Hessian of ``derivatives`` is already the final one)."""

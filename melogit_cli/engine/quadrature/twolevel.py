@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import cluster_modes
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
+
+if TYPE_CHECKING:
+    from melogit_cli.engine.protocol import Objective
 
 ADAPT_ITERATIONS = 1001
 ADAPT_TOLERANCE = 1e-8
@@ -40,6 +44,7 @@ CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 class ClusterData:
     """The arrays of a two-level model, rows sorted by cluster."""
 
+    layout: ClassVar[str] = "clusters"
     y: np.ndarray  # successes
     trials: np.ndarray  # 1 for Bernoulli
     X: np.ndarray  # n x p fixed-effects design (estimable columns only)
@@ -56,6 +61,10 @@ class ClusterData:
     @property
     def sizes(self) -> np.ndarray:
         return np.diff(self.starts)
+
+    def row_weight(self) -> np.ndarray:
+        """Each row's total weight: its own times its cluster's."""
+        return self.obs_weight * np.repeat(self.cluster_weight, self.sizes)
 
     def log_binomial_constant(self) -> float:
         """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
@@ -169,6 +178,8 @@ class Evaluation:
 
 class TwoLevelQuadrature:
     """Quadrature approximation of a two-level logistic likelihood."""
+
+    layout: ClassVar[str] = "clusters"
 
     def __init__(self, data: ClusterData, cov: LevelCovariance, method: str, points: int) -> None:
         self.data = data
@@ -493,6 +504,17 @@ class TwoLevelQuadrature:
         return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
 
     # ------------------------------------------------------------ derivatives
+    def objective(self, state: AdaptiveState) -> Objective:
+        """The Newton objective: quadrature's analytic derivatives with the nodes held
+        fixed, or Laplace's exact gradient (the mode moves) and differenced Hessian."""
+        if self.method in ("laplace", "pclaplace"):
+            from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+
+            return LaplaceObjective(self, state)
+        from melogit_cli.engine.fit import QuadratureObjective
+
+        return QuadratureObjective(self, state)
+
     def refined_hessian(self, x: np.ndarray) -> None:
         """None: the Hessian of ``derivatives`` is the final one (analytic)."""
         del x
@@ -545,6 +567,10 @@ class TwoLevelQuadrature:
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
     ) -> np.ndarray:
         """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
+        if self.method in ("laplace", "pclaplace"):
+            from melogit_cli.engine.laplace.twolevel import laplace_cluster_scores
+
+            return laplace_cluster_scores(self, beta, theta, state)
         d = self.data
         p = self.p
         A, dA, _, Ainv = self._factor(theta)

@@ -1,0 +1,47 @@
+"""What every likelihood engine offers the fit, and the Newton objective it hands it.
+
+An engine is built from its arrays and covariance structure as
+``Engine(data, cov, method=..., points=...)``; everything across the seam is passed by
+keyword where it is optional.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """The function Newton-Raphson maximizes: value, derivatives, final Hessian."""
+
+    state: Any
+
+    def value(self, x: np.ndarray, floor: float | None = None) -> float: ...
+
+    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None: ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A likelihood engine: start state, log likelihood, derivatives (through its Newton
+    objective), per-top-cluster scores and the refined final Hessian."""
+
+    layout: ClassVar[str]  # the arrays it fits: "clusters", "nested" or "crossed"
+    method: str
+    p: int
+
+    def start_state(self, beta: np.ndarray, theta: np.ndarray) -> Any: ...
+
+    def loglik(
+        self, beta: np.ndarray, theta: np.ndarray, state: Any, *, floor: float | None = None
+    ) -> tuple[float, Any]: ...
+
+    def objective(self, state: Any) -> Objective: ...
+
+    def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: Any) -> np.ndarray: ...
+
+    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None: ...

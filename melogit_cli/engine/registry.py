@@ -1,0 +1,94 @@
+"""Which engine fits which model: each engine registers what it can fit, and ``select``
+picks the first that fits, once, for the estimation.
+
+The joint sparse Laplace engine comes first: it is the same approximation as the
+two-level and nested engines' Laplace, and faster, but it gives no per-cluster scores
+and takes no weights, so fits that need them fall to the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from melogit_cli.engine.protocol import Engine
+
+LAPLACE = frozenset({"laplace", "pclaplace"})
+QUADRATURE = frozenset({"ghermite", "mvaghermite", "mcaghermite", "pcaghermite"})
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An engine and what it fits."""
+
+    name: str
+    layout: str  # the arrays it takes: "clusters", "nested", "crossed"
+    kinds: frozenset[str]  # model kinds: "two-level", "nested" (crossed models are either)
+    methods: frozenset[str]  # integration methods as the engines compute them
+    scores: bool  # gives per-top-cluster scores (vce opg, robust, cluster)
+    weights: bool  # takes frequency, importance or sampling weights
+
+    def fits(self, kind: str, method: str, *, scores: bool, weighted: bool) -> bool:
+        return (
+            kind in self.kinds
+            and method in self.methods
+            and (self.scores or not scores)
+            and (self.weights or not weighted)
+        )
+
+    def engine_class(self) -> type[Engine]:
+        """The engine's class (imported on first use: the joint engine needs scipy)."""
+        if self.layout == "crossed":
+            from melogit_cli.engine.laplace.crossed import CrossedLaplace
+
+            return CrossedLaplace
+        if self.layout == "nested":
+            from melogit_cli.engine.quadrature.nested import NestedQuadrature
+
+            return NestedQuadrature
+        from melogit_cli.engine.quadrature.twolevel import TwoLevelQuadrature
+
+        return TwoLevelQuadrature
+
+
+REGISTRY: tuple[Registration, ...] = (
+    Registration(
+        "joint Laplace",
+        "crossed",
+        frozenset({"two-level", "nested"}),
+        LAPLACE,
+        scores=False,
+        weights=False,
+    ),
+    Registration(
+        "two-level quadrature",
+        "clusters",
+        frozenset({"two-level"}),
+        QUADRATURE | LAPLACE,
+        scores=True,
+        weights=True,
+    ),
+    Registration(
+        "nested quadrature",
+        "nested",
+        frozenset({"nested"}),
+        QUADRATURE | LAPLACE,
+        scores=True,
+        weights=True,
+    ),
+)
+
+
+def select(kind: str, method: str, *, scores: bool, weighted: bool) -> Registration:
+    """The first registered engine that fits a model of ``kind`` by ``method``."""
+    for registration in REGISTRY:
+        if registration.fits(kind, method, scores=scores, weighted=weighted):
+            return registration
+    raise LookupError(f"no engine fits a {kind} model by {method}")
+
+
+def engine_for(layout: str) -> type[Engine]:
+    """The engine that takes arrays of ``layout``."""
+    for registration in REGISTRY:
+        if registration.layout == layout:
+            return registration.engine_class()
+    raise LookupError(f"no engine takes {layout} arrays")
