@@ -1,1 +1,19 @@
-"""engine"""
+"""The likelihood engines and the fit around them.
+
+Map (who owns what):
+
+- ``fit``: Stata's three phases (fixed-effects logit, start values, Newton-Raphson) and
+  the quadrature and numerical Newton objectives.
+- ``protocol``: the ``Engine`` and ``Objective`` protocols every engine implements.
+- ``registry``: what each engine fits; ``select`` picks the engine once per estimation.
+- ``events``: what the fit reports (the iteration log is rendered elsewhere).
+- ``predict``: empirical Bayes means and modes after a two-level fit.
+- ``allocator``: keeps freed memory for reuse during a fit.
+- ``model/``: covariance parametrisations and the arrays of nested and crossed designs.
+- ``optimize/``: Newton-Raphson, the fixed-effects logit, Hessians as gradient differences.
+- ``quadrature/``: Gauss-Hermite rules, the two-level engine, the nested (tree) engine.
+- ``laplace/``: the joint sparse Laplace engine and the two-level and nested Laplace
+  gradients (the per-cluster scores of vce(opg|robust|cluster)).
+- ``shared/``: pieces the engines share: the safe Cholesky factor and the mode search.
+- ``compiled/``: numba loops of the two-level quadrature, for large data.
+"""
