@@ -104,3 +104,78 @@ def run_dofile(path: str | Path, *, data: str | Path | Dataset | object | None =
     if data is not None:
         session.set_data(as_dataset(data))
     return _run(path, session.out.stream, session)
+
+
+# ---------------------------------------------------------------------- estimates tables
+
+
+def _named(results: Results | dict[str, Results] | list[Results]) -> list[tuple[str, EResults]]:
+    """Models as (name, e()): a dict keeps its keys; a list is named (1), (2), ..."""
+    if isinstance(results, Results):
+        results = [results]
+    if isinstance(results, dict):
+        return [(str(k), r.e) for k, r in results.items()]
+    return [(f"({i})", r.e) for i, r in enumerate(results, start=1)]
+
+
+def _table_options(options: dict) -> object:
+    """Keyword options of :func:`compare` as the table's options: ``se=True`` or
+    ``se="%9.3f"`` (likewise ``t``, ``p``), ``star=True`` or ``star=(.1, .05, .01)``."""
+    from melogit_cli.render.estimates_table import TableOptions
+
+    opts = dict(options)
+    for key in ("se", "t", "p"):
+        if isinstance(opts.get(key), str):
+            opts[f"{key}_fmt"], opts[key] = opts[key], True
+    if isinstance(opts.get("star"), (tuple, list)):
+        opts["star_levels"], opts["star"] = opts["star"], False
+    for key in ("stats", "keep", "drop"):
+        if isinstance(opts.get(key), str):
+            opts[key] = opts[key].split()
+    try:
+        return TableOptions(**opts)
+    except TypeError as err:
+        raise StataError(f"option {str(err).split()[-1]} not allowed", 198) from None
+
+
+def compare(results: Results | dict[str, Results] | list[Results], **options: object):
+    """Stored models side by side as a DataFrame (rows equation, coefficient, b|se|t|p and
+    the statistics); its ``.to_string()`` is Stata's ``estimates table`` layout.
+    ``compare({"r_int": r1, "r_urban": r2}, se=True, stats=["N", "ll", "aic", "bic"])``."""
+    from melogit_cli.render.estimates_table import estimates_frame
+
+    return estimates_frame(_named(results), _table_options(options))
+
+
+def estimates_table(
+    results: Results | dict[str, Results] | list[Results], **options: object
+) -> str:
+    """Stata's ``estimates table`` of the models (options as :func:`compare`)."""
+    from melogit_cli.render.estimates_table import estimates_table as table
+
+    return table(_named(results), _table_options(options))
+
+
+def estimates_stats(results: Results | dict[str, Results] | list[Results]) -> str:
+    """Stata's ``estimates stats``: N, ll, df, AIC and BIC of each model."""
+    from melogit_cli.render.estimates_table import estimates_stats as stats
+
+    return stats(_named(results))
+
+
+def information_criteria(results: Results | dict[str, Results] | list[Results]):
+    """The numbers of :func:`estimates_stats` as a DataFrame, one row per model."""
+    from melogit_cli.render.estimates_table import information_criteria as ic
+
+    return ic(_named(results))
+
+
+def _compare_with(
+    self: Results, others: dict[str, Results] | None = None, *, name: str = "Active",
+    **options: object,
+):
+    """This model (as ``name``) and ``others`` side by side: :func:`compare`."""
+    return compare({name: self, **(others or {})}, **options)
+
+
+Results.compare = _compare_with  # type: ignore[attr-defined]

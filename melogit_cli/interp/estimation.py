@@ -12,7 +12,7 @@ from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.render.footer import wrap_note
 from melogit_cli.render.formats import fmt
-from melogit_cli.results.eresults import EResults
+from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.special import chi2_tail
 from melogit_cli.syntax.spec import Options
 
@@ -62,11 +62,11 @@ def _names(text: str, session: Session) -> list[str]:
 @command("estimates", "est")
 def estimates(session: Session, rest: str) -> None:
     """``estimates store|restore|replay|dir|table|drop``."""
-    words = rest.split(None, 1)
+    head, comma, opts = rest.partition(",")
+    words = head.split(None, 1)
     if not words:
         raise syntax_error()
     sub, arg = words[0], (words[1] if len(words) > 1 else "")
-    arg, _, opts = arg.partition(",")
     if "store".startswith(sub) and len(sub) >= 3:
         name = arg.strip()
         if not name or len(name.split()) > 1:
@@ -86,6 +86,9 @@ def estimates(session: Session, rest: str) -> None:
         return
     if "table".startswith(sub) and len(sub) >= 3:
         _table(session, arg, opts)
+        return
+    if sub in ("stat", "stats"):
+        _stats(session, arg, opts)
         return
     if sub in ("drop", "clear"):
         if sub == "clear":
@@ -157,76 +160,134 @@ def _dir(session: Session, names: list[str]) -> None:
     out.line("-" * 69)
 
 
-def _hidden(name: str) -> bool:
-    """Base levels and omitted terms (``0b.urban``, ``o._cons``)."""
-    return any(
-        part.startswith("o.") or (
-            "." in part and ("b" in part.split(".")[0] or "o" in part.split(".")[0])
-        )
-        for part in name.split("#")
-    )
+def _model_list(
+    session: Session, arg: str, active: str = "Active"
+) -> list[tuple[str, EResults]]:
+    """The named results (``.`` the active ones, shown as ``active``), each once; wildcards
+    and ``_all``/``*`` as ``est_expand`` reads them."""
+    import fnmatch
+
+    names: list[str] = []
+    for word in arg.split() or ["."]:
+        if word in ("_all", "*"):
+            found = list(session.stored)
+        elif any(ch in word for ch in "*?"):
+            found = [n for n in session.stored if fnmatch.fnmatchcase(n, word)]
+            if not found:
+                raise StataError(f"estimation result {word} not found", 111)
+        else:
+            found = [word]
+        names += [n for n in found if n not in names]
+    if not names:
+        raise StataError("last estimates not found", 301)
+    return [(active if n == "." else n, session.estimate_named(n).e) for n in names]
+
+
+def _abbrev_of(word: str, full: str, least: int) -> bool:
+    return least <= len(word) <= len(full) and full.startswith(word)
+
+
+def _integer_option(name: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise StataError(f"option {name}() incorrectly specified", 198) from None
+
+
+def _table_options(opts: str, session: Session):
+    """Stata's options of ``estimates table`` as a TableOptions."""
+    from melogit_cli.render.estimates_table import TableOptions
+
+    o = TableOptions(linesize=session.linesize)
+    if session.ds is not None:
+        o.variable_labels = dict(session.ds.variable_labels)
+    flags = {
+        ("se", 2): "se", ("t", 1): "t", ("p", 1): "p", ("star", 4): "star",
+        ("eform", 5): "eform", ("varlabel", 4): "varlabel", ("label", 1): "varlabel",
+        ("newpanel", 3): "newpanel", ("nofvlabel", 7): "nofvlabel",
+        ("baselevels", 4): "baselevels", ("allbaselevels", 7): "baselevels",
+        ("noomitted", 6): "noomitted", ("noemptycells", 7): "noemptycells",
+    }
+    for word in _option_words(opts):
+        key, paren, value = word.partition("(")
+        if paren and not value.endswith(")"):
+            raise syntax_error()
+        value = value[:-1] if paren else ""
+        low = key.lower()
+        if not paren:
+            hit = next((a for (f, n), a in flags.items() if _abbrev_of(low, f, n)), None)
+            if hit is not None:
+                setattr(o, hit, True)
+            elif low in ("b", "vsquish") or _abbrev_of(low, "vsquish", 4):
+                pass  # coefficients are always shown; rows are always squished
+            else:
+                raise StataError(f"option {key} not allowed", 198)
+            continue
+        if low in ("b", "se", "t", "p"):
+            if low != "b":
+                setattr(o, low, True)
+            setattr(o, "b" if low == "b" else f"{low}_fmt", value.strip())
+        elif low == "star":
+            try:
+                o.star_levels = [float(x) for x in value.split()]
+            except ValueError:
+                raise StataError("invalid specification of star()", 198) from None
+        elif low == "stats" or _abbrev_of(low, "statistics", 4):
+            o.stats = [*o.stats, *value.replace(",", " ").split()]
+        elif _abbrev_of(low, "keep", 1):
+            o.keep = value.split()
+        elif _abbrev_of(low, "drop", 1):
+            o.drop = value.split()
+        elif _abbrev_of(low, "equations", 2):
+            o.equations = value
+        elif _abbrev_of(low, "stfmt", 3):
+            o.stfmt = value.strip()
+        elif _abbrev_of(low, "varwidth", 3):
+            o.varwidth = _integer_option("varwidth", value)
+        elif _abbrev_of(low, "modelwidth", 5):
+            o.modelwidth = _integer_option("modelwidth", value)
+        elif _abbrev_of(low, "title", 2):
+            o.title = value.strip().strip('"')
+        elif _abbrev_of(low, "style", 3) and value.strip() in ("oneline", "o", "one", "onel"):
+            pass
+        else:
+            raise StataError(f"option {key}() not allowed", 198)
+    return o
 
 
 def _table(session: Session, arg: str, opts: str) -> None:
-    names = arg.split() or ["."]
-    models = [(n, session.estimate_named(n).e) for n in names]
-    words = _option_words(opts)
-    want_se = "se" in words
-    stats_opt = [w for w in words if w.startswith("stats(")]
-    stats = stats_opt[0][6:-1].split() if stats_opt else []
-    equations: dict[str, list[str]] = {}
-    for _, e in models:
-        for c in e.b.colnames:
-            eq, _, var = c.rpartition(":")
-            if _hidden(var):
-                continue
-            rows = equations.setdefault(eq, [])
-            if var not in rows:
-                rows.append(var)
-    for rows in equations.values():  # the constant last, as Stata lists it
-        if "_cons" in rows:
-            rows.remove("_cons")
-            rows.append("_cons")
-    label_w = max([12, *(len(v) for rows in equations.values() for v in rows)])
-    label_w = min(label_w, 32)
-    width = 12
-    out = session.out
-    total = label_w + 1 + (width + 1) * len(models)
-    sep = "-" * (label_w + 1) + "+" + "-" * ((width + 1) * len(models) - 1)
-    out.line()
-    out.line("-" * total)
-    head = "".join(f" {n[:width]:^{width}}" for n, _ in models)
-    out.line((f"{'Variable':>{label_w}} |" + head).rstrip())
-    out.line(sep)
-    for k, (eq, rows) in enumerate(equations.items()):
-        if k:
-            out.line(sep)
-        out.line(f"{eq[:label_w]:<{label_w}} |")
-        for var in rows:
-            cells, ses = [], []
-            for _, e in models:
-                col = f"{eq}:{var}"
-                if col in e.b.colnames:
-                    j = e.b.colnames.index(col)
-                    cells.append(fmt(float(e.b.data[0, j]), "%9.0g"))
-                    ses.append(fmt(math.sqrt(max(float(e.V.data[j, j]), 0.0)), "%9.0g"))
-                else:
-                    cells += [""]
-                    ses += [""]
-            label = var if len(var) <= label_w else var[: label_w - 2] + "~" + var[-1]
-            out.line(f"{label:>{label_w}} |" + "".join(f"  {x:>9}  " for x in cells).rstrip())
-            if want_se:
-                out.line(f"{'':>{label_w}} |" + "".join(f"  {x:>9}  " for x in ses).rstrip())
-    if stats:
-        out.line(sep)
-        for s in stats:
-            vals = [e.scalars.get(s, math.nan) for _, e in models]
-            out.line(
-                f"{s:>{label_w}} |" + "".join(f"  {fmt(v, '%9.0g'):>9}  " for v in vals).rstrip()
-            )
-    out.line("-" * total)
-    if want_se:
-        out.line(" " * max(total - 17, 0) + "Legend: b/se")
+    from melogit_cli.render.estimates_table import build, table_lines
+
+    models = _model_list(session, arg)
+    table = build(models, _table_options(opts, session))
+    session.out.lines(table_lines(table))
+    session.clear_r()
+    session.r_macros = {"names": " ".join(arg.split()) or "."}
+    rows = [f"{r.eq}:{r.name}" for r in table.rows]
+    data = np.array(
+        [[x for c in r.cells for x in (c.b, c.var)] for r in table.rows], dtype=float
+    ).reshape(len(rows), 2 * len(models))
+    cols = [f"{n}:{k}" for n, _ in models for k in ("b", "var")]
+    session.r_matrices = {"coef": Matrix(rows, cols, data)}
+    if table.stats:
+        session.r_matrices["stats"] = Matrix(
+            [s for s, _ in table.stats], [n for n, _ in models],
+            np.array([v for _, v in table.stats], dtype=float),
+        )
+
+
+def _stats(session: Session, arg: str, opts: str) -> None:
+    from melogit_cli.render.estimates_table import estimates_stats, information_criteria
+
+    if _option_words(opts):
+        raise StataError(f"option {_option_words(opts)[0]} not allowed", 198)
+    models = _model_list(session, arg, active=".")
+    session.out.write(estimates_stats(models))
+    frame = information_criteria(models)
+    session.clear_r()
+    session.r_matrices = {
+        "S": Matrix(list(frame.index), ["N", "ll0", "ll", "df", "AIC", "BIC"], frame.to_numpy())
+    }
 
 
 # ---------------------------------------------------------------------- lrtest
