@@ -63,7 +63,7 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
     out = np.full((len(ROWS), k), math.nan)
     for j, col in enumerate(cols):
         eq, name = eqs[j], split_colname(col)[1]
-        bj = b[j]
+        bj = float(b[j])  # Python floats: an overflowing interval end is inf, silently
         se = math.sqrt(v[j]) if np.isfinite(v[j]) and v[j] >= 0 else math.nan
         z = p = lo = hi = math.nan
         fixed = not name.startswith(("var(", "cov("))
