@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from melogit_cli.render.iterlog import IterationLog
 from melogit_cli.results.eresults import EResults
 from melogit_cli.syntax.parser import parse_melogit
 from melogit_cli.syntax.spec import ModelSpec, Options
+
+if TYPE_CHECKING:
+    from melogit_cli.postest.wald import WaldResult
 
 
 @dataclass
@@ -53,6 +57,36 @@ class Results:
         """The output as Stata prints it; keyword options override the display options."""
         opts = Options(**{**vars(self.options), **display})
         return render_results(self.e, opts)
+
+    # ------------------------------------------------------------ after the fit: tests
+    def test(self, spec: str, *, mtest: str = "") -> WaldResult:
+        """Stata's ``test``: ``r.test("1.urban = age")``, ``r.test("(1.urban) (age)")``;
+        ``mtest`` = ``"noadjust"``, ``"bonferroni"``, ``"holm"`` or ``"sidak"``."""
+        from melogit_cli.postest.coefs import CoefNames
+        from melogit_cli.postest.wald import parse_test, wald
+
+        return wald(self.e, parse_test(spec, CoefNames.of(self.e)), mtest)
+
+    def testparm(self, varlist: str, *, equal: bool = False) -> WaldResult:
+        """Stata's ``testparm``: ``r.testparm("i.children")``."""
+        from melogit_cli.postest.coefs import CoefNames
+        from melogit_cli.postest.wald import testparm_constraints, wald
+
+        return wald(self.e, testparm_constraints(CoefNames.of(self.e), varlist, equal))
+
+    def lincom(self, expr: str, *, eform: bool = False, level: float = 95.0):
+        """Stata's ``lincom``: one row (estimate, se, z, p, ll, ul) as a pandas DataFrame;
+        ``eform=True`` reports the odds ratio ``exp(estimate)``."""
+        from melogit_cli.postest.combinations import lincom
+
+        return lincom(self.e, expr, level, "or" if eform else "").to_frame()
+
+    def nlcom(self, spec: str, *, level: float = 95.0):
+        """Stata's ``nlcom``: ``r.nlcom("(ratio: _b[1.urban]/_b[age]) exp(_b[age])")`` gives
+        one row per expression (estimate, se, z, p, ll, ul) by the delta method."""
+        from melogit_cli.postest.combinations import nlcom
+
+        return nlcom(self.e, spec, level).to_frame()
 
     def to_json(self) -> dict:
         return self.e.to_json()

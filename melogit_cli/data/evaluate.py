@@ -214,9 +214,48 @@ def _stored(e: Call, ctx: _Context) -> Array:
     return ctx.const(value if isinstance(value, str) else float(value))
 
 
+_MATRIX_FUNCTIONS = {"el": 3, "rowsof": 1, "colsof": 1}
+
+
+def _matrix_call(e: Call, ctx: _Context) -> Array:
+    """``el(A, i, j)``, ``rowsof(A)``, ``colsof(A)``: A names a matrix, ``e(b)`` or ``r(table)``."""
+    if len(e.args) != _MATRIX_FUNCTIONS[e.name]:
+        raise StataError(f"{e.name}(): wrong number of arguments", 198)
+    arg = e.args[0]
+    if isinstance(arg, Var):
+        kind, name, shown = "", arg.name, arg.name
+    elif isinstance(arg, Call) and arg.name in ("e", "r") and len(arg.args) == 1 \
+            and isinstance(arg.args[0], Var):
+        kind, name = arg.name, arg.args[0].name
+        shown = f"{kind}({name})"
+    else:
+        raise StataError("invalid syntax", 198)
+    lookup = getattr(ctx.results, "matrix", None)
+    data = lookup(kind, name) if lookup is not None else None
+    if data is None:
+        raise StataError(f"matrix {shown} not found", 111)
+    data = np.atleast_2d(np.asarray(data, dtype=float))
+    if e.name == "rowsof":
+        return ctx.const(float(data.shape[0]))
+    if e.name == "colsof":
+        return ctx.const(float(data.shape[1]))
+    i = num(_eval(e.args[1], ctx))
+    j = num(_eval(e.args[2], ctx))
+    out = np.full(len(i), math.nan)
+    with np.errstate(invalid="ignore"):
+        ii, jj = np.trunc(i), np.trunc(j)
+        ok = np.isfinite(ii) & np.isfinite(jj) & (ii >= 1) & (jj >= 1)
+        ok &= (ii <= data.shape[0]) & (jj <= data.shape[1])
+    if ok.any():
+        out[ok] = data[ii[ok].astype(int) - 1, jj[ok].astype(int) - 1]
+    return out
+
+
 def _call(e: Call, ctx: _Context) -> Array:
     if e.name in ("e", "r") and len(e.args) == 1 and isinstance(e.args[0], Var):
         return _stored(e, ctx)
+    if e.name in _MATRIX_FUNCTIONS:
+        return _matrix_call(e, ctx)
     entry = FUNCTIONS.get(e.name)
     if entry is None:
         raise StataError(f"unknown function {e.name}()", 133)

@@ -10,6 +10,7 @@ import numpy as np
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Estimate, Session
+from melogit_cli.interp.tests_cmds import post_rtable
 from melogit_cli.render.footer import wrap_note
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
@@ -32,6 +33,7 @@ def melogit(session: Session, rest: str) -> None:
         if est.e.macros.get("cmd2") != "melogit":
             raise StataError("last estimates not found", 301)
         session.out.write(render_results(est.e, spec.options, session.linesize))
+        post_rtable(session, est.e, spec.options.level, spec.options.or_)
         return
     if spec.options.constraints:
         missing = [k for k in spec.options.constraints if k not in session.constraints]
@@ -44,6 +46,7 @@ def melogit(session: Session, rest: str) -> None:
     ids = session.row_ids[estimation.design.sample]
     session.current = Estimate(e, estimation, ids, spec.options)
     session.out.write(render_results(e, spec.options, session.linesize))
+    post_rtable(session, e, spec.options.level, spec.options.or_)
     for note in estimation.notes:
         if note.startswith("Warning"):
             session.out.line(note)
@@ -394,7 +397,13 @@ def _stored_lines(kind: str, scalars: dict, macros: dict, matrices: dict) -> lis
 
 @command("ereturn", "eret")
 def ereturn(session: Session, rest: str) -> None:
-    """``ereturn list``: every e() result of the active estimates."""
+    """``ereturn list``: every e() result of the active estimates; ``ereturn display``."""
+    head, _, opts = rest.partition(",")
+    if head.strip() in ("display", "displa", "displ", "disp", "dis", "di"):
+        from melogit_cli.interp.tests_cmds import ereturn_display
+
+        ereturn_display(session, opts)
+        return
     if rest.strip() not in ("list", "li", "l"):
         raise syntax_error()
     e = session.last().e

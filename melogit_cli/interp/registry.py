@@ -51,5 +51,6 @@ def _load() -> None:
         estimation,
         macros,
         postestimation,
+        tests_cmds,
         variables,
     )

@@ -89,6 +89,7 @@ class Session:
     linesize: int = 80
     progress: bool = False  # a status line on stderr during long fits (the CLI, on a terminal)
     do_depth: int = 1  # do-files running, this one included (Stata allows 64)
+    last_test: tuple[Estimate, list] | None = None  # for test's accumulate and replay
 
     # ------------------------------------------------------------ data
     def set_data(self, ds: Dataset) -> None:
@@ -159,6 +160,15 @@ class Session:
         if name in e.macros:
             return e.macros[name]
         return math.nan
+
+    def matrix(self, kind: str, name: str) -> np.ndarray | None:
+        """The data of matrix ``name`` (kind ``""``), ``e(name)`` or ``r(name)``; None if absent."""
+        if kind == "e":
+            table = self.current.e.matrices if self.current is not None else {}
+        else:
+            table = self.r_matrices if kind == "r" else self.matrices
+        found = table.get(name)
+        return None if found is None else found.data
 
     def sample_mask(self, est: Estimate) -> np.ndarray:
         """e(sample) for the observations now in memory."""

@@ -69,6 +69,8 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
         fixed = not name.startswith(("var(", "cov("))
         marked = eq != "/" and is_base_or_omitted(name)
         usable = np.isfinite(bj) and np.isfinite(se) and se > 0 and not marked
+        if marked:
+            se = math.nan  # Stata leaves a base level's or omitted term's statistics missing
         if usable and eq == "/" and name.startswith("var("):
             if bj > 0:
                 r = math.exp(min(crit * se / bj, 700.0))
