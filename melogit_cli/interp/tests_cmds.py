@@ -86,8 +86,8 @@ def _post_test(session: Session, result: WaldResult) -> None:
 
 
 def post_rtable(session: Session, e: EResults, level: float = 95.0, eform: bool = False) -> None:
-    """``r(table)`` and ``r(level)`` as an estimation table leaves them."""
-    session.clear_r()
+    """``r(table)`` and ``r(level)`` as an estimation table leaves them (other r() results
+    are kept: do-files here read an earlier command's r() after a later fit)."""
     session.r_matrices["table"] = coef_table(e, level, eform)
     session.r_scalars["level"] = float(level)
 

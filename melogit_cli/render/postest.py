@@ -66,7 +66,7 @@ def combination_table(
     width = 13
     header = column_header(style)
     if eform == "eform":
-        header = " " + _TITLES["eform"].rjust(10) + header[12:]
+        header = " " + _TITLES["eform"].rjust(10) + " " + header[12:]
     w = len("-" * 64)
     lines = ["-" * (width + 1 + w),
              abbrev(depvar, width - 1).rjust(width - 1) + " |" + header,
