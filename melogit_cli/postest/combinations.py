@@ -132,7 +132,7 @@ def parse_nlcom(text: str) -> list[tuple[str, str]]:
                 raise StataError("invalid name", 198)
             if not _NAME_RE.match(name):
                 raise StataError(f"invalid name: {name}", 198)
-        if "=" in exp.replace("==", "\0"):
+        if "=" in exp:
             raise StataError('"=" not allowed in expression', 198)
         if not exp:
             raise StataError("invalid syntax", 198)
