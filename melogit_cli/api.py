@@ -32,6 +32,8 @@ class Results:
     options: Options
     notes: list[str] = field(default_factory=list)
     log: str = ""
+    estimation: Estimation | None = field(default=None, repr=False)
+    data: Dataset | None = field(default=None, repr=False)
 
     @property
     def ll(self) -> float:
@@ -94,6 +96,55 @@ class Results:
     def write_json(self, path: str | Path) -> None:
         self.e.write_json(path)
 
+    # ------------------------------------------------------------ margins, marginsplot
+    def margins_result(self, marginlist: str = "", **options: object):
+        """Stata's ``margins`` as a :class:`melogit_cli.postest.margins.MarginsResult`.
+
+        Options as in Stata: ``dydx="age"``, ``eyex=``, ``dyex=``, ``eydx=``,
+        ``at="age=(-10(5)10)"`` (or ``{"age": [-10, 0, 10]}``), ``atmeans=True``,
+        ``over="children"``, ``predict="mu fixedonly"``, ``level=90``.
+        """
+        from melogit_cli.postest import margins as lib
+
+        if self.estimation is None or self.data is None:
+            raise StataError("margins requires the data of the estimation; refit the model", 321)
+        request = lib.make_request(marginlist, **options)  # type: ignore[arg-type]
+        design = self.estimation.design
+        model = lib.margins_model(self.e, design)
+        rows = np.flatnonzero(design.sample)
+        sample = lib.sample_from(self.data.frame, rows, design.obs_weight, model,
+                                 tuple(request.over))
+        result = lib.compute_margins(model, sample, request)
+        self._margins = result
+        return result
+
+    def margins(self, marginlist: str = "", **options: object):
+        """Margins as a pandas DataFrame (estimate, se, z, p, ll, ul), indexed by margin;
+        the options are those of :meth:`margins_result`."""
+        return self.margins_result(marginlist, **options).frame()
+
+    def margins_text(self, marginlist: str = "", **options: object) -> str:
+        """The margins table as Stata prints it."""
+        from melogit_cli.postest.margins_render import margins_lines
+
+        return "\n".join(margins_lines(self.margins_result(marginlist, **options))) + "\n"
+
+    def marginsplot(self, *, title: str | None = None, noci: bool = False,
+                    saving: str | Path | None = None, replace: bool = False):
+        """A matplotlib Figure of the last :meth:`margins` (Stata's default plot); with
+        ``saving`` also written as PNG or SVG by the file's extension."""
+        from melogit_cli.postest import marginsplot as plot
+
+        result = getattr(self, "_margins", None)
+        if result is None:
+            raise StataError("previous command was not margins", 301)
+        if saving is not None:
+            plot.output_format(saving)
+        fig = plot.figure(result, title=title, noci=noci)
+        if saving is not None:
+            plot.save(fig, saving, replace)
+        return fig
+
 
 def as_dataset(data: str | Path | Dataset | object) -> Dataset:
     """A path (.dta/.csv), a Dataset, or a pandas DataFrame."""
@@ -125,7 +176,7 @@ def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False)
     ds = as_dataset(data)
     buffer = io.StringIO()
     est = run(spec, ds, IterationLog(buffer) if log else ignore)
-    return Results(est.eresults, spec.options, est.notes, buffer.getvalue())
+    return Results(est.eresults, spec.options, est.notes, buffer.getvalue(), est, ds)
 
 
 def run_dofile(path: str | Path, *, data: str | Path | Dataset | object | None = None):

@@ -50,6 +50,7 @@ def _load() -> None:
         display,
         estimation,
         macros,
+        margins_cmds,
         postestimation,
         tests_cmds,
         variables,

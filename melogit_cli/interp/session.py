@@ -90,6 +90,8 @@ class Session:
     progress: bool = False  # a status line on stderr during long fits (the CLI, on a terminal)
     do_depth: int = 1  # do-files running, this one included (Stata allows 64)
     last_test: tuple[Estimate, list] | None = None  # for test's accumulate and replay
+    margins: object | None = None  # the last margins results, for marginsplot
+    graphs: dict[str, object] = field(default_factory=dict)  # marginsplot figures by name()
 
     # ------------------------------------------------------------ data
     def set_data(self, ds: Dataset) -> None:

@@ -1,2 +1,2 @@
-"""After the fit: Wald tests (``test``, ``testparm``) and linear and nonlinear combinations
-of the coefficients (``lincom``, ``nlcom``), computed from ``e(b)`` and ``e(V)`` alone."""
+"""After the fit: Wald tests (``test``, ``testparm``), linear and nonlinear combinations
+(``lincom``, ``nlcom``), margins and marginsplot, computed from stored estimation results."""
