@@ -343,3 +343,23 @@ def test_bad_input(session, cmd, msg, rc):
     with pytest.raises(StataError) as err:
         run(session, cmd)
     assert (err.value.message, err.value.rc) == (msg, rc)
+
+
+def test_random_slope_variance_enters_the_marginal_mean():
+    """With ``|| district: urban, cov(unstr)`` the random part's variance is
+    var(urban) u^2 + 2 cov u + var(_cons); urban is a factor in the fixed part and a
+    continuous slope in the random part."""
+    r = fitted(EXAMPLE_1 + " urban, cov(unstr)", "bangladesh.dta")
+    p = r.params
+    frame = pandas_frame(r)
+    ch = frame["children"].to_numpy(float)
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    got = r.margins("i.urban")["estimate"].to_numpy()
+    for level in (0, 1):
+        xb = (p["c_use:1.urban"] * level + p["c_use:age"] * frame["age"].to_numpy(float)
+              + sum(p[f"c_use:{k}.children"] * (ch == k) for k in (1, 2, 3)) + p["c_use:_cons"])
+        v = (p["/:var(urban[district])"] * level**2 + p["/:var(_cons[district])"]
+             + 2 * p["/:cov(urban[district],_cons[district])"] * level)
+        expected = np.mean(expit(xb[:, None] + np.sqrt(v) * x) @ (w / w.sum()))
+        assert abs(got[level] - expected) < 1e-6
+    assert "At: 0.urban" in r.margins_text(dydx="age", atmeans=True)

@@ -261,10 +261,6 @@ def margins_model(e: EResults, design: object) -> MarginsModel:
     for var, levels in factors.items():
         levels.sort()
         bases.setdefault(var, levels[0])
-    both = [v for v in continuous if v in factors]
-    if both:
-        raise StataError(f"margins: {both[0]} enters the model both as a factor and as a "
-                         "continuous variable", 198)
     return MarginsModel(
         b=b, V=V, fixed_j=fixed_j, fixed_parts=fixed_parts, var_terms=var_terms,
         factors=factors, bases=bases, continuous=continuous, covariates=covariates,
@@ -450,9 +446,7 @@ class Scenario:
 
 
 def _part_value(part: Part, data: Sample, scen: Scenario, n: int) -> np.ndarray:
-    if part.var in scen.indicators:
-        if part.level is None:
-            raise StataError(f"margins: {part.var} is not continuous", 198)
+    if part.var in scen.indicators and part.level is not None:
         return np.full(n, scen.indicators[part.var].get(part.level, 0.0))
     x = scen.values.get(part.var)
     x = np.full(n, x) if x is not None else data.values[part.var]
@@ -650,7 +644,7 @@ def compute_margins(model: MarginsModel, sample: Sample, req: MarginsRequest) ->
                 if var in means.indicators:
                     entries += [(f"{lev}.{var}", _fmt_value(m), "(mean)")
                                 for lev, m in means.indicators[var].items()]
-                else:
+                if var in means.values:
                     entries.append((var, _fmt_value(means.values[var]), "(mean)"))
         if entries:
             legend.append(((f"{a + 1}._at: " if multi_at else "At: "), entries))
@@ -730,7 +724,7 @@ def _means(model: MarginsModel, data: Sample, mask: np.ndarray, setting: dict[st
             scen.indicators[var] = {
                 lev: float(w @ (x == lev) / w.sum()) for lev in model.factors[var]
             }
-        else:
+        if var not in model.factors or var in model.continuous:
             scen.values[var] = float(w @ x / w.sum())
     return scen
 
