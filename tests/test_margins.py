@@ -363,3 +363,11 @@ def test_random_slope_variance_enters_the_marginal_mean():
         expected = np.mean(expit(xb[:, None] + np.sqrt(v) * x) @ (w / w.sum()))
         assert abs(got[level] - expected) < 1e-6
     assert "At: 0.urban" in r.margins_text(dydx="age", atmeans=True)
+
+
+def test_if_restricts_the_sample(session, fit1):
+    text = run(session, "margins if urban == 1")
+    assert "Number of obs = 562" in text
+    frame = pandas_frame(fit1)
+    expected = _mean_with(fit1, frame[frame["urban"] == 1])
+    assert abs(session.r_matrices["b"].data[0, 0] - expected) < 1e-6

@@ -175,6 +175,7 @@ class MarginsModel:
     N: int
     vcetype: str
     value_labels: dict[str, dict[int, str]] = field(default_factory=dict)
+    n_rows: int = 0  # observations of the estimation sample
 
     @property
     def variables(self) -> list[str]:
@@ -266,7 +267,7 @@ def margins_model(e: EResults, design: object) -> MarginsModel:
         factors=factors, bases=bases, continuous=continuous, covariates=covariates,
         offset_var=getattr(design, "offset_var", "") or "", depvar=depvar,
         N=int(e.scalars.get("N", 0)), vcetype=e.macros.get("vcetype", "") or "OIM",
-        value_labels=dict(e.value_labels),
+        value_labels=dict(e.value_labels), n_rows=len(getattr(design, "y", ())),
     )
 
 
@@ -704,7 +705,9 @@ def compute_margins(model: MarginsModel, sample: Sample, req: MarginsRequest) ->
     return MarginsResult(
         rows=rows, b=np.array(values, dtype=float), V=Vm, level=req.level, title=title,
         expression=pred.expression, effect=req.effect, wrt_text=wrt_text, at_legend=legend,
-        at_values=list(req.at), N=model.N, vcetype=model.vcetype,
+        at_values=list(req.at), vcetype=model.vcetype,
+        # e(N) for the whole sample (it counts frequency weights); else the rows used
+        N=model.N if len(sample.weight) == model.n_rows else len(sample.weight),
         factor_note=any(lev is not None for _, _, lev in effects),
         continuous=list(model.continuous),
     )
