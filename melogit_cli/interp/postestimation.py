@@ -23,7 +23,10 @@ from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.special import expit, ndtri
 
 _TYPE_RE = re.compile(r"^(byte|int|long|float|double)$")
-_STATISTICS = ("mu", "eta", "xb", "stdp", "reffects", "reses")
+_STATISTICS = (
+    "mu", "pr", "eta", "xb", "stdp", "reffects", "reses", "pearson", "deviance", "anscombe",
+    "density", "distribution", "scores",
+)
 
 
 def _melogit_estimate(session: Session) -> Estimate:
@@ -34,58 +37,6 @@ def _melogit_estimate(session: Session) -> Estimate:
 
 
 # ---------------------------------------------------------------------- predict
-
-
-@dataclass
-class TwoLevelModel:
-    """What predictions need from a two-level fit."""
-
-    design: object  # design.build.Design
-    cluster_weight: np.ndarray  # per fit-time cluster
-    beta: np.ndarray
-    A: np.ndarray
-    codes: np.ndarray  # fit-time cluster of each design row
-    re_names: list[str]
-    level: str
-    points: int
-    method: str
-
-
-def two_level_model(est: Estimate) -> TwoLevelModel:
-    """The fitted two-level model behind ``est``; other structures give a Stata-style error.
-
-    Everything comes from the design and the estimates, whichever engine fitted them
-    (the two-level one, or the joint Laplace one under ``intmethod(laplace)``).
-    """
-    from melogit_cli.estimate import level_covariance
-
-    estimation = est.estimation
-    if estimation is None:
-        raise StataError("predictions require the data of the estimation; refit the model", 321)
-    design = estimation.design  # type: ignore[attr-defined]
-    fit = estimation.fit  # type: ignore[attr-defined]
-    levels = design.levels.levels
-    if len(levels) != 1 or getattr(design.levels, "crossed", False):
-        raise StataError(
-            "predict after models with more than one grouping level (nested or crossed "
-            "random effects) is not available yet",
-            198,
-        )
-    level = levels[0]
-    cov = level_covariance(level)
-    A = cov.factor_derivatives(fit.theta)[0]
-    e = est.e
-    return TwoLevelModel(
-        design=design,
-        cluster_weight=np.asarray(level.cluster_weight, dtype=float),
-        beta=np.asarray(fit.beta),
-        A=A,
-        codes=level.codes,
-        re_names=list(level.re_names),
-        level=level.name,
-        points=int(e.macros.get("n_quad") or 1),
-        method=e.macros.get("intmethod", "mvaghermite"),
-    )
 
 
 def positions(ids: np.ndarray, row_ids: np.ndarray) -> np.ndarray:
@@ -156,37 +107,6 @@ def re_columns(ds: object, names: list[str]) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def _sample_clusters(
-    model: TwoLevelModel, X: np.ndarray, Z: np.ndarray, offset: np.ndarray, y: np.ndarray,
-    design_row: np.ndarray, in_sample: np.ndarray,
-):
-    """ClusterData of the e(sample) observations now in memory (values as they are now),
-    the cluster of each of those rows, and their row order."""
-    from melogit_cli.engine.quadrature.twolevel import ClusterData
-
-    design = model.design
-    src = design_row[in_sample]
-    fit_codes = model.codes[src]
-    clusters, codes = np.unique(fit_codes, return_inverse=True)
-    codes = codes.reshape(-1)
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    starts = np.append(starts, len(sorted_codes))
-    rows = np.flatnonzero(in_sample)[order]
-    data = ClusterData(
-        y=y[rows],
-        trials=design.trials[src][order],  # type: ignore[attr-defined]
-        X=X[rows],
-        offset=offset[rows],
-        obs_weight=design.obs_weight[src][order],  # type: ignore[attr-defined]
-        Z=Z[rows],
-        starts=starts,
-        cluster_weight=model.cluster_weight[clusters],
-    )
-    return data, codes
-
-
 def _parse_targets(text: str) -> tuple[str, list[str]]:
     words = text.split()
     kind = "float"
@@ -208,122 +128,180 @@ def _names_for(words: list[str], count: int) -> list[str]:
     return words
 
 
-def _statistic(body: Body) -> tuple[str, str, bool]:
-    """(statistic, random-effects estimator, marginal)."""
-    stat = None
-    estimator = "ebmeans"
-    marginal = False
+@dataclass
+class _Request:
+    """What ``predict`` was asked for."""
+
+    stat: str = "mu"
+    stated: bool = False  # a statistic was typed
+    estimator: str = "ebmeans"
+    marginal: bool = False
+    points: int | None = None
+    reses: str | None = None  # reses(stub* | newvarlist) with reffects
+    nooffset: bool = False
+
+
+_SYNONYMS = {"sc": "scores", "score": "scores", "scor": "scores", "pr": "pr"}
+
+
+def _positive_int(opt, name: str, minimum: int) -> int:
+    try:
+        value = int((opt.arg or "").strip())
+    except ValueError:
+        raise StataError(f"{name}() invalid", 198) from None
+    if value < minimum:
+        sign = "positive" if minimum else "nonnegative"
+        raise StataError(f"{name}() must be a {sign} integer", 198)
+    return value
+
+
+def _request(body: Body) -> _Request:
+    req = _Request()
     for o in body.options:
-        name = o.name
-        if name in _STATISTICS or name == "fixedonly":
-            if name == "fixedonly":
-                estimator = "fixedonly"
-                continue
-            if stat is not None and stat != name:
+        name = _SYNONYMS.get(o.name, o.name)
+        if name in _STATISTICS and o.arg is None:
+            if req.stated and req.stat != name:
                 raise StataError("only one statistic may be specified", 198)
-            stat = name
-        elif name in ("ebmeans", "ebmean"):
-            estimator = "ebmeans"
-        elif name in ("ebmodes", "ebmode"):
-            estimator = "ebmodes"
+            req.stat, req.stated = name, True
+        elif name == "reses" and o.arg is not None:
+            req.reses = o.arg
+        elif name == "fixedonly" and o.arg is None:
+            req.estimator = "fixedonly"
+        elif name in ("ebmeans", "ebmean") and o.arg is None:
+            req.estimator = "ebmeans"
+        elif name in ("ebmodes", "ebmode") and o.arg is None:
+            req.estimator = "ebmodes"
         elif name in ("conditional", "cond") and o.arg is not None:
             arg = o.arg.strip()
             if arg not in ("ebmeans", "ebmodes", "fixedonly"):
                 raise StataError(f"conditional({arg}) invalid", 198)
-            estimator = arg
-        elif name in ("marginal", "marg"):
-            marginal = True
-        elif name in ("intpoints", "intp", "nooffset"):
-            continue
+            req.estimator = arg
+        elif name in ("marginal", "marg") and o.arg is None:
+            req.marginal = True
+        elif name in ("intpoints", "intp") and o.arg is not None:
+            req.points = _positive_int(o, "intpoints", 1)
+        elif name in ("iterate", "iter") and o.arg is not None:
+            _positive_int(o, "iterate", 0)
+        elif name in ("tolerance", "tol") and o.arg is not None:
+            try:
+                ok = float(o.arg) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise StataError("tolerance() invalid", 198)
+        elif name == "nooffset" and o.arg is None:
+            req.nooffset = True
         else:
             raise option_not_allowed(o.name + (f"({o.arg})" if o.arg is not None else ""))
-    if marginal and stat not in (None, "mu"):
-        raise StataError(f"option marginal not allowed with {stat}", 198)
-    return stat or "mu", estimator, marginal
+    if req.marginal and req.stat not in ("mu", "pr"):
+        raise StataError(f"option marginal not allowed with {req.stat}", 198)
+    if req.reses is not None and req.stat != "reffects":
+        raise option_not_allowed("reses()")
+    if req.stat in ("reffects", "reses") and req.estimator == "fixedonly":
+        raise StataError(f"option {req.stat} not allowed with conditional(fixedonly)", 198)
+    if req.stat == "scores" and (req.estimator != "ebmeans" or req.marginal):
+        raise StataError("option scores may not be combined with other options", 198)
+    return req
+
+
+def _re_count(design: object) -> int:
+    """The random effects a unit has, summed over the levels (an ``R.`` term counts one)."""
+    return sum(
+        1 if b.is_r else len(b.names)
+        for lv in design.levels.levels  # type: ignore[attr-defined]
+        for b in lv.blocks
+    )
+
+
+_RESIDUAL_LABELS = {
+    "pearson": "Pearson residuals",
+    "deviance": "Deviance residuals",
+    "anscombe": "Anscombe residuals",
+    "density": "Predicted density",
+    "distribution": "Predicted distribution",
+}
 
 
 @command("predict")
 def predict(session: Session, rest: str) -> None:
-    """``predict [type] newvar(s)|stub* [if] [in] [, mu eta xb stdp reffects reses ebmeans
-    ebmodes conditional(ebmeans|ebmodes|fixedonly) marginal intpoints(#) nooffset]``.
+    """``predict [type] newvar(s)|stub* [if] [in] [, statistic options]``.
 
-    Predictions use the data now in memory.  Random effects (and the predictions that
-    use them) are computed for the observations of e(sample); the fixed portion, its
-    standard error and marginal means for every observation with the covariates.
+    Statistics: mu (default) pr eta xb stdp reffects [reses(stub*|newvarlist)] reses
+    pearson deviance anscombe density distribution scores; options ebmeans ebmodes
+    conditional(ebmeans|ebmodes|fixedonly) marginal nooffset intpoints(#) iterate(#)
+    tolerance(#).  Random effects come from the estimation sample (``postest.effects``);
+    the fixed portion, covariates and outcome are read from the data now in memory.
     """
-    from melogit_cli.engine import predict as engine
+    from melogit_cli.postest import predictions as pred
+    from melogit_cli.postest.effects import random_effects
+    from melogit_cli.postest.scores import observation_scores
 
     est = _melogit_estimate(session)
     ds = session.data()
     body = parse_body(rest)
     kind, words = _parse_targets(body.anything)
-    stat, estimator, marginal = _statistic(body)
-    model = two_level_model(est)
-    q = model.A.shape[0]
-    nvars = q if stat in ("reffects", "reses") else 1
-    names = _names_for(words, nvars)
-    for name in names:
+    req = _request(body)
+    estimation = est.estimation
+    if estimation is None:
+        raise StataError("predictions require the data of the estimation; refit the model", 321)
+    design = estimation.design  # type: ignore[attr-defined]
+    stat = req.stat
+    if stat in ("reffects", "reses"):
+        count = _re_count(design)
+    elif stat == "scores":
+        count = len(est.e.b.colnames)
+    else:
+        count = 1
+    names = _names_for(words, count)
+    se_names = _names_for(req.reses.split(), count) if req.reses is not None else []
+    for name in names + se_names:
         check_new_name(name, ds)
-    if stat == "reses" and estimator == "fixedonly":
-        raise StataError("option reses not allowed with conditional(fixedonly)", 198)
-    points = model.points
-    opt_points = body.option("intpoints", "intp")
-    if opt_points is not None:
-        try:
-            points = int(opt_points.arg or "")
-        except ValueError:
-            raise syntax_error("intpoints() invalid") from None
-        if points < 1:
-            raise StataError("intpoints() must be a positive integer", 198)
+    if len(set(names + se_names)) != len(names + se_names):
+        dup = next(n for n in names + se_names if (names + se_names).count(n) > 1)
+        raise StataError(f"variable {dup} already defined", 110)
 
     # the data now in memory, and which of its rows are in e(sample)
-    design = model.design
     ids = est.sample_ids if est.sample_ids is not None else np.zeros(0, dtype=np.int64)
     design_row = positions(ids, session.row_ids)
     X = fixed_columns(ds, design)
-    Z = re_columns(ds, model.re_names)
-    offset_var = design.offset_var  # type: ignore[attr-defined]
-    if offset_var and not body.flag("nooffset"):
+    offset_var = design.offset_var
+    if offset_var and not req.nooffset:
         offset = model_variable(ds, offset_var)
     else:
         offset = np.zeros(ds.nobs)
-    xb = X @ model.beta + offset
-    complete = np.isfinite(xb) & np.all(np.isfinite(Z), axis=1)
-    needs_re = stat in ("reffects", "reses") or (
-        stat in ("mu", "eta") and estimator != "fixedonly" and not marginal
-    )
-    # the outcome enters only the posterior of the random effects
-    y = model_variable(ds, design.depvar) if needs_re else np.zeros(ds.nobs)  # type: ignore[attr-defined]
-    if design.family == "bernoulli":  # type: ignore[attr-defined]
-        y = np.where(np.isnan(y), np.nan, (y != 0).astype(float))
-    in_sample = (design_row >= 0) & complete & np.isfinite(y)
+    xb = X @ estimation.fit.beta + offset  # type: ignore[attr-defined]
+    complete = np.isfinite(xb)
+    in_sample = (design_row >= 0) & complete
     trials = np.ones(ds.nobs)
-    if design.family == "binomial":  # type: ignore[attr-defined]
+    if design.family == "binomial":
         trials[:] = np.nan
-        trials[design_row >= 0] = design.trials[design_row[design_row >= 0]]  # type: ignore[attr-defined]
+        trials[design_row >= 0] = design.trials[design_row[design_row >= 0]]
+    needs_y = stat in _RESIDUAL_LABELS
+    y = model_variable(ds, design.depvar) if needs_y else np.zeros(ds.nobs)
+    if design.family == "bernoulli":
+        y = np.where(np.isnan(y), np.nan, (y != 0).astype(float))
 
     out = session.out
-    if stat == "mu" and not body.flag("mu"):
+    if stat == "mu" and not req.stated:
         out.line("(option mu assumed)")
-    post = codes = None
-    if needs_re:
-        if not in_sample.any():
+    conditional = stat in ("mu", "pr", "eta", *_RESIDUAL_LABELS) and not req.marginal
+    needs_re = stat in ("reffects", "reses") or (conditional and req.estimator != "fixedonly")
+    effects = []
+    Z_now: list[np.ndarray] = []
+    if needs_re or req.marginal:
+        if not in_sample.any() and needs_re:
             raise StataError("no observations", 2000)
-        data, codes = _sample_clusters(model, X, Z, offset, y, design_row, in_sample)
-        if estimator == "ebmodes":
-            post = engine.posterior_modes(data, model.beta, model.A)
-            out.line(
-                "(predictions based on fixed effects and posterior modes of random effects)"
-                if stat in ("mu", "eta") else "(calculating posterior modes of random effects)"
-            )
-        else:
-            use_points = 1 if model.method in ("laplace", "pclaplace") else points
-            post = engine.posterior_means(data, model.beta, model.A, use_points)
-            out.line(
-                "(predictions based on fixed effects and posterior means of random effects)"
-                if stat in ("mu", "eta") else "(calculating posterior means of random effects)"
-            )
-            out.line(f"(using {use_points} quadrature point{'s' if use_points != 1 else ''})")
+        estimator = "ebmodes" if req.estimator == "ebmodes" or req.marginal else "ebmeans"
+        with np.errstate(all="ignore"):
+            effects = random_effects(estimation, estimator, req.points)
+        Z_now = [
+            np.ones((ds.nobs, 1)) if eff.indicator else re_columns(ds, eff.names)
+            for eff in effects
+        ]
+        for z in Z_now:
+            in_sample &= np.all(np.isfinite(z), axis=1)
+    if needs_re:
+        _effect_notes(out, stat, effects, estimation, req)
 
     valid = complete.copy()
     columns: list[np.ndarray]
@@ -333,38 +311,73 @@ def predict(session: Session, rest: str) -> None:
     elif stat == "stdp":
         columns = [_stdp(est.e, np.where(complete[:, None], X, 0.0))]
         labels = ["S.E. of the linear prediction of the fixed portion"]
-    elif marginal:
-        m_points = points if model.method not in ("laplace", "pclaplace") else max(points, 7)
-        p = engine.marginal_mean(
-            np.where(complete, xb, 0.0), np.where(complete[:, None], Z, 0.0), model.A, m_points
-        )
+    elif stat == "scores":
+        S = observation_scores(estimation)
+        valid = design_row >= 0
+        rows = np.where(valid, design_row, 0)
+        columns = [np.where(valid, S[rows, j], np.nan) for j in range(S.shape[1])]
+        labels = [f"parameter {j + 1} score" for j in range(S.shape[1])]
+    elif req.marginal:
+        points = req.points or int(est.e.macros.get("n_quad") or 7)
+        laplace = est.e.macros.get("intmethod") in ("laplace", "pclaplace")
+        m_points = max(points, 7) if laplace else points
+        Zc = [np.where(np.isfinite(z), z, 0.0) for z in Z_now]
+        sd = pred.random_part_sd(Zc, [eff.cov for eff in effects])
+        p = pred.marginal_mean(np.where(complete, xb, 0.0), sd, m_points)
+        valid = complete & np.all([np.all(np.isfinite(z), axis=1) for z in Z_now], axis=0)
         out.line("(predictions marginal with respect to the random effects)")
-        columns, labels = [p * trials], ["Marginal predicted mean"]
-    elif post is None:  # conditional(fixedonly)
-        if stat == "eta":
-            columns, labels = [xb], ["Linear predictor, fixed portion only"]
+        if stat == "pr":
+            columns, labels = [p], ["Marginal predicted probability"]
         else:
-            columns, labels = [expit(xb) * trials], ["Predicted mean, fixed portion only"]
-    else:
+            columns, labels = [p * trials], ["Marginal predicted mean"]
+    elif stat in ("reffects", "reses"):
         valid = in_sample
-        u_rows = np.zeros((ds.nobs, q))
-        u_rows[in_sample] = post.mean[codes]
-        if stat in ("reffects", "reses"):
-            per_row = u_rows if stat == "reffects" else np.zeros((ds.nobs, q))
-            if stat == "reses":
-                per_row[in_sample] = post.sd[codes]
-            what = "modes" if estimator == "ebmodes" else "means"
-            head = f"empirical Bayes' {what}" if stat == "reffects" else (
-                f"S.E. of empirical Bayes' {what}"
-            )
-            columns = [per_row[:, a] for a in range(q)]
-            labels = [f"{head} for {nm}[{model.level}]" for nm in model.re_names]
+        columns, labels = [], []
+        what = "modes" if req.estimator == "ebmodes" else "means"
+        for eff in effects:
+            unit = np.where(in_sample, eff.unit[np.where(in_sample, design_row, 0)], 0)
+            for a, nm in enumerate(eff.names):
+                if stat == "reffects":
+                    columns.append(eff.mean[unit, a])
+                    labels.append(f"empirical Bayes' {what} for {nm}[{eff.level}]")
+                else:
+                    columns.append(eff.se[unit, a])
+                    labels.append(f"S.E. of empirical Bayes' {what} for {nm}[{eff.level}]")
+        if se_names:
+            for eff in effects:
+                unit = np.where(in_sample, eff.unit[np.where(in_sample, design_row, 0)], 0)
+                for a, nm in enumerate(eff.names):
+                    columns.append(eff.se[unit, a])
+                    labels.append(f"S.E. of empirical Bayes' {what} for {nm}[{eff.level}]")
+            names = names + se_names
+    else:
+        if req.estimator == "fixedonly":
+            eta = xb
         else:
-            eta = xb + np.einsum("iq,iq->i", np.where(complete[:, None], Z, 0.0), u_rows)
+            valid = in_sample
+            units = [
+                np.where(in_sample, eff.unit[np.where(in_sample, design_row, 0)], -1)
+                for eff in effects
+            ]
+            Zc = [np.where(np.isfinite(z), z, 0.0) for z in Z_now]
+            eta = xb + pred.re_contribution(Zc, units, effects)
+        fixed = ", fixed portion only" if req.estimator == "fixedonly" else ""
+        with np.errstate(all="ignore"):
             if stat == "eta":
-                columns, labels = [eta], ["Linear predictor"]
+                columns, labels = [eta], [f"Linear predictor{fixed}"]
+            elif stat == "pr":
+                columns, labels = [pred.mean(eta)], [f"Predicted probability{fixed}"]
+            elif stat == "mu":
+                columns, labels = [pred.mean(eta, trials)], [f"Predicted mean{fixed}"]
+            elif stat in pred.RESIDUALS:
+                valid = valid & (design_row >= 0)
+                columns, labels = [pred.residuals(stat, y, eta, trials)], [_RESIDUAL_LABELS[stat]]
+            elif stat == "density":
+                valid = valid & (design_row >= 0)
+                columns, labels = [pred.density(y, eta, trials)], [_RESIDUAL_LABELS[stat]]
             else:
-                columns, labels = [expit(eta) * trials], ["Predicted mean"]
+                valid = valid & (design_row >= 0)
+                columns, labels = [pred.distribution(y, eta, trials)], [_RESIDUAL_LABELS[stat]]
     wanted = select_rows(session, body) & valid
     for name, col, label in zip(names, columns, labels, strict=True):
         values = store(np.where(wanted, col, np.nan), kind)
@@ -373,6 +386,22 @@ def predict(session: Session, rest: str) -> None:
         missing = int(np.isnan(values).sum())
         if missing:
             out.line(f"({fmt(missing, '%12.0fc').strip()} missing values generated)")
+
+
+def _effect_notes(out, stat: str, effects, estimation, req: _Request) -> None:
+    """Stata's notes on how the random effects were predicted."""
+    modes = effects[0].estimator == "ebmodes" if effects else req.estimator == "ebmodes"
+    what = "modes" if modes else "means"
+    if stat in ("reffects", "reses"):
+        out.line(f"(calculating posterior {what} of random effects)")
+    else:
+        out.line(f"(predictions based on fixed effects and posterior {what} of random effects)")
+    e = estimation.eresults
+    laplace = e.macros.get("intmethod") in ("laplace", "pclaplace")
+    laplace = laplace or estimation.design.levels.crossed
+    if not modes and not laplace:
+        points = req.points or int(e.macros.get("n_quad") or 7)
+        out.line(f"(using {points} quadrature point{'s' if points != 1 else ''})")
 
 
 def _stdp(e: EResults, X: np.ndarray) -> np.ndarray:

@@ -1,2 +1,3 @@
-"""After the fit: Wald tests (``test``, ``testparm``), linear and nonlinear combinations
-(``lincom``, ``nlcom``), margins and marginsplot, computed from stored estimation results."""
+"""After the fit: predictions and empirical Bayes effects, Wald tests (``test``, ``testparm``),
+linear and nonlinear combinations (``lincom``, ``nlcom``), margins and marginsplot, and the
+estat statistics, computed from the stored estimation results."""
