@@ -88,7 +88,7 @@ def distribution(y: np.ndarray, eta: np.ndarray, trials: np.ndarray | float = 1.
     r = np.broadcast_to(np.asarray(trials, dtype=float), np.shape(y))
     out = np.full(np.shape(y), np.nan)
     ok = np.isfinite(y) & np.isfinite(eta) & np.isfinite(r)
-    out[ok] = bdtr(np.floor(y[ok]), r[ok], expit(eta[ok]))
+    out[ok] = bdtr(np.floor(y[ok]), r[ok].astype(np.int64), expit(eta[ok]))
     return out
 
 
