@@ -428,7 +428,10 @@ def _is_base_or_omitted(name: str) -> bool:
 
 @command("estat")
 def estat(session: Session, rest: str) -> None:
-    """``estat icc [, level(#)]``, ``estat group``, ``estat ic [, n(#)]``."""
+    """``estat icc [, level(#)]``, ``estat group``, ``estat ic [, n(#)]``, ``estat sd``,
+    ``estat recovariance``, ``estat vce``, ``estat summarize``."""
+    from melogit_cli.interp import estat_views as views
+
     words = rest.split(None, 1)
     if not words:
         raise syntax_error()
@@ -441,6 +444,14 @@ def estat(session: Session, rest: str) -> None:
         _group(session, est.e)
     elif sub == "ic":
         _ic(session, est.e, parse_body(tail))
+    elif sub == "sd":
+        views.estat_sd(session, est, parse_body(tail))
+    elif sub in ("recovariance", "recov", "recova", "recovar", "recovari", "recovaria"):
+        views.estat_recovariance(session, est, parse_body(tail))
+    elif sub == "vce":
+        views.estat_vce(session, est, parse_body(tail))
+    elif sub in ("summarize", "su", "sum", "summ", "summa", "summar", "summari", "summariz"):
+        views.estat_summarize(session, est, parse_body(tail))
     else:
         raise StataError(f"invalid subcommand {sub}", 321)
 
@@ -544,8 +555,18 @@ def _group(session: Session, e: EResults) -> None:
 
 
 def _ic(session: Session, e: EResults, body: Body) -> None:
+    for o in body.options:
+        if o.name != "n":
+            raise option_not_allowed(o.name + (f"({o.arg})" if o.arg is not None else ""))
     n_opt = body.option("n")
-    N = float(n_opt.arg) if n_opt is not None and n_opt.arg else e.scalars["N"]
+    N = e.scalars["N"]
+    if n_opt is not None:
+        try:
+            N = float(n_opt.arg or "")
+        except ValueError:
+            raise StataError("n() invalid", 198) from None
+        if not N > 0:
+            raise StataError("n() must be positive", 198)
     ll = e.scalars["ll"]
     df = e.scalars.get("rank", e.scalars.get("k", math.nan))
     aic = -2 * ll + 2 * df
@@ -562,7 +583,10 @@ def _ic(session: Session, e: EResults, body: Body) -> None:
         f"{fmt(df, '%8.0g')}{fmt(aic, '%9.0g'):>11}{fmt(bic, '%9.0g'):>11}"
     )
     out.line("-" * 77)
-    out.line("Note: BIC uses N = number of observations. See [R] IC note.")
+    if n_opt is not None:
+        out.line(f"Note: BIC uses N = {fmt(N, '%12.0g').strip()}.")
+    else:
+        out.line("Note: BIC uses N = number of observations. See [R] IC note.")
     session.clear_r()
     session.r_matrices = {
         "S": Matrix(
