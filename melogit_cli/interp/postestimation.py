@@ -288,6 +288,9 @@ def predict(session: Session, rest: str) -> None:
     needs_re = stat in ("reffects", "reses") or (conditional and req.estimator != "fixedonly")
     effects = []
     Z_now: list[np.ndarray] = []
+    if needs_re:
+        # as Stata, the outcome must still be in memory for posterior predictions
+        model_variable(ds, design.depvar)
     if needs_re or req.marginal:
         if not in_sample.any() and needs_re:
             raise StataError("no observations", 2000)
