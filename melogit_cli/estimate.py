@@ -20,7 +20,8 @@ from melogit_cli.engine.optimize.newton import Settings, infeasible
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.registry import select
 from melogit_cli.errors import StataError, option_not_allowed
-from melogit_cli.results.build import build_eresults, re_parameter_names
+from melogit_cli.results import names
+from melogit_cli.results.build import build_eresults, re_parameters
 from melogit_cli.results.eresults import EResults
 from melogit_cli.syntax.spec import ModelSpec, Options
 
@@ -327,15 +328,14 @@ def _from_values(
         raise StataError(f"matrix {fr.matname} not found", 111)
     fx = design.fixed
     fixed_names = [n for n, k in zip(fx.names, fx.keep, strict=False) if k]
-    re_names = re_parameter_names(design, cov)
+    re_params = re_parameters(design, cov)
     beta = np.zeros(len(fixed_names))
     sigma = np.eye(cov.dim)
     pairs = cov.reported()
-    lookup = {f"{design.depvar}:{n}": ("b", i) for i, n in enumerate(fixed_names)}
+    lookup = {str(names.fixed(design.depvar, n)): ("b", i) for i, n in enumerate(fixed_names)}
     lookup.update({n: ("b", i) for i, n in enumerate(fixed_names)})
-    lookup.update({f"/:{n}": ("r", i) for i, n in enumerate(re_names)})
-    lookup.update({f"/{n}": ("r", i) for i, n in enumerate(re_names)})
-    lookup.update({n: ("r", i) for i, n in enumerate(re_names)})
+    for i, p in enumerate(re_params):  # /:var(...), /var(...) and var(...) alike
+        lookup.update({str(p): ("r", i), f"{p.eq}{p.name}": ("r", i), p.name: ("r", i)})
     for name, value in fr.values:
         key = lookup.get(name.replace(" ", ""))
         if key is None:

@@ -14,6 +14,7 @@ from melogit_cli.interp.tests_cmds import post_rtable
 from melogit_cli.render.footer import wrap_note
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.results.names import parse
 from melogit_cli.special import chi2_tail
 from melogit_cli.syntax.spec import Options
 
@@ -302,7 +303,7 @@ def _df(e: EResults) -> float:
 
 
 def _var_names(e: EResults) -> set[str]:
-    return {c.split(":", 1)[-1] for c in e.b.colnames if "var(" in c}
+    return {p.name for p in map(parse, e.b.colnames) if p.kind == "var"}
 
 
 @command("lrtest")

@@ -19,7 +19,8 @@ import numpy as np
 from melogit_cli.render.formats import FormatSpec, fmt, parse_format
 from melogit_cli.render.terms import Term, VarComp, abbrev, parse_term, parse_varcomp
 from melogit_cli.results.eresults import EResults, Matrix
-from melogit_cli.results.rtable import coef_table, split_colname
+from melogit_cli.results.names import split_colname
+from melogit_cli.results.rtable import coef_table
 
 _PREFIX_RE = re.compile(r"^(\d*)([a-z]*)\.(.+)$")
 WIDTHS = {"b": 11, "se": 11, "z": 9, "p": 8, "ll": 13, "ul": 12}

@@ -23,7 +23,7 @@ from melogit_cli.render.formats import fmt
 from melogit_cli.render.header import col
 from melogit_cli.render.terms import parse_term
 from melogit_cli.results.eresults import EResults
-from melogit_cli.results.rtable import split_colname
+from melogit_cli.results.names import FREE_EQ, parse, split_colname
 from melogit_cli.special import chi2_tail
 
 
@@ -38,16 +38,16 @@ def wrap_note(text: str, linesize: int = 80, indent: int = 6) -> list[str]:
 def has_constant(e: EResults) -> bool:
     """True when the fixed-effects equation keeps a ``_cons`` that is not omitted."""
     for c in e.b.colnames:
-        eq, name = split_colname(c)
-        if eq != "/" and name.split(".")[-1] == "_cons":
-            return not parse_term(name).omitted
+        p = parse(c)
+        if p.kind == "fixed" and p.eq != FREE_EQ and p.term.split(".")[-1] == "_cons":
+            return not parse_term(p.term).omitted
     return False
 
 
 def eform_notes(e: EResults, linesize: int = 80) -> list[str]:
     """The two notes Stata prints under an odds-ratio table."""
     lines: list[str] = []
-    if any(split_colname(c)[0] == "/" for c in e.b.colnames):
+    if any(split_colname(c)[0] == FREE_EQ for c in e.b.colnames):
         lines += wrap_note(
             "Note: Estimates are transformed only in the first equation to odds ratios.", linesize
         )

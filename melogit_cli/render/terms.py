@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from melogit_cli.results.names import FREE_EQ, parse, strip_markers
+
 _PART_RE = re.compile(r"^(?:(\d+)([a-z]*)\.|([a-z]+)\.)?(.+)$")
 
 
@@ -118,16 +120,12 @@ class VarComp:
     label: str  # "var(_cons)", "cov(1.urban,_cons)"
 
 
-_BRACKET_RE = re.compile(r"\[([^\]]*)\]")
-_MARKER_RE = re.compile(r"(?<![A-Za-z0-9_])(\d+)[bnoe]+\.")
-
-
 def parse_varcomp(name: str) -> VarComp:
     """``var(_cons[family>subject])`` -> VarComp("var", "family>subject", "var(_cons)")."""
-    kind = name[:3] if name.startswith(("var(", "cov(")) else ""
-    levels = _BRACKET_RE.findall(name)
-    label = _MARKER_RE.sub(r"\1.", _BRACKET_RE.sub("", name))
-    return VarComp(kind, levels[0] if levels else "", label)
+    p = parse(f"{FREE_EQ}:{name}")
+    if p.kind == "fixed":
+        return VarComp("", "", strip_markers(name))
+    return VarComp(p.kind, p.level, p.label)
 
 
 def abbrev(name: str, n: int) -> str:

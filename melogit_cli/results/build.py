@@ -8,12 +8,22 @@ from melogit_cli.design.build import Design
 from melogit_cli.engine.fit import Fit
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.results.names import (
+    Effect,
+    ParamName,
+    covariance,
+    fixed,
+    level_path,
+    variance,
+)
 from melogit_cli.special import chi2_tail
 
 TITLE = "Mixed-effects logistic regression"
 
 
-def re_parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) -> list[str]:
+def re_parameters(
+    design: Design, cov: LevelCovariance | NestedCovariance
+) -> list[ParamName]:
     """``var(_cons[district])`` / ``cov(1.urban[district],_cons[district])`` in e(b) order.
 
     Nested levels are labelled by their path, ``var(_cons[family>subject])``, in which
@@ -22,28 +32,24 @@ def re_parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) 
     its variances then its covariances.
     """
     covs = cov.levels if isinstance(cov, NestedCovariance) else (cov,)
-    names: list[str] = []
+    names: list[ParamName] = []
     path: list[str] = []
     for lv, lcov in zip(design.levels.levels, covs, strict=False):
-        if lv.name != "_all":
-            path.append(lv.name)
-        label = ">".join(path) or "_all"
+        path.append(lv.name)
+        label = level_path(path)
         # each index of the level's covariance: (effect name, its label)
-        index: list[tuple[str, str]] = []
+        index: list[Effect] = []
         ordinary = iter(lv.re_names)
         for blk, cblk in zip(lv.blocks, lcov.blocks, strict=False):
             if blk.is_r:
-                index += [("_cons", f"{label}>{blk.r_var}")] * cblk.size
+                index += [Effect("_cons", f"{label}>{blk.r_var}")] * cblk.size
             else:
-                index += [(next(ordinary), label) for _ in range(cblk.size)]
+                index += [Effect(next(ordinary), label) for _ in range(cblk.size)]
         for a, b in lcov.reported():
             if a == b:
-                name, lab = index[a]
-                names.append(f"var({name}[{lab}])")
+                names.append(variance(index[a].term, index[a].level))
             else:
-                lo, hi = min(a, b), max(a, b)
-                (n_lo, l_lo), (n_hi, l_hi) = index[lo], index[hi]
-                names.append(f"cov({n_lo}[{l_lo}],{n_hi}[{l_hi}])")
+                names.append(covariance(index[min(a, b)], index[max(a, b)]))
     return names
 
 
@@ -96,8 +102,8 @@ def build_eresults(
     V = np.zeros((k, k))
     V[np.ix_(idx, idx)] = V_est
 
-    colnames = [f"{depvar}:{n}" for n in fixed_names] + [
-        f"/:{n}" for n in re_parameter_names(design, cov)
+    colnames = [str(fixed(depvar, n)) for n in fixed_names] + [
+        str(p) for p in re_parameters(design, cov)
     ]
 
     # Wald test of the fixed effects (constant excluded)
@@ -236,6 +242,6 @@ def _cons_constraint(colnames: list[str], depvar: str) -> Matrix:
     names = colnames + ["_r"]
     row = np.zeros((1, len(names)))
     for j, n in enumerate(colnames):
-        if n in (f"{depvar}:_cons", f"{depvar}:o._cons"):
+        if n in (str(fixed(depvar, "_cons")), str(fixed(depvar, "o._cons"))):
             row[0, j] = 1.0
     return Matrix(["_ce_1"], names, row)

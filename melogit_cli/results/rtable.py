@@ -19,27 +19,10 @@ import math
 import numpy as np
 
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.results.names import FREE_EQ, is_base_or_omitted, parse
 from melogit_cli.special import ndtr, ndtri
 
 ROWS = ["b", "se", "z", "pvalue", "ll", "ul", "df", "crit", "eform"]
-
-
-def split_colname(col: str) -> tuple[str, str]:
-    """``"c_use:1.urban"`` -> ``("c_use", "1.urban")``; no colon -> ``("", name)``."""
-    eq, sep, name = col.partition(":")
-    return (eq, name) if sep else ("", col)
-
-
-def is_base_or_omitted(name: str) -> bool:
-    """True for a base level (``0b.urban``) or an omitted term (``o.x``, ``1o.x``)."""
-    for part in name.split("#"):
-        head, dot, _ = part.partition(".")
-        if not dot:
-            continue
-        flags = head.lstrip("0123456789")
-        if "o" in flags or ("b" in flags and "n" not in flags):
-            return True
-    return False
 
 
 def critical_value(level: float) -> float:
@@ -58,20 +41,21 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
     else:
         v = np.full(k, math.nan)
     crit = critical_value(level)
-    eqs = [split_colname(c)[0] for c in cols]
-    first_eq = next((q for q in eqs if q != "/"), "")
+    parsed = [parse(c) for c in cols]
+    eqs = [p.eq for p in parsed]
+    first_eq = next((q for q in eqs if q != FREE_EQ), "")
     out = np.full((len(ROWS), k), math.nan)
-    for j, col in enumerate(cols):
-        eq, name = eqs[j], split_colname(col)[1]
+    for j, pname in enumerate(parsed):
+        eq, name = pname.eq, pname.name
         bj = float(b[j])  # Python floats: an overflowing interval end is inf, silently
         se = math.sqrt(v[j]) if np.isfinite(v[j]) and v[j] >= 0 else math.nan
         z = p = lo = hi = math.nan
-        fixed = not name.startswith(("var(", "cov("))
-        marked = eq != "/" and is_base_or_omitted(name)
+        fixed = pname.kind == "fixed"
+        marked = eq != FREE_EQ and is_base_or_omitted(name)
         usable = np.isfinite(bj) and np.isfinite(se) and se > 0 and not marked
         if marked:
             se = math.nan  # Stata leaves a base level's or omitted term's statistics missing
-        if usable and eq == "/" and name.startswith("var("):
+        if usable and eq == FREE_EQ and pname.kind == "var":
             if bj > 0:
                 r = math.exp(min(crit * se / bj, 700.0))
                 lo, hi = bj / r, bj * r
@@ -79,7 +63,7 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
             z = bj / se
             p = float(2.0 * ndtr(-abs(z)))
             lo, hi = bj - crit * se, bj + crit * se
-        transformed = eform and eq != "/" and eq == first_eq and fixed
+        transformed = eform and eq != FREE_EQ and eq == first_eq and fixed
         if transformed:
             eb = math.exp(bj) if np.isfinite(bj) else math.nan
             se = eb * se if np.isfinite(se) else se
