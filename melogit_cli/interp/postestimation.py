@@ -20,7 +20,7 @@ from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.interp.variables import add_variable, check_new_name, select_rows, store
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
-from melogit_cli.special import expit, ndtri
+from melogit_cli.special import expit
 
 _TYPE_RE = re.compile(r"^(byte|int|long|float|double)$")
 _STATISTICS = (
@@ -421,9 +421,9 @@ def _stdp(e: EResults, X: np.ndarray) -> np.ndarray:
 
 
 def _is_base_or_omitted(name: str) -> bool:
-    return any(
-        re.match(r"^\d*[bo]+n?\.", part) or part.startswith("o.") for part in name.split("#")
-    )
+    from melogit_cli.results.names import is_base_or_omitted
+
+    return is_base_or_omitted(name)
 
 
 # ---------------------------------------------------------------------- estat
@@ -463,6 +463,8 @@ def _icc(session: Session, e: EResults, body: Body) -> None:
     """Latent-scale ICCs: level i's is the sum of the intercept variances of the levels
     down to i over the sum of all of them plus pi^2/3; delta-method SEs; CIs on the logit
     scale."""
+    from melogit_cli.results.varcomp import icc as icc_table
+
     level = 95.0
     opt = body.option("level", "l", "le", "lev", "leve")
     if opt is not None:
@@ -470,47 +472,9 @@ def _icc(session: Session, e: EResults, body: Body) -> None:
             level = float(opt.arg or "")
         except ValueError:
             raise StataError("level() invalid", 198) from None
-        if not 10 <= level <= 99.99:
-            raise StataError("level() must be between 10 and 99.99 inclusive", 198)
-    names = e.b.colnames
-    levels = e.macros.get("ivars", "").split()
-    crossed = re.search(r"(?<![A-Za-z0-9_.])R\.", e.macros.get("cmdline", "")) is not None
-    if not levels or crossed or "_all" in levels or len(set(levels)) != len(levels):
-        raise StataError("estat icc is not available after crossed-effects models", 198)
-    keys = [f"/:var(_cons[{'>'.join(levels[: i + 1])}])" for i in range(len(levels))]
-    if any(k not in names for k in keys):
-        raise StataError(
-            "estat icc requires a random intercept at every level of the model", 459
-        )
-    idx = [names.index(k) for k in keys]
-    v = e.b.data[0, idx].astype(float)
-    V = e.V.data[np.ix_(idx, idx)].astype(float)
-    total = float(v.sum()) + math.pi**2 / 3
-    z = float(ndtri(0.5 + level / 200))
-    rows = []
-    for i in range(len(levels)):
-        part = float(v[: i + 1].sum())
-        icc = part / total
-        grad = np.where(np.arange(len(levels)) <= i, (total - part), -part) / total**2
-        se = math.sqrt(max(float(grad @ V @ grad), 0.0))
-        if 0 < icc < 1:
-            logit = math.log(icc / (1 - icc))
-            half = z * se / (icc * (1 - icc))
-            lo, hi = float(expit(logit - half)), float(expit(logit + half))
-        else:
-            lo = hi = math.nan
-        label = "|".join(reversed(levels[: i + 1]))
-        rows.append((label, icc, se, lo, hi))
-    slopes = any(
-        c.startswith("/:var(") and not c.startswith("/:var(_cons[") for c in names
-    )
-    covariates = bool(e.macros.get("covariates", "").strip())
-    if slopes:
-        title = "Conditional intraclass correlation"
-    elif covariates:
-        title = "Residual intraclass correlation"
-    else:
-        title = "Intraclass correlation"
+    table = icc_table(e, level)
+    title, slopes = table.title, table.conditional
+    rows = [(r.label, r.icc, r.se, r.lo, r.hi) for r in table.rows]
     out = session.out
     rule = "-" * 78
     ci = f"[{fmt(level, '%9.0g').strip()}% conf. interval]"
@@ -530,7 +494,7 @@ def _icc(session: Session, e: EResults, body: Body) -> None:
         out.line("Note: ICC is conditional on zero values of random-effects covariates.")
     session.clear_r()
     session.r_scalars = {"level": level}
-    top = len(levels) + 1
+    top = len(rows) + 1
     for i, (label, icc, se, lo, hi) in enumerate(rows):
         number = top - i
         session.r_scalars[f"icc{number}"] = icc
