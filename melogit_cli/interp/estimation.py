@@ -3,8 +3,6 @@ lrtest."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from melogit_cli.errors import StataError, syntax_error
@@ -14,8 +12,7 @@ from melogit_cli.interp.tests_cmds import post_rtable
 from melogit_cli.render.footer import wrap_note
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
-from melogit_cli.results.names import parse
-from melogit_cli.special import chi2_tail
+from melogit_cli.results.lrtest import lrtest as lr_test
 from melogit_cli.syntax.spec import Options
 
 
@@ -297,15 +294,6 @@ def _stats(session: Session, arg: str, opts: str) -> None:
 # ---------------------------------------------------------------------- lrtest
 
 
-def _df(e: EResults) -> float:
-    rank = e.scalars.get("rank")
-    return float(rank if rank is not None else e.scalars.get("k", len(e.b.colnames)))
-
-
-def _var_names(e: EResults) -> set[str]:
-    return {p.name for p in map(parse, e.b.colnames) if p.kind == "var"}
-
-
 @command("lrtest")
 def lrtest(session: Session, rest: str) -> None:
     """``lrtest A [B] [, df(#) force]``: B defaults to the active results (``.``)."""
@@ -316,44 +304,14 @@ def lrtest(session: Session, rest: str) -> None:
     if len(names) == 1:
         names.append(".")
     (n1, est1), (n2, est2) = ((n, session.estimate_named(n)) for n in names)
-    e1, e2 = est1.e, est2.e
     words = _option_words(opts)
-    force = "force" in words
     df_override = next((w[3:-1] for w in words if w.startswith("df(")), None)
-    if not force:
-        for e in (e1, e2):
-            if e.macros.get("vce") not in (None, "", "oim", "opg"):
-                raise StataError(
-                    "LR test likely invalid for models with robust vce", 498
-                )
-        if e1.macros.get("depvar") != e2.macros.get("depvar"):
-            raise StataError(
-                "models are not nested: the dependent variables differ "
-                f"({e1.macros.get('depvar')} vs. {e2.macros.get('depvar')})",
-                498,
-            )
-        N1, N2 = e1.scalars.get("N"), e2.scalars.get("N")
-        if N1 != N2:
-            raise StataError(
-                f"observations differ: {fmt(N1, '%12.0g').strip()} vs. "
-                f"{fmt(N2, '%12.0g').strip()}",
-                498,
-            )
-    df1, df2 = _df(e1), _df(e2)
-    if df1 == df2 and df_override is None:
-        raise StataError(f"df(unrestricted) = df(restricted) = {fmt(df1, '%9.0g').strip()}", 498)
-    # the restricted model has fewer parameters
-    if df1 > df2:
-        (n1, e1, df1), (n2, e2, df2) = (n2, e2, df2), (n1, e1, df1)
-    ll0, ll1 = e1.scalars["ll"], e2.scalars["ll"]
-    if not force and ll0 > ll1 + 1e-6 * (1 + abs(ll1)):
-        raise StataError(
-            f"models are not nested: the restricted model {n1} has the larger log likelihood",
-            498,
-        )
-    df = float(df_override) if df_override is not None else df2 - df1
-    chi2 = max(0.0, 2.0 * (ll1 - ll0))
-    p = float(chi2_tail(df, chi2)) if df > 0 else math.nan
+    try:
+        df_value = float(df_override) if df_override is not None else None
+    except ValueError:
+        raise syntax_error(f"df({df_override}) invalid") from None
+    test = lr_test(est1.e, est2.e, (n1, n2), df=df_value, force="force" in words)
+    n1, n2, df, chi2, p = test.restricted, test.unrestricted, test.df, test.chi2, test.p
     out = session.out
     out.line()
     out.line("Likelihood-ratio test")
@@ -361,7 +319,7 @@ def lrtest(session: Session, rest: str) -> None:
     out.line()
     out.line(f" LR chi2({fmt(df, '%9.0g').strip()}) = {fmt(chi2, '%6.2f')}")
     out.line(f"Prob > chi2 = {fmt(p, '%6.4f')}")
-    if _var_names(e2) - _var_names(e1):
+    if test.boundary:
         out.line()
         out.lines(
             wrap_note(
