@@ -219,9 +219,63 @@ def _normalize(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def load_frame(frame: object) -> Dataset:
-    """A pandas DataFrame handed over by a Python caller."""
+    """A pandas DataFrame (or a dict of equal-length arrays) handed over by a Python caller.
+
+    Numeric and boolean columns become numbers (missing -> NaN), string columns strings.
+    A categorical column becomes a labelled numeric variable, as a .dta value label
+    does: integer categories keep their values; other categories are coded 0, 1, ...
+    in the order of the categories (pandas' codes, which ``pandas.read_stata`` gives
+    back for value labels numbered from 0), and the categories become the value labels.
+    """
     import pandas as pd
 
+    if isinstance(frame, dict):
+        try:
+            frame = pd.DataFrame({str(k): _as_array(v) for k, v in frame.items()})
+        except ValueError as exc:
+            raise StataError(f"data: {exc}", 198) from None
     if not isinstance(frame, pd.DataFrame):
-        raise StataError("data must be a file path, a Dataset or a pandas DataFrame", 198)
-    return Dataset(frame=Columns(_normalize(frame.reset_index(drop=True))), source="<DataFrame>")
+        raise StataError(
+            "data must be a file path, a Dataset, a pandas DataFrame or a dict of arrays", 198
+        )
+    frame = frame.reset_index(drop=True)
+    columns: dict[str, np.ndarray] = {}
+    value_labels: dict[str, dict[int, str]] = {}
+    plain = {}
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            columns[str(name)], labels = _categorical(col)
+            if labels:
+                value_labels[str(name)] = labels
+        else:
+            plain[str(name)] = col
+    normal = _normalize(pd.DataFrame(plain)) if plain else {}
+    ordered = {str(n): columns[str(n)] if str(n) in columns else normal[str(n)]
+               for n in frame.columns}
+    return Dataset(
+        frame=Columns(ordered),
+        value_labels=value_labels,
+        source="<DataFrame>",
+        label_names={k: k for k in value_labels},
+    )
+
+
+def _as_array(values: object) -> object:
+    """A column of a dict: numpy arrays, lists and pandas objects as they are; a scalar
+    is refused (a dict of arrays, not of values)."""
+    if np.ndim(values) == 0 and not hasattr(values, "dtype"):
+        raise ValueError("every value of the dict must be an array of the column's values")
+    return values
+
+
+def _categorical(col: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """Codes (NaN missing) and value labels of a categorical column."""
+    cats = col.cat.categories
+    codes = col.cat.codes.to_numpy()
+    if is_numeric_dtype(cats.dtype) and all(float(c).is_integer() for c in cats):
+        values = np.asarray(cats, dtype=float)
+        out = np.where(codes < 0, np.nan, values[np.maximum(codes, 0)])
+        return out.astype(float), {}
+    out = np.where(codes < 0, np.nan, codes.astype(float))
+    return out, {i: str(c) for i, c in enumerate(cats)}
