@@ -138,7 +138,7 @@ class TestGuimmunLr3:
         assert e.scalars["N_clust"] == 161
         assert e.scalars["df_c"] == 2
         assert e.macros["ivars"] == "cluster mom"
-        names = list(r.params)[-2:]
+        names = list(r.params.index)[-2:]
         assert names == ["/:var(_cons[cluster])", "/:var(_cons[cluster>mom])"]
 
     def test_printed_layout(self, r):
@@ -253,7 +253,7 @@ def test_four_level_recovers_parameters():
         "/:var(_cons[school>klass])": 0.8,
         "/:var(_cons[school>klass>student])": 1.0,
     }
-    assert list(r.params) == list(truth)
+    assert list(r.params.index) == list(truth)
     for name, value in truth.items():
         assert abs(r.params[name] - value) < 3 * r.bse[name], name
     assert list(r.e.matrices["N_g"].data[0]) == [40, 200, 800]
@@ -267,7 +267,7 @@ def test_random_slope_unstructured_names_and_fit():
         four_level(40),
     )
     assert r.converged
-    names = [n for n in r.params if n.startswith("/")]
+    names = [n for n in r.params.index if n.startswith("/")]
     assert names == [
         "/:var(_cons[school])",
         "/:var(x[school>klass])",
@@ -285,7 +285,7 @@ def test_laplace_and_robust_variance():
     assert lap.e.macros["intmethod"] == "laplace"
     rob = fit("melogit y x || school: || klass:, vce(robust)", four_level(20))
     assert rob.e.macros["vcetype"] == "Robust"
-    assert all(v > 0 for v in rob.bse.values())
+    assert all(v > 0 for v in rob.bse.to_numpy())
 
 
 def test_nested_laplace_runs_through_the_joint_sparse_engine():
