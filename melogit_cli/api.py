@@ -250,19 +250,23 @@ class Results:
 
         from melogit_cli.engine.reffects import random_effects
 
+        if conditional not in ("ebmeans", "ebmodes"):
+            raise StataError(f"conditional({conditional}) invalid", 198)
         est, ds = self._fitted()
         sample_rows = np.flatnonzero(est.design.sample)
         frames = {}
         for lev in random_effects(est, estimator=conditional, points=intpoints):
-            rows = sample_rows[lev.rows]
-            ids = [_id_values(ds, var, rows) for var in lev.variables]
+            # each unit's ids along its path, read at its first row
+            _, first = np.unique(lev.unit, return_index=True)
+            variables = [v for v in lev.level.split(">") if v != "_all"] or ["_all"]
+            ids = [_id_values(ds, v, sample_rows[first]) for v in variables]
             index = (
-                pd.Index(ids[0], name=lev.variables[0]) if len(ids) == 1
-                else pd.MultiIndex.from_arrays(ids, names=lev.variables)
+                pd.Index(ids[0], name=variables[0]) if len(ids) == 1
+                else pd.MultiIndex.from_arrays(ids, names=variables)
             )
-            cols = {t: lev.mean[:, i] for i, t in enumerate(lev.terms)}
+            cols = {t: lev.mean[:, i] for i, t in enumerate(lev.names)}
             if se:
-                cols.update({f"se({t})": lev.sd[:, i] for i, t in enumerate(lev.terms)})
+                cols.update({f"se({t})": lev.se[:, i] for i, t in enumerate(lev.names)})
             frames[lev.level] = pd.DataFrame(cols, index=index)
         return _by_level(frames, level)
 
@@ -428,6 +432,8 @@ def _by_level(frames: dict[str, T], level: str | None) -> T | dict[str, T]:
 
 def _id_values(ds: Dataset, var: str, rows: np.ndarray) -> np.ndarray:
     """The ids of the groups: strings as they are, whole numbers as integers."""
+    if var == "_all":
+        return np.ones(len(rows), dtype=np.int64)
     values = ds.frame[var].to_numpy()[rows]
     if values.dtype != object and np.all(np.isfinite(values)):
         if np.all(values == np.round(values)):

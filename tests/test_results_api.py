@@ -288,6 +288,9 @@ def test_wrong_keywords_name_the_accepted_ones(from_file):
         from_file.predict(conditional="ebmedian")
     assert (err.value.message, err.value.rc) == ("conditional(ebmedian) invalid", 198)
     with pytest.raises(StataError) as err:
+        from_file.random_effects(conditional="fixedonly")
+    assert (err.value.message, err.value.rc) == ("conditional(fixedonly) invalid", 198)
+    with pytest.raises(StataError) as err:
         from_file.predict(which="pr2")
     assert (err.value.message, err.value.rc) == ("option pr2 not allowed", 198)
 

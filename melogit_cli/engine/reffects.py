@@ -25,14 +25,14 @@ LAPLACE_METHODS = ("laplace", "pclaplace")
 
 @dataclass
 class LevelEffects:
-    """One level's predicted random effects, one row per cluster."""
+    """One level's predicted random effects, one row per unit (cluster)."""
 
     level: str  # the level's path: ``district``, ``family>subject``
-    variables: list[str]  # the id variables along the path: ``["family", "subject"]``
-    terms: list[str]  # the effects: ``_cons``, ``1.urban``
-    rows: np.ndarray  # a design row of each cluster (its first), to read its ids
-    mean: np.ndarray  # clusters x terms: posterior means (ebmeans) or modes (ebmodes)
-    sd: np.ndarray  # clusters x terms: posterior standard deviations
+    names: list[str]  # the effects: ``_cons``, ``1.urban``
+    mean: np.ndarray  # units x effects: posterior means (ebmeans) or modes (ebmodes)
+    se: np.ndarray  # units x effects: posterior standard deviations
+    unit: np.ndarray  # each estimation-sample row's unit (design row order)
+    estimator: str  # "ebmeans" or "ebmodes"
 
 
 def random_effects(
@@ -64,9 +64,6 @@ def random_effects(
         if use < 1:
             raise StataError("intpoints() must be a positive integer", 198)
         post = predict.posterior_means(data, fit.beta, A, 1 if method in LAPLACE_METHODS else use)
-    _, first = np.unique(level.codes, return_index=True)
     return [
-        LevelEffects(
-            level.name, [level.name], list(level.re_names), first, post.mean, post.sd
-        )
+        LevelEffects(level.name, list(level.re_names), post.mean, post.sd, level.codes, estimator)
     ]
