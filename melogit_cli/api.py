@@ -248,7 +248,7 @@ class Results:
         frame, or a dict of frames by level."""
         import pandas as pd
 
-        from melogit_cli.engine.reffects import random_effects
+        from melogit_cli.postest.effects import random_effects
 
         if conditional not in ("ebmeans", "ebmodes"):
             raise StataError(f"conditional({conditional}) invalid", 198)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -295,15 +294,23 @@ def test_wrong_keywords_name_the_accepted_ones(from_file):
     assert (err.value.message, err.value.rc) == ("option pr2 not allowed", 198)
 
 
-def test_random_effects_of_other_structures_are_refused():
-    from melogit_cli.engine.reffects import random_effects
+def test_random_effects_of_a_nested_model_are_those_predict_gives():
+    """Every level's frame, indexed by the ids along its path, holds the same empirical
+    Bayes means as the library's random_effects, the source of the do-file's predict."""
+    from conftest import fitted, reference
 
-    design = SimpleNamespace(levels=SimpleNamespace(levels=[object(), object()], crossed=False))
-    estimation = SimpleNamespace(design=design, fit=SimpleNamespace())
-    with pytest.raises(StataError) as err:
-        random_effects(estimation)  # type: ignore[arg-type]
-    assert (err.value.message, err.value.rc) == (
-        "random effects after models with more than one grouping level (nested or crossed "
-        "random effects) are not available yet",
-        198,
-    )
+    from melogit_cli.postest.effects import random_effects
+
+    ref = reference("guimmun_lr3_ghermite12")
+    r = fitted(ref["command"], "guimmun.dta")
+    frames = r.random_effects()
+    levels = random_effects(r.estimation)
+    assert list(frames) == [lev.level for lev in levels]
+    for lev in levels:
+        frame = frames[lev.level]
+        _, first = np.unique(lev.unit, return_index=True)
+        assert len(frame) == len(first)
+        for i, name in enumerate(lev.names):
+            np.testing.assert_array_equal(frame[name].to_numpy(), lev.mean[:, i])
+            np.testing.assert_array_equal(frame[f"se({name})"].to_numpy(), lev.se[:, i])
+    assert frames[levels[-1].level].index.nlevels == 2  # the lower level: parent and own id

@@ -20,7 +20,6 @@ from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.interp.variables import add_variable, check_new_name, select_rows, store
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
-from melogit_cli.special import expit
 
 _TYPE_RE = re.compile(r"^(byte|int|long|float|double)$")
 _STATISTICS = (

@@ -19,7 +19,7 @@ import numpy as np
 
 from melogit_cli.errors import StataError
 from melogit_cli.results.eresults import EResults
-from melogit_cli.results.rtable import split_colname
+from melogit_cli.results.names import split_colname
 from melogit_cli.syntax.expr import Binary, Coef, Expr, Num, Unary
 from melogit_cli.syntax.expr_parser import parse_expr
 

@@ -19,7 +19,7 @@ from melogit_cli.errors import StataError
 from melogit_cli.postest.coefs import CoefNames, linear_form
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
-from melogit_cli.results.rtable import is_base_or_omitted, split_colname
+from melogit_cli.results.names import is_base_or_omitted, split_colname
 from melogit_cli.special import chi2_tail
 
 MTEST_METHODS = ("bonferroni", "holm", "sidak", "noadjust")
