@@ -14,6 +14,7 @@ from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.results.lrtest import lrtest as lr_test
 from melogit_cli.syntax.spec import Options
+from melogit_cli.syntax.textscan import top_level_words
 
 
 @command("melogit")
@@ -109,25 +110,9 @@ def _display_options(opts: str) -> Options:
     from melogit_cli.syntax.spec import Options as Opts
 
     options = Opts()
-    raw = [opt.split_option(w) for w in _option_words(opts)]
+    raw = [opt.split_option(w) for w in top_level_words(opts)]
     opt.apply_replay_options(raw, options)
     return options
-
-
-def _option_words(text: str) -> list[str]:
-    out, cur, depth = [], "", 0
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch.isspace() and depth == 0:
-            if cur:
-                out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur:
-        out.append(cur)
-    return out
 
 
 def _replay(session: Session, arg: str, opts: str) -> None:
@@ -209,7 +194,7 @@ def _table_options(opts: str, session: Session):
         ("baselevels", 4): "baselevels", ("allbaselevels", 7): "baselevels",
         ("noomitted", 6): "noomitted", ("noemptycells", 7): "noemptycells",
     }
-    for word in _option_words(opts):
+    for word in top_level_words(opts):
         key, paren, value = word.partition("(")
         if paren and not value.endswith(")"):
             raise syntax_error()
@@ -280,8 +265,8 @@ def _table(session: Session, arg: str, opts: str) -> None:
 def _stats(session: Session, arg: str, opts: str) -> None:
     from melogit_cli.render.estimates_table import estimates_stats, information_criteria
 
-    if _option_words(opts):
-        raise StataError(f"option {_option_words(opts)[0]} not allowed", 198)
+    if top_level_words(opts):
+        raise StataError(f"option {top_level_words(opts)[0]} not allowed", 198)
     models = _model_list(session, arg, active=".")
     session.out.write(estimates_stats(models))
     frame = information_criteria(models)
@@ -304,7 +289,7 @@ def lrtest(session: Session, rest: str) -> None:
     if len(names) == 1:
         names.append(".")
     (n1, est1), (n2, est2) = ((n, session.estimate_named(n)) for n in names)
-    words = _option_words(opts)
+    words = top_level_words(opts)
     df_override = next((w[3:-1] for w in words if w.startswith("df(")), None)
     try:
         df_value = float(df_override) if df_override is not None else None

@@ -28,6 +28,7 @@ from melogit_cli.results.rtable import critical_value
 from melogit_cli.special import ndtr
 from melogit_cli.syntax.expr import Binary, Call, Coef, Expr, Subscript, Unary, Var
 from melogit_cli.syntax.expr_parser import parse_expr
+from melogit_cli.syntax.textscan import paren_groups
 
 STAT_COLUMNS = ["estimate", "se", "z", "p", "ll", "ul"]
 
@@ -120,7 +121,7 @@ def parse_nlcom(text: str) -> list[tuple[str, str]]:
     text = text.strip()
     if not text:
         raise StataError("invalid syntax", 198)
-    specs = _paren_groups(text)
+    specs = paren_groups(text)
     out = []
     for i, spec in enumerate(specs or [text], start=1):
         split = _top_split(spec, ":")
@@ -137,25 +138,6 @@ def parse_nlcom(text: str) -> list[tuple[str, str]]:
         if not exp:
             raise StataError("invalid syntax", 198)
         out.append((name, exp))
-    return out
-
-
-def _paren_groups(text: str) -> list[str] | None:
-    out, i = [], 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        if text[i] != "(":
-            return None
-        depth = 0
-        for j in range(i, len(text)):
-            depth += text[j] == "("
-            depth -= text[j] == ")"
-            if depth == 0:
-                break
-        out.append(text[i + 1 : j])
-        i = j + 1
     return out
 
 

@@ -21,6 +21,7 @@ from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.results.names import is_base_or_omitted, split_colname
 from melogit_cli.special import chi2_tail
+from melogit_cli.syntax.textscan import paren_groups, top_level_words
 
 MTEST_METHODS = ("bonferroni", "holm", "sidak", "noadjust")
 
@@ -84,47 +85,6 @@ def constraint_text(c: Constraint, names: CoefNames) -> str:
 # ---------------------------------------------------------------------- parsing test specs
 
 
-def _groups(text: str) -> list[str] | None:
-    """``(a) (b=c)`` -> ``["a", "b=c"]``; None unless the text is only parenthesized groups."""
-    out: list[str] = []
-    i = 0
-    text = text.strip()
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        if text[i] != "(":
-            return None
-        depth = 0
-        for j in range(i, len(text)):
-            depth += text[j] == "("
-            depth -= text[j] == ")"
-            if depth == 0:
-                break
-        else:
-            raise StataError("unmatched parentheses", 132)  # check_balance catches it first
-        out.append(text[i + 1 : j])
-        i = j + 1
-    return out or None
-
-
-def _words(text: str) -> list[str]:
-    """Blank-separated words, keeping brackets and parentheses together."""
-    out, cur, depth = [], "", 0
-    for ch in text:
-        depth += ch in "(["
-        depth -= ch in ")]"
-        if ch.isspace() and depth == 0:
-            if cur:
-                out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur:
-        out.append(cur)
-    return out
-
-
 _EQ_SPEC_RE = re.compile(r"^\s*\[([^\[\]]*)\]\s*(?::(.*))?$")
 
 
@@ -174,11 +134,11 @@ def parse_spec(text: str, names: CoefNames, constant: bool = False) -> list[Cons
         if m.group(2) is None or not m.group(2).strip():
             return [Constraint(_unit(k, j), 0.0) for j in _equation_coefs(names, eq, constant)]
         return [
-            Constraint(linear_form(f"[{eq}]{w}", names).w, 0.0) for w in _words(m.group(2))
+            Constraint(linear_form(f"[{eq}]{w}", names).w, 0.0) for w in top_level_words(m.group(2))
         ]
     if m:  # [eq1 = eq2]: coeflist
         eqs = [q.strip() for q in m.group(1).split("=")]
-        words = _words(m.group(2) or "")
+        words = top_level_words(m.group(2) or "")
         if not words:
             common = [split_colname(names.colnames[j])[1]
                       for j in _equation_coefs(names, eqs[0], constant)]
@@ -198,7 +158,7 @@ def parse_spec(text: str, names: CoefNames, constant: bool = False) -> list[Cons
         first = forms[0]
         return [Constraint(first.w - f.w, f.const - first.const) for f in forms[1:]]
     out = []
-    for word in _words(text):
+    for word in top_level_words(text):
         form = linear_form(word, names)
         out.append(Constraint(form.w, -form.const))
     if not out:
@@ -208,7 +168,7 @@ def parse_spec(text: str, names: CoefNames, constant: bool = False) -> list[Cons
 
 def parse_test(text: str, names: CoefNames, constant: bool = False) -> list[Constraint]:
     """All constraints of ``test (spec) (spec) ...`` or ``test spec``."""
-    specs = _groups(text) or [text]
+    specs = paren_groups(text) or [text]
     out: list[Constraint] = []
     for spec in specs:
         out += parse_spec(spec, names, constant)
@@ -260,7 +220,7 @@ def testparm_constraints(
     eq = equation if equation is not None else names.first_equation
     if eq not in names.equations:
         raise StataError(f"equation [{eq}] not found", 303)
-    items = _words(varlist)
+    items = top_level_words(varlist)
     if not items:
         raise StataError("varlist required", 100)
     cols: list[int] = []

@@ -101,3 +101,51 @@ def word_at(text: str, pos: int) -> str:
     if m:
         return m.group(0)
     return text[pos : pos + 1]
+
+
+def top_level_words(text: str, opening: str = "([", closing: str = ")]") -> list[str]:
+    """Blank-separated words of ``text``; blanks inside parentheses or brackets do not
+    separate (``keep(a b) se`` -> ``["keep(a b)", "se"]``)."""
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        depth += ch in opening
+        depth -= ch in closing
+        if ch.isspace() and depth == 0:
+            if cur:
+                out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def paren_groups(text: str) -> list[str] | None:
+    """``(a) (b=c)`` -> ``["a", "b=c"]``; None unless the text is only parenthesized
+    groups.  An unclosed group is ``unmatched parentheses`` r(132)."""
+    from melogit_cli.errors import StataError
+
+    out: list[str] = []
+    i = 0
+    text = text.strip()
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        if text[i] != "(":
+            return None
+        depth = 0
+        for j in range(i, len(text)):
+            depth += text[j] == "("
+            depth -= text[j] == ")"
+            if depth == 0:
+                break
+        else:
+            raise StataError("unmatched parentheses", 132)
+        out.append(text[i + 1 : j])
+        i = j + 1
+    return out or None
+
