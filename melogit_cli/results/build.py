@@ -98,6 +98,7 @@ def build_eresults(
     T[:p, :p] = np.eye(p)
     T[p:, p:] = J
     V_est = T @ V_internal @ T.T
+    V_est = (V_est + V_est.T) / 2  # exactly symmetric, as Stata posts e(V)
     idx = np.concatenate([np.flatnonzero(keep), p_all + np.arange(k_r)])
     V = np.zeros((k, k))
     V[np.ix_(idx, idx)] = V_est
