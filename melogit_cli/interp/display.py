@@ -8,9 +8,11 @@ import numpy as np
 
 from melogit_cli.data.evaluate import evaluate_scalar
 from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.interp.parse import option_matches, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
 from melogit_cli.render.formats import fmt, parse_format
+from melogit_cli.render.matrix_list import ListOptions, matrix_list_lines
 from melogit_cli.results.eresults import Matrix
 from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.textscan import check_balance
@@ -243,29 +245,47 @@ def _plain(data: np.ndarray) -> Matrix:
     return Matrix([f"r{i + 1}" for i in range(r)], [f"c{j + 1}" for j in range(c)], data)
 
 
-def matrix_lines(name: str, mat: Matrix) -> list[str]:
+def matrix_lines(name: str, mat: Matrix, opts: ListOptions | None = None) -> list[str]:
     """``matrix list``: the title, then the (lower triangle of a symmetric) matrix."""
-    data = np.atleast_2d(mat.data)
-    r, c = data.shape
-    symmetric = (
-        r == c and r > 1 and np.allclose(data, data.T, equal_nan=True)
-    )
-    title = f"{'symmetric ' if symmetric else ''}{name}[{r},{c}]"
-    cells = [[fmt(x, "%10.0g").strip() for x in row] for row in data]
-    widths = []
-    for j in range(c):
-        shown = [cells[i][j] for i in range(r) if not symmetric or j <= i]
-        widths.append(max([len(mat.colnames[j]), *map(len, shown)]) + 2)
-    rw = max(map(len, mat.rownames), default=0)
-    header = "".join(n.rjust(w) for n, w in zip(mat.colnames, widths, strict=True))
-    lines = ["", title, " " * rw + header]
-    for i in range(r):
-        row = mat.rownames[i].ljust(rw)
-        row += "".join(
-            cells[i][j].rjust(widths[j]) for j in range(c) if not symmetric or j <= i
-        )
-        lines.append(row)
-    return lines
+    return matrix_list_lines(name, mat, opts)
+
+
+def _list_options(session: Session, text: str) -> ListOptions:
+    """The options of ``matrix list``: nob[lank] noha[lf] noh[eader] non[ames]
+    f[ormat](%fmt) t[itle](string) nodotz."""
+    opts = ListOptions(linesize=session.linesize)
+    for opt in parse_body("x, " + text).options if text.strip() else []:
+        name, arg = opt.name, opt.arg
+        if arg is None and option_matches(name, "noblank", 3):
+            opts.blank = False
+        elif arg is None and option_matches(name, "nohalf", 4):
+            opts.half = False
+        elif arg is None and option_matches(name, "noheader", 3):
+            opts.header = False
+        elif arg is None and option_matches(name, "nonames", 3):
+            opts.names = False
+        elif arg is None and name == "nodotz":
+            pass  # .z cannot be stored in these matrices, so there is nothing to blank
+        elif arg is not None and option_matches(name, "format", 1):
+            try:
+                parse_format(arg)
+            except ValueError:
+                raise StataError(f"invalid format {arg}", 120) from None
+            opts.format = arg
+        elif arg is not None and option_matches(name, "title", 1):
+            opts.title = _unquote(arg)
+        else:
+            shown = name + (f"({arg})" if arg is not None else "")
+            raise StataError(f"option {shown} not allowed", 198)
+    return opts
+
+
+def _unquote(text: str) -> str:
+    if text.startswith('`"') and text.endswith("\"'"):
+        return text[2:-2]
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
 
 
 @command("matrix", "mat")
@@ -278,9 +298,10 @@ def matrix(session: Session, rest: str) -> None:
     sub = words[0]
     arg = words[1].strip() if len(words) > 1 else ""
     if sub in ("list", "l", "li", "lis"):
-        name = arg.split(",")[0].strip()
+        name, _, options = arg.partition(",")
+        name = name.strip()
         mat = _matrix_source(session, name)
-        session.out.lines(matrix_lines(name, mat))
+        session.out.lines(matrix_lines(name, mat, _list_options(session, options)))
         return
     if sub == "drop":
         for name in arg.split():
