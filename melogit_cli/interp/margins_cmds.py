@@ -97,7 +97,7 @@ def margins(session: Session, rest: str) -> None:
     names = res.colnames
     session.r_matrices = {
         "b": Matrix(["y1"], names, res.b.reshape(1, -1)),
-        "V": Matrix(names, names, res.V.copy()),
+        "V": Matrix(names, names, 0.5 * (res.V + res.V.T)),
         "table": Matrix(_ROWS, names, res.table()),
     }
     session.r_scalars = {"N": float(res.N), "level": res.level, "k_margins": float(len(names))}

@@ -215,7 +215,7 @@ class Nlcom:
         """The results ``nlcom, post`` leaves in e()."""
         e = EResults()
         e.matrices["b"] = Matrix(["y1"], list(self.names), self.b.reshape(1, -1).copy())
-        e.matrices["V"] = Matrix(list(self.names), list(self.names), self.V.copy())
+        e.matrices["V"] = Matrix(list(self.names), list(self.names), 0.5 * (self.V + self.V.T))
         e.macros.update({"cmd": "nlcom", "predict": "nlcom_p", "properties": "b V"})
         if depvar:
             e.macros["depvar"] = depvar

@@ -839,7 +839,7 @@ def posted(res: MarginsResult, cmdline: str = "margins") -> EResults:
     names = res.colnames
     e = EResults()
     e.matrices["b"] = Matrix(["y1"], names, res.b.reshape(1, -1))
-    e.matrices["V"] = Matrix(names, names, res.V.copy())
+    e.matrices["V"] = Matrix(names, names, 0.5 * (res.V + res.V.T))  # exactly symmetric
     e.scalars["N"] = float(res.N)
     e.macros.update({"cmd": "margins", "title": res.title, "cmdline": cmdline,
                      "expression": res.expression, "vcetype": "Delta-method",
