@@ -87,14 +87,17 @@ def test_recovariance_and_its_correlation(ex2):
     text = run(session, stream, "estat recovariance, relevel(district) correlation")
     e = session.current.e
     assert "Random-effects correlation matrix for level district" in text
-    S = session.r_matrices["Cov2"].data
-    assert S[0, 1] == b_of(e, "/:cov(1.urban[district],_cons[district])")
-    R = session.r_matrices["Corr2"].data
-    assert abs(R[0, 1] - S[0, 1] / math.sqrt(S[0, 0] * S[1, 1])) < 1e-15
-    assert session.r_scalars["relevels"] == 1
+    # as Stata's estat recovariance: with relevel() the displayed matrix is r(Corr)
+    R = session.r_matrices["Corr"].data
+    v1, v0 = b_of(e, "/:var(1.urban[district])"), b_of(e, "/:var(_cons[district])")
+    c = b_of(e, "/:cov(1.urban[district],_cons[district])")
+    assert abs(R[0, 1] - c / math.sqrt(v1 * v0)) < 1e-15
+    run(session, stream, "estat recovariance")
+    assert session.r_matrices["Cov2"].data[0, 1] == c
+    assert session.r_scalars["relevels"] == 2
     with pytest.raises(StataError) as err:
         execute(session, "estat recovariance, relevel(region)")
-    assert (err.value.message, err.value.rc) == ("level region not found", 198)
+    assert (err.value.message, err.value.rc) == ("variable region not found", 111)
 
 
 def test_vce_summarize_and_ic(ex2):
@@ -102,7 +105,9 @@ def test_vce_summarize_and_ic(ex2):
     e = session.current.e
     text = run(session, stream, "estat vce")
     assert "Covariance matrix of coefficients of melogit model" in text
-    assert np.array_equal(session.r_matrices["V"].data, e.V.data)
+    # as Stata's vce: r(V) is the matrix shown, base levels left out
+    keep = [j for j, n in enumerate(e.b.colnames) if "b." not in n]
+    assert np.array_equal(session.r_matrices["V"].data, e.V.data[np.ix_(keep, keep)])
     run(session, stream, "estat summarize")
     stats = session.r_matrices["stats"]
     assert stats.rownames == ["c_use", "urban", "age", "children"]

@@ -387,7 +387,20 @@ def list_(session: Session, rest: str) -> None:
     body = parse_body(rest, ("nolabel", "nol", "nolab"))
     names = resolve_varlist(body.anything, ds) if body.anything else ds.varnames
     rows = np.flatnonzero(select_rows(session, body))
-    nolabel = body.flag("nolabel", "nol", "nolab")
+    list_rows(session, names, rows, nolabel=body.flag("nolabel", "nol", "nolab"))
+
+
+def list_rows(
+    session: Session,
+    names: list[str],
+    rows: np.ndarray,
+    nolabel: bool = False,
+    numbers: np.ndarray | None = None,
+) -> None:
+    """The boxed table of ``list`` for data rows ``rows``, numbered ``numbers`` (the
+    observation numbers by default)."""
+    ds = session.data()
+    shown = rows + 1 if numbers is None else numbers
     cols = []
     for v in names:
         values = ds.frame[v].to_numpy()[rows]
@@ -396,13 +409,21 @@ def list_(session: Session, rest: str) -> None:
         width = max([len(v), *map(len, cells)])
         cols.append((v, cells, width, left))
     out = session.out
-    num_w = len(str(int(rows[-1]) + 1)) if len(rows) else 1
+    num_w = len(str(int(shown[-1]))) if len(rows) else 1
     pad = " " * (num_w + 3)
     inner = "   ".join(
         (v.ljust(w) if left else v.rjust(w)) for v, _, w, left in cols
     )
     rule = "+" + "-" * (len(inner) + 2) + "+"
     out.line()
+    out.line(pad + rule)
+    out.line(pad + "| " + inner + " |")
+    out.line(pad + "|" + "-" * (len(inner) + 2) + "|")
+    for k, i in enumerate(shown):
+        text = "   ".join(
+            (cells[k].ljust(w) if left else cells[k].rjust(w)) for _, cells, w, left in cols
+        )
+        out.line(f"{str(int(i)) + '.':>{num_w + 2}} | {text} |")
     out.line(pad + rule)
     out.line(pad + "| " + inner + " |")
     out.line(pad + "|" + "-" * (len(inner) + 2) + "|")

@@ -431,7 +431,7 @@ def _is_base_or_omitted(name: str) -> bool:
 @command("estat")
 def estat(session: Session, rest: str) -> None:
     """``estat icc [, level(#)]``, ``estat group``, ``estat ic [, n(#)]``, ``estat sd``,
-    ``estat recovariance``, ``estat vce``, ``estat summarize``."""
+    ``estat recovariance``, ``estat wcorrelation``, ``estat vce``, ``estat summarize``."""
     from melogit_cli.interp import estat_views as views
 
     words = rest.split(None, 1)
@@ -452,6 +452,8 @@ def estat(session: Session, rest: str) -> None:
         views.estat_recovariance(session, est, parse_body(tail))
     elif sub == "vce":
         views.estat_vce(session, est, parse_body(tail))
+    elif len(sub) >= 4 and "wcorrelation".startswith(sub):
+        views.estat_wcorrelation(session, est, parse_body(tail))
     elif sub in ("summarize", "su", "sum", "summ", "summa", "summar", "summari", "summariz"):
         views.estat_summarize(session, est, parse_body(tail))
     else:

@@ -117,3 +117,93 @@ def summary(
     mean = float(w @ x / n)
     sd = float(math.sqrt(w @ (x - mean) ** 2 / (n - 1))) if n > 1 else math.nan
     return mean, sd, float(x.min()), float(x.max())
+
+
+CHUNK_ELEMENTS = 4_000_000
+
+
+def random_part_covariance(
+    units: list[np.ndarray], Z: list[np.ndarray], covs: list[np.ndarray]
+) -> np.ndarray:
+    """Covariance of the random part ``sum_l z_il' u_l`` of the linear predictor between
+    rows: the rows share level ``l``'s effects when they share its unit."""
+    n = len(units[0]) if units else 0
+    S = np.zeros((n, n))
+    for unit, z, G in zip(units, Z, covs, strict=True):
+        same = unit[:, None] == unit[None, :]
+        S += np.where(same, z @ G @ z.T, 0.0)
+    return S
+
+
+def within_cluster_covariance(
+    eta: np.ndarray, trials: np.ndarray, S: np.ndarray, points: int = 30
+) -> np.ndarray:
+    """Marginal covariance of the outcomes ``y_i`` given the covariates, the random
+    effects integrated out: ``eta`` is the fixed part of the linear predictor (offset
+    included), ``S`` the covariance of its random part between the rows.
+
+    With ``p_i = invlogit(eta_i + w_i)`` and ``y_i | w ~ Binomial(r_i, p_i)``
+    independent given ``w``: ``Cov(y_i, y_j) = r_i r_j Cov(p_i, p_j)`` and
+    ``Var(y_i) = r_i E[p_i(1 - p_i)] + r_i^2 Var(p_i)``.  Each ``E[p_i p_j]`` is a
+    ``points`` x ``points`` Gauss-Hermite product rule over the bivariate normal
+    ``(w_i, w_j)``; rows whose random parts are uncorrelated are independent.
+    """
+    from melogit_cli.engine.quadrature.rules import normal_rule
+    from melogit_cli.special import expit
+
+    rule = normal_rule(points, 1)
+    x, wts = rule.nodes[:, 0], np.exp(rule.log_weights)
+    n = len(eta)
+    sd = np.sqrt(np.maximum(np.diag(S), 0.0))
+    P = expit(eta[:, None] + sd[:, None] * x[None, :])  # n x K
+    m1 = P @ wts
+    m2 = (P * P) @ wts
+    C = np.zeros((n, n))
+    i_idx, j_idx = np.nonzero(np.triu(S != 0.0, k=1))
+    step = max(1, CHUNK_ELEMENTS // (points * points))
+    for start in range(0, len(i_idx), step):
+        i, j = i_idx[start : start + step], j_idx[start : start + step]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.clip(np.where(sd[i] * sd[j] > 0, S[i, j] / (sd[i] * sd[j]), 0.0), -1, 1)
+        a = sd[j] * rho  # w_j = a x_k + b x_l, w_i = sd_i x_k
+        b = sd[j] * np.sqrt(1 - rho * rho)
+        inner = expit(
+            eta[j, None, None] + a[:, None, None] * x[None, :, None]
+            + b[:, None, None] * x[None, None, :]
+        ) @ wts  # pairs x K
+        C[i, j] = (P[i] * inner) @ wts - m1[i] * m1[j]
+    C = C + C.T
+    np.fill_diagonal(C, m2 - m1 * m1)
+    r = np.asarray(trials, dtype=float)
+    out = C * np.outer(r, r)
+    np.fill_diagonal(out, r * (m1 - m2) + r * r * (m2 - m1 * m1))
+    return out
+
+
+def vce_columns(
+    colnames: list[str], V: np.ndarray, base: bool = False, omitted: bool = True
+) -> tuple[list[str], np.ndarray]:
+    """The columns of e(V) that ``estat vce`` shows: base levels only with ``base``,
+    omitted coefficients unless ``omitted`` is False."""
+    keep = []
+    for j, name in enumerate(colnames):
+        parts = name.split(":", 1)[-1].split("#")
+        is_base = any(re.match(r"^\d+b\.", p) for p in parts)
+        is_omitted = any(re.match(r"^\d*o\.", p) or re.match(r"^\d+o\.", p) for p in parts)
+        if (is_base and not base) or (is_omitted and not is_base and not omitted):
+            continue
+        keep.append(j)
+    return [colnames[j] for j in keep], V[np.ix_(keep, keep)]
+
+
+def coefficient_correlation(V: np.ndarray) -> np.ndarray:
+    """Correlations of the coefficients; rows and columns of zero variance are missing
+    (as Stata's ``vce``)."""
+    d = np.diag(V)
+    zero = d == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = V / np.sqrt(np.outer(d, d))
+    np.fill_diagonal(R, 1.0)
+    R[zero, :] = np.nan
+    R[:, zero] = np.nan
+    return R
