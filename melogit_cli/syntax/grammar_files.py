@@ -6,6 +6,7 @@ source checkout they sit in ``grammar/`` next to the package directory.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import sys
 from functools import cache
@@ -75,35 +76,55 @@ VARIANTS = {
 }
 
 
-@cache
-def _lalr_parser(name: str, depth: int, variant: str = "") -> Lark:
-    options = dict(parser="lalr", lexer="contextual", start="start", maybe_placeholders=True)
+def _grammar(name: str, depth: int, variant: str) -> str:
+    """The text of ``grammar/<name>`` with ``depth`` levels of ``PAREN`` and ``variant``."""
     text = grammar_text(name)
     if "PAREN" in text:
         text += "\n" + balanced_terminals(depth)
     if variant:
         text += "\n" + VARIANTS[variant]
+    return text
+
+
+@cache
+def _lalr_parser(name: str, depth: int, variant: str = "") -> Lark:
+    options = dict(parser="lalr", lexer="contextual", start="start", maybe_placeholders=True)
+    text = _grammar(name, depth, variant)
     try:
-        return Lark(text, cache=_cache_file(name, depth, variant), **options)
+        return Lark(text, cache=_cache_file(name, depth, variant, text), **options)
     except Exception:  # noqa: BLE001 - an unusable cache must never stop a parse
         return Lark(text, **options)
 
 
-def _cache_file(name: str, depth: int, variant: str = "") -> str | bool:
+def _cache_file(name: str, depth: int, variant: str, text: str) -> str | bool:
     """Where Lark keeps the analysed grammar: a file of the user's cache directory, named
-    by the grammar, the depth, Lark's version and Python's (Lark checks a hash of the
-    grammar and options in the file too).  Naming the file spares Lark looking up the
-    user and probing the temporary directory by writing a file there (0.5-0.8 ms of every
-    process); when the directory cannot be made, Lark's own file in the temporary
-    directory is used."""
+    by the grammar, the depth, Lark's version, Python's and a hash of the grammar's text
+    (Lark checks a hash of the grammar and options in the file too, but one name per text
+    lets installs of different versions share the directory without rebuilding each
+    other's files).  Naming the file spares Lark looking up the user and probing the
+    temporary directory by writing a file there (0.5-0.8 ms of every process); when the
+    directory cannot be made, Lark's own file in the temporary directory is used."""
+    folder = _cache_folder()
+    if folder is None:
+        return True
+    return str(folder / f"{_cache_stem(name, depth, variant, text)}.cache")
+
+
+def _cache_folder() -> Path | None:
+    """The user's cache directory, made if need be; None when it cannot be made."""
     folder = user_cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return True
+        return None
+    return folder
+
+
+def _cache_stem(name: str, depth: int, variant: str, text: str) -> str:
     python = "".join(map(str, sys.version_info[:2]))
     stem = name.removesuffix(".lark") + (f"+{variant}" if variant else "")
-    return str(folder / f"grammar-{stem}-{depth}-lark-{lark.__version__}-py{python}.cache")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"grammar-{stem}-{depth}-lark-{lark.__version__}-py{python}-{digest}"
 
 
 def parse_balanced(name: str, text: str, depth: int, mark: str = "", variant: str = "") -> Tree:
