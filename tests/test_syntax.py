@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from melogit_cli.errors import StataError
@@ -237,6 +239,29 @@ def test_analysed_grammar_kept_in_the_user_cache(tmp_path, monkeypatch) -> None:
     blocked.write_text("a file where the cache directory would go")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     assert build("melogit.lark", 3).parse(text) == first.parse(text)
+
+
+def test_varlist_terminals_kept_in_the_user_cache(tmp_path, monkeypatch) -> None:
+    """The token-by-token grammar's terminals that split a varlist are the variant parser's
+    own patterns; they are written to the user's cache directory and read back from it, so
+    a command that parses needs no parser of the variant; a damaged file is rebuilt."""
+    from melogit_cli.syntax import grammar_files
+    from melogit_cli.syntax.varlist import TERMINALS
+
+    patterns = grammar_files.terminal_patterns.__wrapped__  # past the per-process cache
+    variant = grammar_files.lalr_parser("melogit.lark", variant="tokenwise")
+    expected = tuple(variant.get_terminal(n).pattern.to_regexp() for n in TERMINALS)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert patterns("melogit.lark", TERMINALS, "tokenwise") == expected
+    kept = list((tmp_path / "melogit_cli").glob("grammar-melogit+tokenwise-1-*.terminals.json"))
+    assert len(kept) == 1
+    monkeypatch.setattr(grammar_files, "_lalr_parser", None)  # reading must not build it
+    assert patterns("melogit.lark", TERMINALS, "tokenwise") == expected
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    kept[0].write_text('{"FVOP": 1')
+    assert patterns("melogit.lark", TERMINALS, "tokenwise") == expected
+    assert json.loads(kept[0].read_text()) == dict(zip(TERMINALS, expected, strict=True))
 
 
 def test_if_expression_with_commas_strings_subscripts() -> None:

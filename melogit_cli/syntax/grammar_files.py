@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -125,6 +127,50 @@ def _cache_stem(name: str, depth: int, variant: str, text: str) -> str:
     stem = name.removesuffix(".lark") + (f"+{variant}" if variant else "")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return f"grammar-{stem}-{depth}-lark-{lark.__version__}-py{python}-{digest}"
+
+
+@cache
+def terminal_patterns(name: str, names: tuple[str, ...], variant: str = "") -> tuple[str, ...]:
+    """The regular expressions Lark compiles for the terminals ``names`` of
+    ``grammar/<name>`` with ``variant`` (one level of ``PAREN``), in that order.
+
+    They are kept in the user's cache directory (a small JSON file named like the
+    analysed grammar), so a process that needs only these patterns, not the variant's
+    parser, does not load that parser (about 7 ms); without the file, or with one that
+    does not hold them, the parser is built and the file written again.
+    """
+    text = _grammar(name, 1, variant)
+    folder = _cache_folder()
+    stem = _cache_stem(name, 1, variant, text)
+    path = None if folder is None else folder / f"{stem}.terminals.json"
+    if path is not None:
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8"))
+            patterns = tuple(kept[n] for n in names)
+            if all(isinstance(p, str) for p in patterns):
+                return patterns
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    parser = _lalr_parser(name, 1, variant)
+    patterns = tuple(parser.get_terminal(n).pattern.to_regexp() for n in names)
+    if path is not None:
+        _write_atomically(path, json.dumps(dict(zip(names, patterns, strict=True))))
+    return patterns
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so that a reader in another
+    process sees the old file or the new one, never part of one; failures are ignored
+    (the file is a cache)."""
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def parse_balanced(name: str, text: str, depth: int, mark: str = "", variant: str = "") -> Tree:

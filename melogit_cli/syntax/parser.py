@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lark import Lark, Token, Transformer, Tree
+from lark import Token, Transformer, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken, VisitError
 
 from melogit_cli.errors import StataError
 from melogit_cli.syntax import options as opt
 from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.fvops import OpInfo, decode_ops, expand_product, make_factor
-from melogit_cli.syntax.grammar_files import lalr_parser, parse_balanced
+from melogit_cli.syntax.grammar_files import parse_balanced, terminal_patterns
 from melogit_cli.syntax.limits import (
     MAX_CONTINUOUS_INTERACTION,
     MAX_FACTOR_INTERACTION,
@@ -36,6 +36,7 @@ from melogit_cli.syntax.spec import (
 )
 from melogit_cli.syntax.textscan import check_balance, word_at
 from melogit_cli.syntax.varlist import (
+    TERMINALS,
     TermText,
     VarlistSplitError,
     check_end,
@@ -471,7 +472,7 @@ def _parse_tree(text: str, depth: int) -> Tree:
     """The parse tree, each varlist one token; text that does not parse so (an error, or a
     varlist the token does not cover) is parsed token by token, which reads the same
     language and reports an error at the token where it is."""
-    pieces = lalr_parser("melogit.lark", variant="tokenwise")  # the grammar's terminals
+    pieces = terminal_patterns("melogit.lark", TERMINALS, "tokenwise")
     try:
         tree = parse_balanced("melogit.lark", text, depth)
         for node in tree.find_data("varlist"):
@@ -508,7 +509,7 @@ def _varlists_lexed(exc: LarkError) -> list[Token]:
     return found
 
 
-def _blank_inner_terms(text: str, tokens: list[Token], pieces: Lark) -> str:
+def _blank_inner_terms(text: str, tokens: list[Token], pieces: tuple[str, ...]) -> str:
     chars = list(text)
     for token in tokens:
         begin, end = inner_terms(text[token.start_pos : token.end_pos], pieces)

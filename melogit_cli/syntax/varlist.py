@@ -4,7 +4,8 @@ rule ``term`` and grouped as that rule groups them.
 The grammar lexes a whole varlist as one token (feeding the LALR parser 5,000 names
 one by one costs about 15 us each); the token's terminal is the rules ``term``,
 ``fvunit`` and ``varspec`` written as one pattern, so a token that matched is a valid
-varlist.  Its pieces are lexed here with the grammar's own terminals, in the order the
+varlist.  Its pieces are lexed here with the grammar's own terminals (:data:`TERMINALS`: the
+caller passes their regular expressions as Lark compiles them), in the order the
 grammar's lexer tries them.  Anything unexpected raises :class:`VarlistSplitError`, and the
 caller parses the text token by token instead.
 """
@@ -15,7 +16,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from lark import Lark
+TERMINALS = ("FVOP", "VARPAT", "INTERACT")
+"""The terminals of the token-by-token grammar a varlist is split with; the functions below
+take their regular expressions as a tuple in this order."""
 
 
 class VarlistSplitError(ValueError):
@@ -41,10 +44,8 @@ class TermText:
 
 
 @cache
-def _pieces(parser: Lark) -> re.Pattern[str]:
-    fvop, varpat, interact = (
-        parser.get_terminal(name).pattern.to_regexp() for name in ("FVOP", "VARPAT", "INTERACT")
-    )
+def _pieces(terminals: tuple[str, ...]) -> re.Pattern[str]:
+    fvop, varpat, interact = terminals
     return re.compile(
         rf"(?P<FVOP>{fvop})|(?P<VARPAT>{varpat})|(?P<INTERACT>{interact})"
         r"|(?P<LPAR>\()|(?P<RPAR>\))|(?P<MINUS>-)|\s+"
@@ -52,20 +53,20 @@ def _pieces(parser: Lark) -> re.Pattern[str]:
 
 
 @cache
-def _operator_ahead(parser: Lark) -> re.Pattern[str]:
-    return re.compile(r"\s*(?:" + parser.get_terminal("FVOP").pattern.to_regexp() + ")")
+def _operator_ahead(terminals: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\s*(?:" + terminals[0] + ")")
 
 
-def check_end(text: str, end: int, parser: Lark) -> None:
+def check_end(text: str, end: int, terminals: tuple[str, ...]) -> None:
     """Raise :class:`VarlistSplitError` when a VARLIST token ending at ``end`` of ``text`` stops
     before an operator: token by token, the lexer takes ``if.`` there for the operator
     of a unit that fails to follow, where the token's end lets it start an ``if``."""
-    if _operator_ahead(parser).match(text, end):
+    if _operator_ahead(terminals).match(text, end):
         raise VarlistSplitError(text)
 
 
-def _lex(text: str, parser: Lark) -> list[tuple[str, str, int, int]]:
-    pieces = _pieces(parser)
+def _lex(text: str, terminals: tuple[str, ...]) -> list[tuple[str, str, int, int]]:
+    pieces = _pieces(terminals)
     out: list[tuple[str, str, int, int]] = []
     pos = 0
     for m in pieces.finditer(text):
@@ -79,23 +80,25 @@ def _lex(text: str, parser: Lark) -> list[tuple[str, str, int, int]]:
     return out
 
 
-def split_varlist(text: str, parser: Lark) -> list[TermText]:
-    """The terms of a VARLIST token lexed by ``parser`` (the grammar's terminals).  Terms
+def split_varlist(text: str, terminals: tuple[str, ...]) -> list[TermText]:
+    """The terms of a VARLIST token lexed with ``terminals`` (:data:`TERMINALS`).  Terms
     of the same text are one object, so that the caller can work on each text once."""
-    return _split(text, parser)[0]
+    return _split(text, terminals)[0]
 
 
-def inner_terms(text: str, parser: Lark) -> tuple[int, int]:
+def inner_terms(text: str, terminals: tuple[str, ...]) -> tuple[int, int]:
     """Where the terms between the first and the last term of a VARLIST token lie (an
     empty span when there are fewer than three)."""
-    spans = _split(text, parser)[1]
+    spans = _split(text, terminals)[1]
     if len(spans) < 3:
         return spans[0][1], spans[0][1]
     return spans[0][1], spans[-1][0]
 
 
-def _split(text: str, parser: Lark) -> tuple[list[TermText], list[tuple[int, int]]]:
-    toks = _lex(text, parser)
+def _split(
+    text: str, terminals: tuple[str, ...]
+) -> tuple[list[TermText], list[tuple[int, int]]]:
+    toks = _lex(text, terminals)
     end = len(text)
     toks.append(("END", "", end, end))
     terms: list[TermText] = []
