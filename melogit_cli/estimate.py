@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,8 +15,6 @@ from melogit_cli.engine.allocator import keep_freed_memory
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
-from melogit_cli.engine.model.crossed_data import CrossedData, RETerm
-from melogit_cli.engine.model.nested_data import NestedData
 from melogit_cli.engine.optimize.newton import Settings, infeasible
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.registry import select
@@ -24,6 +23,10 @@ from melogit_cli.results import names
 from melogit_cli.results.build import build_eresults, re_parameters
 from melogit_cli.results.eresults import EResults
 from melogit_cli.syntax.spec import ModelSpec, Options
+
+if TYPE_CHECKING:  # imported where a nested or crossed model needs them
+    from melogit_cli.engine.model.crossed_data import CrossedData
+    from melogit_cli.engine.model.nested_data import NestedData
 
 LAPLACE_METHODS = ("laplace", "pclaplace")
 CROSSED_NOTE = "note: crossed random-effects model specified; option intmethod(laplace) implied."
@@ -177,6 +180,8 @@ def level_covariance(level: Level) -> LevelCovariance:
 
 def nested_arrays(design: Design) -> tuple[NestedData, NestedCovariance]:
     """The nested engine's arrays, rows sorted by the level ids (highest level first)."""
+    from melogit_cli.engine.model.nested_data import NestedData
+
     levels = design.levels.levels
     order = design.levels.order
     fx = design.fixed
@@ -199,6 +204,8 @@ def crossed_arrays(design: Design) -> tuple[CrossedData, NestedCovariance]:
     An ``R.varname`` block has one parameter and, per group (a level of ``varname``
     within a cluster of its level), one effect; the covariance lists it with size 1.
     """
+    from melogit_cli.engine.model.crossed_data import CrossedData, RETerm
+
     fx = design.fixed
     n = len(design.y)
     terms: list[RETerm] = []

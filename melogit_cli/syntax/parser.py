@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lark import Token, Transformer, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken, VisitError
 
 from melogit_cli.errors import StataError
 from melogit_cli.syntax import options as opt
-from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.fvops import OpInfo, decode_ops, expand_product, make_factor
 from melogit_cli.syntax.grammar_files import parse_balanced, terminal_patterns
 from melogit_cli.syntax.limits import (
@@ -43,6 +43,17 @@ from melogit_cli.syntax.varlist import (
     inner_terms,
     split_varlist,
 )
+
+if TYPE_CHECKING:
+    from melogit_cli.syntax.expr import Expr
+
+def parse_expr(text: str) -> Expr:
+    """An ``if`` or weight expression (:func:`~melogit_cli.syntax.expr_parser.parse_expr`),
+    whose parser is imported on first use: most commands have neither."""
+    from melogit_cli.syntax.expr_parser import parse_expr as parse
+
+    return parse(text)
+
 
 _CMD_RE = re.compile(r"\s*melogit(?![A-Za-z0-9_])")
 _WEIGHT_KINDS = {

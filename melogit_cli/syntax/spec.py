@@ -8,9 +8,10 @@ against the data, by :mod:`melogit_cli.design`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from melogit_cli.syntax.expr import Expr
+if TYPE_CHECKING:  # only commands with an if or weight expression import its classes
+    from melogit_cli.syntax.expr import Expr
 
 # ---------------------------------------------------------------------------
 # Factor-variable terms
