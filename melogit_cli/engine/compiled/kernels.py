@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 KERNEL_MIN_ROW_NODES = 2_000_000  # below this numpy is fast enough and start-up matters more
 MIN_SPLIT = 50_000  # row-nodes (or elements) below which one thread does all the work
@@ -50,6 +52,8 @@ def _threads() -> int:
 
 @cache
 def _pool() -> ThreadPoolExecutor | None:
+    from concurrent.futures import ThreadPoolExecutor  # only fits that run the loops need it
+
     return ThreadPoolExecutor(_threads()) if _threads() > 1 else None
 
 
