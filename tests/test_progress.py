@@ -150,7 +150,8 @@ def test_progress_gets_the_fit_under_nolog():
 
 # ---------------------------------------------------------------------- the real CLI
 
-# the CLI with no delay and fast redraws, so that even a short fit shows its status
+# the CLI with no delay and fast redraws, so that even a short fit shows its status (the
+# do-file's fit takes about 0.1 s, ten redraws, so that its full-model phase is always drawn)
 CLI = (
     "import sys, melogit_cli.render.progress as p; p.DELAY, p.REFRESH = 0.0, 0.01; "
     "from melogit_cli.cli import main; main(sys.argv[1:])"
@@ -158,7 +159,7 @@ CLI = (
 DOFILE = """\
 use {data}
 log using {log}, text replace
-quietly melogit c_use urban || district:, nolog
+quietly melogit c_use urban || district: urban, intpoints(12) nolog
 display e(ll)
 log close
 """
