@@ -152,7 +152,7 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
         family=family,
         binomial_text=binomial_text,
         offset_var=offset_var,
-        notes=list(fixed.notes),
+        notes=list(fixed.notes) + [note for cols in re_columns for note in cols.notes],
         value_labels=dict(ds.value_labels),
     )
 

@@ -195,6 +195,7 @@ class REColumns:
     columns: list[ColumnInfo]
     terms: list[TermInfo]
     rows: np.ndarray
+    notes: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -598,8 +599,12 @@ def expand_re_terms(
 ) -> REColumns:
     """Columns of a random-effects varlist: base, ``io.`` and empty cells dropped.
 
-    No collinearity check is made (Stata does not check random-effects
-    equations against the fixed part).  The constant is not included.
+    As Stata's ``_rmcoll`` on the equation's varlist, a column collinear with the
+    earlier ones (and the equation's constant) is omitted with Stata's note: its
+    random effect would have a singular covariance, on which the fit cannot converge.
+    The equation is not checked against the fixed part (Stata does not), and a
+    column is never omitted when it is the equation's only one.  The constant is
+    not included.
     """
     infos = resolve_terms(terms, ds)
     _check_types(infos, ds)
@@ -607,8 +612,14 @@ def expand_re_terms(
     built = _build(infos, ds, rows, constant)
     keep = ~(built.base | built.empty | built.io)
     keep &= np.array([not c.is_cons for c in built.columns], dtype=bool)
+    notes: list[str] = []
+    collinear = collinear_columns(built.X, keep, constant)
+    if collinear.any() and (constant or (keep & ~collinear).any()):
+        for j in np.flatnonzero(collinear):
+            notes.append(f"note: {built.columns[j].plain_name()} omitted because of collinearity.")
+        keep &= ~collinear
     cols = [c for c, k in zip(built.columns, keep, strict=True) if k]
-    return REColumns(Z=built.X[:, keep], columns=cols, terms=infos, rows=rows)
+    return REColumns(Z=built.X[:, keep], columns=cols, terms=infos, rows=rows, notes=notes)
 
 
 def _display_name(c: ColumnInfo) -> str:
