@@ -5,6 +5,12 @@ Convergence is declared when the scaled gradient ``g' (-H)^-1 g`` is below
 ``tolerance`` or the relative change of the log likelihood is below ``ltolerance``
 (relative changes as Stata's ``reldif``: ``|a - b| / (|b| + 1)``), never on an
 iteration whose Hessian is not negative definite.
+
+A flat region ends the maximization as Stata's ``optimize()`` does with a limit on
+not-concave iterations: after ``STALLED_ITERATIONS`` consecutive iterations that are
+not concave or backed up and change the log likelihood by no more than
+``ltolerance``, the last point is reported with ``convergence not achieved``
+(a variance heading to zero or to infinity, a singular random-effects covariance).
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from melogit_cli.errors import StataError
 
 MAX_STEP_HALVINGS = 40
 FAR_BELOW = 0.01  # relative shortfall of a trial point that is not worth settling
+# Consecutive iterations that are not concave or backed up and leave the log likelihood
+# within ltolerance after which the maximizer stops on a flat region (Stata optimize()'s
+# count of not-concave iterations with an unchanged value, ``k_notconcave``).
+STALLED_ITERATIONS = 10
 
 
 def far_below(value: float, floor: float | None) -> bool:
@@ -132,6 +142,7 @@ def maximize(
     x_prev, ll_prev = None, None
     ilog: list[float] = []
     it = 0
+    stalled = 0  # consecutive iterations without progress on a flat region
     while True:
         ll, g, H = objective.derivatives(x)
         if not finite(ll, g, H):
@@ -149,7 +160,8 @@ def maximize(
             converged = small_change and (
                 settings.nonrtolerance or scaled_gradient < settings.nrtolerance
             )
-        if converged or it >= settings.iterate:
+        flat = stalled >= STALLED_ITERATIONS
+        if converged or it >= settings.iterate or flat:
             H_final = _final_hessian(objective, x, H)
             if converged and H_final is not H and not settings.nonrtolerance:
                 # an approximate iteration Hessian must not declare convergence alone: the
@@ -159,7 +171,7 @@ def maximize(
                 if float(g @ refined) >= settings.nrtolerance:
                     converged = False
                     H, direction, not_concave = H_final, refined, refined_not_concave
-        if converged or it >= settings.iterate:
+        if converged or it >= settings.iterate or flat:
             sink(Iteration(it, ll, not_concave=not_concave))
             ilog.append(ll)
             if not converged:
@@ -177,6 +189,8 @@ def maximize(
                 sink(Message("convergence not achieved"))
             ll, g, H = objective.derivatives(x)
             return Result(x, ll, g, _final_hessian(objective, x, H), it, stationary, ilog)
+        no_progress = (not_concave or backed_up) and reldif(ll_new, ll) <= settings.ltolerance
+        stalled = stalled + 1 if no_progress else 0
         x_prev, ll_prev = x, ll
         x, ll = x_new, ll_new
         it += 1
