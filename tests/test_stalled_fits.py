@@ -14,8 +14,15 @@ import pandas as pd
 from conftest import DATA
 
 from melogit_cli.api import fit
+from melogit_cli.engine.covariance import CovBlock, LevelCovariance
 from melogit_cli.engine.events import Iteration, Message
 from melogit_cli.engine.newton import STALLED_ITERATIONS, Settings, maximize
+from melogit_cli.engine.twolevel import (
+    ADAPT_ITERATIONS,
+    ADAPT_NO_PROGRESS,
+    ClusterData,
+    TwoLevelQuadrature,
+)
 
 
 def _bangladesh(max_district: int) -> pd.DataFrame:
@@ -80,3 +87,36 @@ def test_a_variance_heading_to_zero_stops_on_the_flat_region():
     assert not r.converged
     assert r.e.scalars["converged"] == 0.0
     assert r.e.scalars["ic"] < 50
+
+
+def test_adaptation_that_does_not_settle_gives_up_early():
+    # the outcome as a random slope with a huge variance: the posterior of each district
+    # is far sharper than 7 points resolve and the mean-variance passes wander (before,
+    # all 1,001 passes of adaptopts(iterate()) were run at every such point)
+    df = _bangladesh(10).sort_values("district", kind="stable")
+    n = len(df)
+    X = np.column_stack([df.urban, df.age, np.ones(n)])
+    Z = np.column_stack([df.c_use, np.ones(n)])
+    _, first = np.unique(df.district.to_numpy(), return_index=True)
+    starts = np.append(np.sort(first), n)
+    data = ClusterData(
+        df.c_use.to_numpy(float),
+        np.ones(n),
+        X,
+        np.zeros(n),
+        np.ones(n),
+        Z,
+        starts,
+        np.ones(len(starts) - 1),
+    )
+    model = TwoLevelQuadrature(
+        data, LevelCovariance((CovBlock("independent", 2),)), "mvaghermite", 7
+    )
+    beta, theta = np.array([1.0, 0.0, -9.0]), np.array([5.1, 2.87])
+    passes = []
+    moments = model._posterior_moments
+    model._posterior_moments = lambda *a: passes.append(1) or moments(*a)
+    state = model.start_state(beta, np.zeros(2))
+    _, _, settled = model._iterate_moments(beta, theta, state, ADAPT_ITERATIONS)
+    assert not settled
+    assert len(passes) < 3 * ADAPT_NO_PROGRESS

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 ADAPT_ITERATIONS = 1001
 ADAPT_TOLERANCE = 1e-8
 RESTART_AFTER = 100  # iterations from the previous nodes before starting afresh
+# passes without a new smallest change of the log likelihood after which the adaptation
+# is judged not to settle (its changes wander instead of shrinking geometrically)
+ADAPT_NO_PROGRESS = 20
 MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
 CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 
@@ -472,14 +475,25 @@ class TwoLevelQuadrature:
     def _iterate_moments(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, limit: int
     ) -> tuple[float, AdaptiveState, bool]:
-        """Posterior-moment iterations; ``ok`` when they settled on sound nodes."""
+        """Posterior-moment iterations; ``ok`` when they settled on sound nodes.
+
+        Converging iterations shrink the change of the log likelihood geometrically;
+        when ``ADAPT_NO_PROGRESS`` passes bring no smaller change the nodes wander
+        (a posterior far sharper than any rule of few points resolves) and the
+        iterations stop unsettled rather than run to ``limit``."""
         ll_old = None
+        smallest, since = np.inf, 0
         for _ in range(limit):
             ll, moments = self._posterior_moments(beta, theta, state)
             if not np.isfinite(ll):
                 return ll, state, False
-            if ll_old is not None and abs(ll - ll_old) <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
-                return ll, state, self._sound(theta, state)
+            if ll_old is not None:
+                change = abs(ll - ll_old)
+                if change <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
+                    return ll, state, self._sound(theta, state)
+                smallest, since = (change, 0) if change < smallest else (smallest, since + 1)
+                if since >= ADAPT_NO_PROGRESS:
+                    return ll, state, False
             ll_old = ll
             state = moments
         return ll, state, False
