@@ -66,11 +66,19 @@ def engine_method(method: str, points: int) -> str:
     laplace is mode-curvature adaptive quadrature with one point); a one-point
     mean-variance rule cannot estimate the posterior variance it adapts to, so it too
     is the Laplacian approximation, as in Stata, where laplace is ``intpoints(1)``.
+    A two-point mean-variance rule cannot fix both the mean and the variance either
+    and is adapted by mode and curvature.
     """
     if points == 1 and method in ("mvaghermite", "mcaghermite"):
         return "laplace"
     if points == 1 and method == "pcaghermite":
         return "pclaplace"
+    if points == 2 and method == "mvaghermite":
+        # the nodes of a two-point rule sit at +-1 prior SD, so the rule's posterior
+        # variance is fixed whenever its mean is: any pair of nodes with equal posterior
+        # weight is a fixed point of mean-variance adaptation, and its likelihood
+        # depends on the path taken; the two-point rule is placed by mode and curvature
+        return "mcaghermite"
     return method
 
 

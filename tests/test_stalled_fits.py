@@ -120,3 +120,18 @@ def test_adaptation_that_does_not_settle_gives_up_early():
     _, _, settled = model._iterate_moments(beta, theta, state, ADAPT_ITERATIONS)
     assert not settled
     assert len(passes) < 3 * ADAPT_NO_PROGRESS
+
+
+# --- few integration points ---
+
+EX1 = "melogit c_use i.urban age i.children || district:, intmethod({m}) intpoints({n})"
+
+
+def _ex1(method: str, points: int):
+    return fit(EX1.format(m=method, n=points), DATA / "bangladesh.dta")
+
+
+def test_mean_variance_with_two_points_is_placed_by_mode_and_curvature():
+    mv, mc = _ex1("mvaghermite", 2), _ex1("mcaghermite", 2)
+    assert mv.e.macros["intmethod"] == "mvaghermite"
+    assert mv.ll == mc.ll and mv.params == mc.params
