@@ -32,6 +32,7 @@ class Engine(Protocol):
 
     layout: ClassVar[str]  # the arrays it fits: "clusters", "nested" or "crossed"
     method: str
+    points: int  # per random effect (1 for the Laplace approximation)
     p: int
 
     def start_state(self, beta: np.ndarray, theta: np.ndarray) -> Any: ...

@@ -133,6 +133,7 @@ class CrossedLaplace:
         self.data = data
         self.cov = cov
         self.method = method
+        self.points = 1  # the Laplace approximation: one point per effect
         self.p = data.X.shape[1]
         self.T = cov.n_params
         r, y = data.trials, data.y

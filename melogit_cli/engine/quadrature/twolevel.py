@@ -198,6 +198,7 @@ class TwoLevelQuadrature:
         self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
+        self.adapt_tolerance = ADAPT_TOLERANCE  # relative change at which adaptation stops
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
         self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
         self._xb_cache: tuple[bytes, int, np.ndarray] | None = None
@@ -489,7 +490,7 @@ class TwoLevelQuadrature:
                 return ll, state, False
             if ll_old is not None:
                 change = abs(ll - ll_old)
-                if change <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
+                if change <= self.adapt_tolerance * (abs(ll_old) + 1):
                     return ll, state, self._sound(theta, state)
                 smallest, since = (change, 0) if change < smallest else (smallest, since + 1)
                 if since >= ADAPT_NO_PROGRESS:
