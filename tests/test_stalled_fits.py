@@ -227,3 +227,16 @@ def test_three_random_effects_with_three_points_converge():
     assert r.converged and r.e.scalars["ic"] <= 15
     # above the point where the fixed-node gradient vanishes (-639.438674)
     assert r.ll > -639.4386
+
+
+def test_nested_levels_with_few_points_converge():
+    # school > klass: with the fixed-node gradient mcaghermite intpoints(2) backed up 10
+    # times and stopped at -2310.1367, mvaghermite intpoints(3) at -2308.7736 unconverged
+    from test_nested import four_level
+
+    df = four_level(40)
+    mc2 = fit("melogit y x || school: || klass:, intmethod(mcaghermite) intpoints(2)", df)
+    mv3 = fit("melogit y x || school: || klass:, intmethod(mvaghermite) intpoints(3)", df)
+    assert mc2.converged and mc2.e.scalars["ic"] <= 12
+    assert mv3.converged and mv3.e.scalars["ic"] <= 12
+    assert mc2.ll > -2309.577 and mv3.ll > -2308.772

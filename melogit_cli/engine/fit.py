@@ -144,7 +144,8 @@ class ReadaptedGradientObjective(QuadratureObjective):
         self, model: Engine, state: Any
     ) -> None:
         super().__init__(model, state)
-        model.adapt_tolerance = READAPTED_TOLERANCE
+        # adaptation settled tightly, so that differences see no adaptation noise
+        model.adapt_tolerance = min(model.adapt_tolerance, READAPTED_TOLERANCE)
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _loglik_from(self, z: np.ndarray, state: Any) -> float:

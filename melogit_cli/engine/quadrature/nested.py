@@ -98,6 +98,7 @@ class NestedQuadrature:
         self.cov = cov
         self.method = method
         self.points = 1 if method in LAPLACE else points
+        self.adapt_tolerance = ADAPT_TOLERANCE  # relative change at which adaptation stops
         self.dims = cov.dims
         self.L = len(self.dims)
         self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
@@ -314,7 +315,7 @@ class NestedQuadrature:
             current = NestedState(locs, m, R)
             if not np.isfinite(ll):
                 return ll, current
-            if ll_old is not None and abs(ll - ll_old) <= ADAPT_TOLERANCE * (abs(ll_old) + 1):
+            if ll_old is not None and abs(ll - ll_old) <= self.adapt_tolerance * (abs(ll_old) + 1):
                 return ll, current
             if it + 1 >= SETTLE_CHECK and far_below(ll, floor):
                 return ll, current
