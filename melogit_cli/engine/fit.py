@@ -129,12 +129,12 @@ class ReadaptedGradientObjective(QuadratureObjective):
     with two points it points the wrong way for several parameters) and Newton-Raphson
     then backs up forever or settles where only the fixed-node gradient vanishes.  The
     gradient is taken by central differences of the re-adapted log likelihood (the
-    adaptation settled tightly, so that differences see no adaptation noise); the
-    iterations start from the fixed-node Hessian and update it by secant (BFGS) steps
-    while it is negative definite (the fixed-node curvature alone made the steps
-    converge only linearly, by a factor 4 per iteration with two points), and the
-    Hessian of the variance matrix is the central difference of that gradient at the
-    maximum.
+    adaptation settled tightly, so that differences see no adaptation noise); each
+    iteration's fixed-node Hessian is corrected by a secant (BFGS) update along the last
+    step where it is negative definite (the fixed-node curvature alone made the steps
+    converge only linearly, by a factor 4 per iteration with two points; updates carried
+    over all iterations kept stale curvature from far away), and the Hessian of the
+    variance matrix is the central difference of that gradient at the maximum.
     """
 
     GRADIENT_STEP = 1e-4  # relative; truncation error ~1e-8 relative, noise ~1e-6
@@ -169,7 +169,7 @@ class ReadaptedGradientObjective(QuadratureObjective):
             x_prev, g_prev, H_prev = self._previous
             if np.array_equal(x, x_prev):
                 return ll, g, H_prev
-            updated = secant_update(H_prev, x - x_prev, g - g_prev)
+            updated = secant_update(H, x - x_prev, g - g_prev)
             H = H if updated is None else updated
         self._previous = (x.copy(), g, H)
         return ll, g, H
