@@ -89,7 +89,19 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
     return failure.error.rc
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class _Melogit(click.Command):
+    """The ``melogit`` command; ``melogit verify ...`` has a command line of its own."""
+
+    def main(self, args=None, prog_name=None, **extra):  # type: ignore[no-untyped-def]
+        argv = list(sys.argv[1:] if args is None else args)
+        if argv and argv[0] == "verify":
+            from melogit_cli.verify.command import verify_command
+
+            return verify_command.main(argv[1:], prog_name="melogit verify", **extra)
+        return super().main(argv, prog_name, **extra)
+
+
+@click.command(cls=_Melogit, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
 @click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
 @click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
@@ -100,6 +112,8 @@ def cli(data: str | None, json_path: str | None, demo: bool, command: tuple[str,
     melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"
 
     melogit do analysis.do
+
+    melogit verify published.log [--tolerance se=0.3%] [--html report.html]
     """
     try:
         sys.exit(_run(data, json_path, demo, command))

@@ -123,7 +123,14 @@ def compare(
         if mine is None:
             out.append(
                 Comparison(
-                    num.line, num.label, num.kind, num.text, None, None, 0, False,
+                    num.line,
+                    num.label,
+                    num.kind,
+                    num.text,
+                    None,
+                    None,
+                    0,
+                    False,
                     (num.start, num.end),
                 )
             )
@@ -133,8 +140,16 @@ def compare(
         ok = (math.isnan(a) and math.isnan(b)) or abs(a - b) <= allowed
         out.append(
             Comparison(
-                num.line, num.label, num.kind, num.text, mine.text, mine.line, allowed, ok,
-                (num.start, num.end), (mine.start, mine.end),
+                num.line,
+                num.label,
+                num.kind,
+                num.text,
+                mine.text,
+                mine.line,
+                allowed,
+                ok,
+                (num.start, num.end),
+                (mine.start, mine.end),
             )
         )
     return out
