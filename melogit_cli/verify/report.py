@@ -55,6 +55,8 @@ def text_report(report: Report) -> str:
     out.append("")
     for note in report.notes:
         out.append(f"note: {note}")
+    if report.notes:
+        out.append("")
     for item in report.commands:
         status = _STATUS.get(item.status, "")
         if item.status == "compared":
@@ -63,7 +65,7 @@ def text_report(report: Report) -> str:
             if item.differences:
                 status += f", {len(item.differences)} differ"
         out.append(f"line {item.line:>4}  {_short(item.command):<60}  {status}")
-        if item.note and item.status != "run":
+        if item.note:
             out.append(f"           {item.note}")
         for c in item.differences:
             ours = c.ours if c.ours is not None else "(not in our output)"

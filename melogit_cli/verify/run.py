@@ -71,7 +71,8 @@ class LogSession:
             return Outcome(skipped=f"not supported here ({err.message})")
         self.buffer.seek(0)
         self.buffer.truncate()
-        failure = run_statements(self.session, split_statements(self._resolve(command)))
+        statements = split_statements(self._resolve(command))
+        failure = run_statements(self.session, statements, echo=False)
         if failure is None:
             return Outcome(self.buffer.getvalue())
         return Outcome(self.buffer.getvalue(), failure.error.rc, failure.error.message)
