@@ -68,7 +68,7 @@ def _join(command: str, previous: str, text: str) -> str:
     """``command`` continued by ``text`` (``previous``: the physical line before)."""
     stripped = command.rstrip()
     if stripped.endswith("///"):
-        return stripped[:-3].rstrip() + " " + text
+        return stripped[:-3].rstrip() + " " + text.lstrip()
     if len(previous) >= WRAP_WIDTH:  # Stata broke the line where the width ended
         return command + text
     return command + " " + text
