@@ -40,6 +40,7 @@ _RULE_RE = re.compile(r"^-{10,}$")
 _SEP_RE = re.compile(r"^-+\+-+$")
 _SEGMENT_RE = re.compile(r"\S+(?: \S+)*")
 _GAP_RE = re.compile(r"\s{2,}")
+_SECTION_RE = re.compile(r"^[A-Z][A-Za-z -]*:$")
 _VARIANCE_RE = re.compile(r"(?:^|\s)(?:var|cov|sd|corr)\(")
 
 
@@ -99,9 +100,11 @@ def extract(lines: list[tuple[int, str]], command: str = "") -> Extracted:
     candidate: list[tuple[str, int, int]] = []
     in_table = False
     table_start = 0
-    group = pending = ""
+    group = pending = section = ""
     for number, text in lines:
         stripped = text.strip()
+        if _SECTION_RE.match(stripped):  # Fitting full model:
+            section = stripped[:-1]
         if _RULE_RE.match(stripped):
             if in_table:
                 in_table, header = False, []
@@ -126,7 +129,7 @@ def extract(lines: list[tuple[int, str]], command: str = "") -> Extracted:
             continue
         if not in_table:
             table_start = 0
-        _free_line(numbers, number, text, is_display)
+        _free_line(numbers, number, text, is_display, section)
     _number_duplicates(numbers)
     return Extracted(numbers, table_start if in_table else 0)
 
@@ -190,8 +193,9 @@ def _role(name: str, occurrence: int, row: str, groups_table: bool) -> tuple[str
     return "b", kind, name + suffix
 
 
-def _free_line(numbers: list[Number], line: int, text: str, is_display: bool) -> None:
-    """Add the numbers of a line outside tables, labelled by the text before each."""
+def _free_line(numbers: list[Number], line: int, text: str, is_display: bool, section: str) -> None:
+    """Add the numbers of a line outside tables, labelled by the text before each (and an
+    iteration by the phase of the fit it belongs to)."""
     previous = 0
     prefix = ""
     for m in NUMBER_RE.finditer(text):
@@ -210,6 +214,8 @@ def _free_line(numbers: list[Number], line: int, text: str, is_display: bool) ->
         if not prefix and ": " in label and label.startswith("LR test"):
             prefix = label.rsplit(": ", 1)[0]
         kind = "display" if is_display else _kind(label)
+        if kind == "iter" and section:
+            label = f"{section}: {label}"
         numbers.append(Number(line, label, kind, m.group(1), m.start(1), m.end(1)))
 
 
