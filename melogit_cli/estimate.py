@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from melogit_cli.engine.allocator import keep_freed_memory
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
-from melogit_cli.engine.optimize.newton import Settings, infeasible
+from melogit_cli.engine.optimize.newton import Display, Settings, infeasible, parse_technique
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.registry import select
 from melogit_cli.errors import StataError, option_not_allowed
@@ -135,10 +136,21 @@ def _estimate(spec: ModelSpec, ds: Dataset, sink: EventSink, progress: EventSink
         nrtolerance=opts.nrtolerance,
         nonrtolerance=opts.nonrtolerance,
         difficult=opts.difficult,
+        technique=parse_technique(opts.technique),
+        display=Display(
+            trace=opts.trace,
+            gradient=opts.gradient,
+            hessian=opts.hessian,
+            showstep=opts.showstep,
+            showtolerance=opts.showtolerance,
+            names=_parameter_names(design, cov),
+        ),
     )
     start = _start_options(spec, design, cov)
     fit_sink = _tee(progress, sink if opts.log else ignore)
-    result = fit(problem, settings, start, fit_sink, numerical=opts.dnumerical)
+    result = fit(
+        problem, settings, start, fit_sink, numerical=opts.dnumerical, noestimate=opts.noestimate
+    )
     vce, vcetype = _vce_kind(spec, design)
     V_internal, v_notes = _variance(result, vce, design, ds)
     e = build_eresults(
@@ -308,12 +320,23 @@ def _tee(first: EventSink, second: EventSink) -> EventSink:
 
 
 def _refuse_unsupported(opts: Options) -> None:
-    if opts.technique not in (None, "nr") and opts.technique.split()[0] != "nr":
-        raise option_not_allowed(f"technique({opts.technique})")
     if opts.startvalues not in (None, "zero", "constantonly", "fixedonly"):
         raise option_not_allowed(f"startvalues({opts.startvalues})")
     if opts.noestimate:
-        raise option_not_allowed("noestimate")
+        # Stata shows the start values in the coeflegend style
+        opts.coeflegend = True
+
+
+def _parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) -> tuple[str, ...]:
+    """The maximizer's parameters as the detailed log labels them: the coefficients by
+    their e(b) names, then the covariance parameters in the maximizer's metric (log
+    standard deviations and Cholesky factors, see engine/model/covariance.py) as
+    ``/:theta#``."""
+    fx = design.fixed
+    fixed = [
+        str(names.fixed(design.depvar, n)) for n, k in zip(fx.names, fx.keep, strict=False) if k
+    ]
+    return tuple(fixed + [f"/:theta{i + 1}" for i in range(cov.n_params)])
 
 
 def _start_options(
@@ -339,7 +362,7 @@ def _from_values(
     """``from(name=value ...)`` in Stata's names -> the internal start vector."""
     fr = spec.options.from_
     assert fr is not None
-    if fr.matname:
+    if fr.matname and not fr.resolved:
         raise StataError(f"matrix {fr.matname} not found", 111)
     fx = design.fixed
     fixed_names = [n for n, k in zip(fx.names, fx.keep, strict=False) if k]
@@ -347,16 +370,27 @@ def _from_values(
     beta = np.zeros(len(fixed_names))
     sigma = np.eye(cov.dim)
     pairs = cov.reported()
+    if fr.vector is not None:  # copy: by position, Stata's e(b) order
+        values: list[str] = [str(names.fixed(design.depvar, n)) for n in fx.names] + [
+            str(p) for p in re_params
+        ]
+        if len(fr.vector) > len(values) and not fr.skip:
+            raise StataError("from(): initial vector has too many elements", 503)
+        given = list(zip(values, fr.vector, strict=False))
+    else:
+        given = fr.values
     lookup = {str(names.fixed(design.depvar, n)): ("b", i) for i, n in enumerate(fixed_names)}
     lookup.update({n: ("b", i) for i, n in enumerate(fixed_names)})
     for i, p in enumerate(re_params):  # /:var(...), /var(...) and var(...) alike
         lookup.update({str(p): ("r", i), f"{p.eq}{p.name}": ("r", i), p.name: ("r", i)})
-    for name, value in fr.values:
+    for name, value in given:
         key = lookup.get(name.replace(" ", ""))
         if key is None:
-            if fr.skip:
-                continue
-            raise StataError(f"from(): {name} not found in the model", 111)
+            if fr.skip or (_BASE_OR_OMITTED.search(name) and value == 0):
+                continue  # e(b)'s base and omitted columns are no parameters here
+            raise StataError(
+                f"from(): extra parameter {name} found; specify skip option if necessary", 111
+            )
         kind, i = key
         if kind == "b":
             beta[i] = value
@@ -370,6 +404,9 @@ def _from_values(
     if not np.all(np.isfinite(theta)):
         raise StataError("from(): initial values not feasible", 1400)
     return np.concatenate([beta, theta])
+
+
+_BASE_OR_OMITTED = re.compile(r"(?:^|[:#])\d*[bno]*[bo][bno]*\.")
 
 
 def _pweighted(design: Design) -> bool:

@@ -42,7 +42,34 @@ class Message:
     text: str
 
 
-Event = PhaseStart | Iteration | GridNode | Message
+@dataclass(frozen=True)
+class Detail:
+    """A part of the maximizer's detailed log (``trace``, ``gradient``, ``hessian``,
+    ``showstep``, ``showtolerance``), laid out by the renderer as Stata's ``optimize()``:
+
+    ``head``       a rule (after iteration 0) and ``Iteration #:``
+    ``params``     ``Parameter vector:`` and the vector
+    ``value``      the log likelihood flush right, ``text`` (a note) on its own line
+    ``tolerance``  ``text`` (the criterion's name) ``= value`` (flush right when ``full``)
+    ``gradient``   the gradient vector (``full``) or its length
+    ``hessian``    ``Hessian matrix:`` and the matrix
+    ``step``       the step vector (``full``) or its length, then the new parameters
+    ``halving``    ``(#) Reducing step size``, the step length, the new log likelihood
+    """
+
+    kind: str
+    number: int = 0
+    value: float = float("nan")
+    vector: tuple[float, ...] = ()
+    matrix: tuple[tuple[float, ...], ...] = ()
+    names: tuple[str, ...] = ()
+    text: str = ""
+    full: bool = False
+    length: float = float("nan")  # a step's length
+    blank_before: bool = False
+
+
+Event = PhaseStart | Iteration | GridNode | Message | Detail
 EventSink = Callable[[Event], None]
 
 

@@ -222,8 +222,10 @@ def fit(
     start: StartOptions | None = None,
     sink: EventSink = ignore,
     numerical: bool = False,
+    noestimate: bool = False,
 ) -> Fit:
-    """Run Stata's three phases and return the fit."""
+    """Run Stata's three phases and return the fit (``noestimate``: stop at the start
+    values, with the log likelihood and its derivatives there)."""
     start = start or StartOptions()
     d = problem.data
     row_weight = d.row_weight()
@@ -249,9 +251,13 @@ def fit(
     if not np.isfinite(ll0):
         raise StataError("initial values not feasible", 1400)
 
-    sink(PhaseStart("Fitting full model"))
-    res: Result = maximize(objective, x0, settings, sink, ll0=ll0)
-    notes = [] if res.converged else ["convergence not achieved"]
+    if noestimate:
+        ll, g, H = objective.derivatives(x0)
+        res = Result(x0, ll, g, H, 0, False, [])
+    else:
+        sink(PhaseStart("Fitting full model"))
+        res = maximize(objective, x0, settings, sink, ll0=ll0, opg=_opg(model, objective, p))
+    notes = [] if res.converged or noestimate else ["convergence not achieved"]
     return Fit(
         x=res.x,
         ll=res.ll,
@@ -266,6 +272,18 @@ def fit(
         p=p,
         notes=notes,
     )
+
+
+def _opg(model: Engine, objective: Objective, p: int):
+    """``technique(bhhh)``'s matrix: the weighted cross-product of the clusters' scores at
+    ``x`` (the objective has just been evaluated there)."""
+
+    def opg(x: np.ndarray) -> np.ndarray:
+        scores = model.cluster_scores(x[:p], x[p:], objective.state)
+        w = model.data.cluster_weight
+        return (scores * w[:, None]).T @ scores
+
+    return opg
 
 
 def make_model(problem: Problem) -> Engine:

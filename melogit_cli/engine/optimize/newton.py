@@ -15,12 +15,13 @@ not concave or backed up and change the log likelihood by no more than
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from melogit_cli.engine.events import EventSink, Iteration, Message, ignore
+from melogit_cli.engine.events import Detail, EventSink, Iteration, Message, ignore
 from melogit_cli.errors import StataError
 
 MAX_STEP_HALVINGS = 40
@@ -56,9 +57,36 @@ class Objective(Protocol):
     def refined_hessian(self, x: np.ndarray) -> np.ndarray | None: ...
 
 
+TECHNIQUE_ITERATIONS = 5  # Stata's default count of a technique in a switching list
+QUASI_NEWTON = ("dfp", "bfgs")
+
+
+@dataclass
+class Display:
+    """What the log shows besides the log likelihood (maximize's display options).
+
+    ``names`` label the parameter vector (the maximizer's metric)."""
+
+    trace: bool = False
+    gradient: bool = False
+    hessian: bool = False
+    showstep: bool = False
+    showtolerance: bool = False
+    names: tuple[str, ...] = ()
+
+    @property
+    def detailed(self) -> bool:
+        """Stata's trace level ``step`` or above: each iteration gets a block of its own
+        and the log likelihood is shown flush right."""
+        return self.trace or self.gradient or self.hessian or self.showstep
+
+
 @dataclass
 class Settings:
-    """The maximize options that steer Newton-Raphson."""
+    """The maximize options that steer the maximizer.
+
+    ``technique``: (algorithm, iterations) pairs, cycled through as Stata's
+    ``technique(bhhh 5 nr 10)``; a single pair runs that algorithm throughout."""
 
     iterate: int = 300
     tolerance: float = 1e-6
@@ -66,6 +94,41 @@ class Settings:
     nrtolerance: float = 1e-5
     nonrtolerance: bool = False
     difficult: bool = False
+    technique: tuple[tuple[str, int], ...] = (("nr", TECHNIQUE_ITERATIONS),)
+    display: Display = field(default_factory=Display)
+
+
+def parse_technique(text: str | None) -> tuple[tuple[str, int], ...]:
+    """``"bhhh 5 nr"`` -> ``(("bhhh", 5), ("nr", 5))`` (the default count is 5)."""
+    out: list[tuple[str, int]] = []
+    for word in (text or "nr").split():
+        if word.isdigit():
+            out[-1] = (out[-1][0], int(word))
+        else:
+            out.append((word, TECHNIQUE_ITERATIONS))
+    return tuple(out)
+
+
+class Schedule:
+    """Which algorithm an iteration uses: the list is cycled, each for its count."""
+
+    def __init__(self, technique: tuple[tuple[str, int], ...]) -> None:
+        self.technique = technique
+        self.index = 0
+        self.used = 0
+
+    @property
+    def name(self) -> str:
+        return self.technique[self.index][0]
+
+    def advance(self) -> bool:
+        """Count one iteration; True when the next one switches to another entry."""
+        self.used += 1
+        if len(self.technique) > 1 and self.used >= self.technique[self.index][1]:
+            self.index = (self.index + 1) % len(self.technique)
+            self.used = 0
+            return True
+        return False
 
 
 @dataclass
@@ -127,22 +190,39 @@ def infeasible(iteration: int) -> StataError:
     )
 
 
+Scores = Callable[[np.ndarray], np.ndarray]  # x -> weighted outer product of the scores
+
+
 def maximize(
     objective: Objective,
     x0: np.ndarray,
     settings: Settings,
     sink: EventSink = ignore,
     ll0: float | None = None,
+    opg: Scores | None = None,
 ) -> Result:
-    """Maximize ``objective`` from ``x0``; emits one Iteration event per iteration."""
+    """Maximize ``objective`` from ``x0``; emits one Iteration event per iteration.
+
+    Newton-Raphson steps with the objective's Hessian; under ``technique()`` BHHH steps
+    with the outer product of the clusters' scores (``opg(x)``), or DFP/BFGS steps with
+    a secant-updated inverse Hessian (started from the Newton one, so that a switch
+    does not restart from the identity).  Convergence is judged as for Newton-Raphson
+    whatever the technique: Stata's quasi-Newton techniques confirm it with the
+    Hessian too.
+    """
     x = np.asarray(x0, dtype=float).copy()
     ll = objective.value(x) if ll0 is None else ll0
     if not np.isfinite(ll):
         raise infeasible(0)
-    x_prev, ll_prev = None, None
+    x_prev, ll_prev, g_prev = None, None, None
     ilog: list[float] = []
     it = 0
     stalled = 0  # consecutive iterations without progress on a flat region
+    show = settings.display
+    schedule = Schedule(settings.technique)
+    V: np.ndarray | None = None  # quasi-Newton inverse of -H
+    if len(settings.technique) > 1:
+        sink(Message(f"(setting technique to {schedule.name})"))
     while True:
         ll, g, H = objective.derivatives(x)
         if not finite(ll, g, H):
@@ -151,15 +231,18 @@ def maximize(
         if not finite(direction):
             raise infeasible(it)
         converged = False
-        if x_prev is not None and not not_concave:
-            small_change = (
-                reldif(x, x_prev) <= settings.tolerance
-                or reldif(ll, ll_prev) <= settings.ltolerance
-            )
-            scaled_gradient = float(g @ direction)
-            converged = small_change and (
-                settings.nonrtolerance or scaled_gradient < settings.nrtolerance
-            )
+        tolerance: tuple[str, float] | None = None
+        if x_prev is not None:
+            ptol, vtol = reldif(x, x_prev), reldif(ll, ll_prev)
+            small_change = ptol <= settings.tolerance or vtol <= settings.ltolerance
+            tolerance = ("ptol", ptol) if ptol < max(settings.tolerance, vtol) else ("vtol", vtol)
+            if not not_concave:
+                scaled_gradient = float(g @ direction)
+                if small_change and not settings.nonrtolerance:
+                    tolerance = ("g inv(H) g'", scaled_gradient)
+                converged = small_change and (
+                    settings.nonrtolerance or scaled_gradient < settings.nrtolerance
+                )
         flat = stalled >= STALLED_ITERATIONS
         if converged or it >= settings.iterate or flat:
             H_final = _final_hessian(objective, x, H)
@@ -171,29 +254,165 @@ def maximize(
                 if float(g @ refined) >= settings.nrtolerance:
                     converged = False
                     H, direction, not_concave = H_final, refined, refined_not_concave
-        if converged or it >= settings.iterate or flat:
-            sink(Iteration(it, ll, not_concave=not_concave))
+        done = converged or it >= settings.iterate or flat
+        newton, newton_not_concave = direction, not_concave
+        if not done:
+            direction, not_concave, V = _technique_direction(
+                schedule.name,
+                g,
+                H,
+                x,
+                direction,
+                not_concave,
+                opg,
+                V,
+                x_prev,
+                g_prev,
+                settings.difficult,
+            )
+            if not finite(direction):
+                raise infeasible(it)
+        if show.detailed:
+            _show_iteration(sink, show, it, x, ll, g, H, not_concave, tolerance)
+        if done:
+            if not show.detailed:
+                sink(Iteration(it, ll, not_concave=not_concave))
+                if show.showtolerance and tolerance is not None:
+                    sink(Detail("tolerance", value=tolerance[1], text=tolerance[0]))
             ilog.append(ll)
             if not converged:
                 sink(Message("convergence not achieved"))
             return Result(x, ll, g, H_final, it, converged, ilog)
-        x_new, ll_new, backed_up = _line_search(objective, x, ll, direction)
-        sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
+        step_sink = sink if show.showstep else ignore
+        if show.showstep:
+            _show_step(sink, show, x, direction)
+        x_new, ll_new, backed_up = _line_search(objective, x, ll, direction, step_sink, show)
+        if not show.detailed:
+            sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
+            if show.showtolerance and tolerance is not None:
+                sink(Detail("tolerance", value=tolerance[1], text=tolerance[0]))
         ilog.append(ll)
         if x_new is None:  # no step improves the likelihood
             # At a point that meets the gradient criterion the predicted gain (g'd / 2)
             # is below what the likelihood can resolve (adaptive quadrature settles to a
             # relative 1e-8): that is the optimum, not a failure.
-            stationary = not not_concave and float(g @ direction) < settings.nrtolerance
+            stationary = not newton_not_concave and float(g @ newton) < settings.nrtolerance
             if not stationary:
                 sink(Message("convergence not achieved"))
             ll, g, H = objective.derivatives(x)
             return Result(x, ll, g, _final_hessian(objective, x, H), it, stationary, ilog)
         no_progress = (not_concave or backed_up) and reldif(ll_new, ll) <= settings.ltolerance
         stalled = stalled + 1 if no_progress else 0
-        x_prev, ll_prev = x, ll
+        x_prev, ll_prev, g_prev = x, ll, g
         x, ll = x_new, ll_new
         it += 1
+        if schedule.advance():
+            sink(Message(f"(switching technique to {schedule.name})"))
+            V = None
+
+
+def _technique_direction(
+    name: str,
+    g: np.ndarray,
+    H: np.ndarray,
+    x: np.ndarray,
+    newton: np.ndarray,
+    not_concave: bool,
+    opg: Scores | None,
+    V: np.ndarray | None,
+    x_prev: np.ndarray | None,
+    g_prev: np.ndarray | None,
+    difficult: bool,
+) -> tuple[np.ndarray, bool, np.ndarray | None]:
+    """The step direction of the technique in use: ``(direction, not_concave, V)``."""
+    if name == "bhhh":
+        if opg is None:  # pragma: no cover - every engine offers its cluster scores
+            return newton, not_concave, None
+        direction, nc = ascent_direction(g, -opg(x), difficult)
+        return direction, nc, None
+    if name in QUASI_NEWTON:
+        if V is None or x_prev is None or g_prev is None:
+            V = _inverse_or_identity(H)
+        else:
+            V = _quasi_newton_update(name, V, x - x_prev, g - g_prev)
+        return V @ g, False, V
+    return newton, not_concave, None
+
+
+def _inverse_or_identity(H: np.ndarray) -> np.ndarray:
+    """``(-H)^-1`` where ``-H`` is positive definite, else the identity (Stata's start)."""
+    try:
+        np.linalg.cholesky(-0.5 * (H + H.T))
+        return np.linalg.inv(-0.5 * (H + H.T))
+    except np.linalg.LinAlgError:
+        return np.eye(len(H))
+
+
+def _quasi_newton_update(name: str, V: np.ndarray, db: np.ndarray, dg: np.ndarray) -> np.ndarray:
+    """Stata optimize()'s DFP/BFGS update of the inverse of ``-H`` (kept when the step
+    contracted: ``|db'dg dg'Vdg|`` no larger than ``1e-8 |dg|^2 |db|^2``).
+
+    The likelihood is maximized, so the update is the minimizer's with ``-g``."""
+    dg = -dg
+    dbdg = float(db @ dg)
+    Vdg = V @ dg
+    dgVdg = float(dg @ Vdg)
+    if abs(dbdg * dgVdg) <= 1e-8 * float(dg @ dg) * float(db @ db):
+        return V
+    if name == "dfp":
+        new = V + np.outer(db, db) / dbdg - np.outer(Vdg, Vdg) / dgVdg
+    else:
+        d = db / dbdg - Vdg / dgVdg
+        new = V + np.outer(db, db) / dbdg + dgVdg * np.outer(d, d) - np.outer(Vdg, Vdg) / dgVdg
+    new = 0.5 * (new + new.T)
+    return new if finite(new) else V
+
+
+def _show_iteration(
+    sink: EventSink,
+    show: Display,
+    it: int,
+    x: np.ndarray,
+    ll: float,
+    g: np.ndarray,
+    H: np.ndarray,
+    not_concave: bool,
+    tolerance: tuple[str, float] | None,
+) -> None:
+    """One iteration's block of the detailed log, as Stata's optimize() prints it."""
+    names = show.names if len(show.names) == len(x) else ()
+    sink(Detail("head", number=it))
+    if show.trace:
+        sink(Detail("params", vector=tuple(x), names=names))
+    sink(Detail("value", value=ll, text="(not concave)" if not_concave else ""))
+    if show.showtolerance and tolerance is not None:
+        sink(Detail("tolerance", value=tolerance[1], text=tolerance[0], full=True))
+    if show.gradient or show.showstep:
+        sink(Detail("gradient", vector=tuple(g), names=names, full=show.gradient))
+    if show.hessian:
+        sink(
+            Detail(
+                "hessian",
+                matrix=tuple(map(tuple, H)),
+                names=names,
+                blank_before=show.gradient or show.showstep,
+            )
+        )
+
+
+def _show_step(sink: EventSink, show: Display, x: np.ndarray, direction: np.ndarray) -> None:
+    names = show.names if len(show.names) == len(x) else ()
+    sink(
+        Detail(
+            "step",
+            vector=tuple(direction),
+            matrix=(tuple(x + direction),),
+            names=names,
+            full=show.trace,
+            length=float(np.linalg.norm(direction)),
+            blank_before=show.trace or show.gradient or show.hessian,
+        )
+    )
 
 
 def _final_hessian(objective: Objective, x: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -203,14 +422,39 @@ def _final_hessian(objective: Objective, x: np.ndarray, H: np.ndarray) -> np.nda
 
 
 def _line_search(
-    objective: Objective, x: np.ndarray, ll: float, direction: np.ndarray
+    objective: Objective,
+    x: np.ndarray,
+    ll: float,
+    direction: np.ndarray,
+    sink: EventSink = ignore,
+    show: Display | None = None,
 ) -> tuple[np.ndarray | None, float, bool]:
-    """Full step, halved until the log likelihood does not decrease."""
+    """Full step, halved until the log likelihood does not decrease (``sink`` gets the
+    ``showstep`` lines)."""
     t = 1.0
+    length = float(np.linalg.norm(direction))
+    names = show.names if show is not None and len(show.names) == len(x) else ()
+    full = show is not None and show.trace
     for halvings in range(MAX_STEP_HALVINGS):
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
-        if np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1):
+        good = bool(np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1))
+        if halvings == 0:
+            note = "(initial step good)" if good else "(initial step bad)"
+            sink(Detail("value", value=value, text=note, full=True))
+        else:
+            sink(
+                Detail(
+                    "halving",
+                    number=halvings,
+                    value=value,
+                    vector=tuple(trial),
+                    names=names,
+                    full=full,
+                    length=t * length,
+                )
+            )
+        if good:
             return trial, value, halvings > 0
         t *= 0.5
     objective.value(x)  # leave the objective's state at x

@@ -1,0 +1,69 @@
+"""from(matname [, skip copy]) after matrix b = e(b), and noestimate."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+from melogit_cli.api import fit
+from melogit_cli.interp.runner import run_dofile
+
+EX1 = "melogit c_use i.urban age i.children || district:"
+
+
+def _run(text: str, tmp_path: Path):
+    path = tmp_path / "t.do"
+    path.write_text(f"use {DATA / 'bangladesh.dta'}, clear\n{text}")
+    stream = io.StringIO()
+    session, failure = run_dofile(path, stream)
+    return session, failure, stream.getvalue()
+
+
+@pytest.mark.parametrize("opts", ["from(b)", "from(b, copy)", "from(b, skip)"])
+def test_from_ebmatrix_converges_at_once(tmp_path, opts) -> None:
+    session, failure, out = _run(
+        f"{EX1}, nolog\nmatrix b = e(b)\n{EX1}, {opts}\nmatrix b2 = e(b)\n", tmp_path
+    )
+    assert failure is None, out
+    e = session.current.e
+    assert e.scalars["ic"] <= 2
+    assert e.scalars["converged"] == 1
+    np.testing.assert_allclose(
+        session.matrices["b2"].data, session.matrices["b"].data, rtol=1e-6, atol=1e-7
+    )
+    assert out.split("Fitting full model:")[-1].count("Iteration") <= 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "rc"),
+    [
+        (f"{EX1}, from(nosuch)", "matrix nosuch not found", 111),
+        (
+            f"{EX1}, from(c_use:foo=1)",
+            "from(): extra parameter c_use:foo found; specify skip option if necessary",
+            111,
+        ),
+    ],
+)
+def test_from_errors(tmp_path, text, message, rc) -> None:
+    _, failure, out = _run(text + "\n", tmp_path)
+    assert failure is not None
+    assert f"{message}\nr({rc});" in out
+
+
+def test_from_skip_ignores_extra_names(tmp_path) -> None:
+    _, failure, out = _run(f"{EX1}, from(c_use:foo=1 c_use:age=-0.02, skip) nolog\n", tmp_path)
+    assert failure is None, out
+
+
+def test_noestimate_shows_the_start_values() -> None:
+    res = fit(f"{EX1}, noestimate", DATA / "bangladesh.dta", log=True)
+    assert "Fitting full model" not in res.log
+    assert res.e.scalars["converged"] == 0
+    assert res.ll == pytest.approx(-1219.1137, abs=1e-4)  # grid node 0 of the log
+    assert res.params.iloc[-1] == pytest.approx(1.0)  # var(_cons[district]) starts at 1
+    assert "Legend" in res.summary()
