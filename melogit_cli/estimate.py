@@ -320,6 +320,8 @@ def _tee(first: EventSink, second: EventSink) -> EventSink:
 
 
 def _refuse_unsupported(opts: Options) -> None:
+    if opts.constraints:
+        raise option_not_allowed("constraints()")
     if opts.startvalues not in (None, "zero", "constantonly", "fixedonly"):
         raise option_not_allowed(f"startvalues({opts.startvalues})")
     if opts.noestimate:
