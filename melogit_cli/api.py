@@ -469,13 +469,18 @@ def parse(command: str) -> ModelSpec:
 
 
 def run(
-    spec: ModelSpec, ds: Dataset, sink: EventSink = ignore, progress: EventSink = ignore
+    spec: ModelSpec,
+    ds: Dataset,
+    sink: EventSink = ignore,
+    progress: EventSink = ignore,
+    constraints: dict[int, str] | None = None,
 ) -> Estimation:
     """Fit a parsed command on a data set: ``sink`` gets the iteration log, ``progress``
-    every event of the fit (even under ``nolog``)."""
+    every event of the fit (even under ``nolog``); ``constraints`` the defined constraints
+    that ``constraints(numlist)`` refers to."""
     if spec.replay:
         raise StataError("last estimates not found", 301)
-    return estimate(spec, ds, sink, progress)
+    return estimate(spec, ds, sink, progress, constraints)
 
 
 @accepts

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from melogit_cli.cns import ModelConstraints, model_constraints
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
 from melogit_cli.design.levels import Level
@@ -22,7 +23,7 @@ from melogit_cli.engine.registry import select
 from melogit_cli.errors import StataError, option_not_allowed
 from melogit_cli.results import names
 from melogit_cli.results.build import build_eresults, re_parameters
-from melogit_cli.results.eresults import EResults
+from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.syntax.spec import ModelSpec, Options
 
 if TYPE_CHECKING:  # imported where a nested or crossed model needs them
@@ -84,22 +85,33 @@ def engine_method(method: str, points: int) -> str:
 
 
 def estimate(
-    spec: ModelSpec, ds: Dataset, sink: EventSink = ignore, progress: EventSink = ignore
+    spec: ModelSpec,
+    ds: Dataset,
+    sink: EventSink = ignore,
+    progress: EventSink = ignore,
+    constraints: dict[int, str] | None = None,
 ) -> Estimation:
     """Fit ``spec`` on ``ds`` as Stata's melogit does.
 
     ``sink`` gets the iteration log (none of the fit's events under ``nolog``);
-    ``progress`` gets every event of the fit, ``nolog`` or not.
+    ``progress`` gets every event of the fit, ``nolog`` or not; ``constraints`` holds the
+    defined constraints (``constraint define``) that ``constraints(numlist)`` refers to.
 
     Floating-point warnings are silenced: extreme data overflow in places whose
     results the fit checks (non-finite likelihoods, derivatives and steps end it with
     Stata's error), and a warning printed by numpy is nothing Stata would show.
     """
     with np.errstate(all="ignore"):
-        return _estimate(spec, ds, sink, progress)
+        return _estimate(spec, ds, sink, progress, constraints or {})
 
 
-def _estimate(spec: ModelSpec, ds: Dataset, sink: EventSink, progress: EventSink) -> Estimation:
+def _estimate(
+    spec: ModelSpec,
+    ds: Dataset,
+    sink: EventSink,
+    progress: EventSink,
+    defined: dict[int, str],
+) -> Estimation:
     check_supported(spec)
     keep_freed_memory()
     opts = spec.options
@@ -147,9 +159,21 @@ def _estimate(spec: ModelSpec, ds: Dataset, sink: EventSink, progress: EventSink
         ),
     )
     start = _start_options(spec, design, cov)
+    cns = model_constraints(opts.constraints, defined, design, cov) if opts.constraints else None
+    if cns is not None:
+        for k in cns.dropped:
+            msg = f"note: constraint ({k}) dropped"
+            notes.append(msg)
+            sink(Message(msg))
     fit_sink = _tee(progress, sink if opts.log else ignore)
     result = fit(
-        problem, settings, start, fit_sink, numerical=opts.dnumerical, noestimate=opts.noestimate
+        problem,
+        settings,
+        start,
+        fit_sink,
+        numerical=opts.dnumerical,
+        noestimate=opts.noestimate,
+        constraints=cns.linear if cns is not None else None,
     )
     vce, vcetype = _vce_kind(spec, design)
     V_internal, v_notes = _variance(result, vce, design, ds)
@@ -164,12 +188,25 @@ def _estimate(spec: ModelSpec, ds: Dataset, sink: EventSink, progress: EventSink
         vcetype=vcetype,
         cmdline=spec.cmdline,
     )
+    if cns is not None:
+        _post_constraints(e, cns)
     if vce == "cluster" and opts.vce_clustvar:
         from melogit_cli.design.varlist import resolve_one
 
         e.macros["clustvar"] = resolve_one(opts.vce_clustvar, ds)
         e.scalars["N_clust"] = float(_robust_groups(design, ds).max() + 1)
     return Estimation(e, design, result, notes + result.notes + v_notes)
+
+
+def _post_constraints(e: EResults, cns: ModelConstraints) -> None:
+    """e(Cns) (the user's constraints, then meglm's own on an omitted ``_cons``)."""
+    names = list(e.b.colnames)
+    rows = cns.rows
+    own = e.matrices.get("Cns")
+    if own is not None:
+        rows = np.vstack([rows, np.atleast_2d(np.asarray(own.data, dtype=float))])
+    e.matrices["Cns"] = Matrix([f"_ce_{i + 1}" for i in range(len(rows))], names + ["_r"], rows)
+    e.scalars["has_cns"] = 1.0
 
 
 def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
@@ -320,8 +357,6 @@ def _tee(first: EventSink, second: EventSink) -> EventSink:
 
 
 def _refuse_unsupported(opts: Options) -> None:
-    if opts.constraints:
-        raise option_not_allowed("constraints()")
     if opts.startvalues not in (None, "zero", "constantonly", "fixedonly"):
         raise option_not_allowed(f"startvalues({opts.startvalues})")
     if opts.noestimate:
@@ -436,8 +471,11 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
     if not np.all(np.isfinite(negH)):  # never hand LAPACK infinities or NaNs
         raise infeasible(result.iterations)
     try:
-        np.linalg.cholesky(negH)
-        Hinv = np.linalg.inv(negH)
+        if result.constraints is not None:
+            Hinv = result.constraints.variance(negH)
+        else:
+            np.linalg.cholesky(negH)
+            Hinv = np.linalg.inv(negH)
     except np.linalg.LinAlgError:
         Hinv = np.linalg.pinv(negH)
         notes.append("Warning: variance matrix is nonsymmetric or highly singular.")

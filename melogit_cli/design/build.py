@@ -12,7 +12,7 @@ from melogit_cli.design.levels import LevelStructure, build_levels
 from melogit_cli.design.perfect import check_outcome_varies, drop_perfect_predictors
 from melogit_cli.design.sample import apply_if_in
 from melogit_cli.design.varlist import resolve_pattern
-from melogit_cli.errors import StataError, no_observations, option_not_allowed
+from melogit_cli.errors import StataError, no_observations
 from melogit_cli.syntax.spec import ModelSpec, REEquation
 
 
@@ -214,5 +214,3 @@ def check_supported(spec: ModelSpec) -> None:
             "no random-effects equation specified; use logit for a model without random effects",
             198,
         )
-    if spec.options.constraints:
-        raise option_not_allowed("constraints()")

@@ -7,6 +7,7 @@ that differentiates it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import product
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
+from melogit_cli.engine.optimize.constraints import ConstrainedObjective, LinearConstraints
 from melogit_cli.engine.optimize.differences import secant_update
 from melogit_cli.engine.optimize.logit import LogitObjective, fit_logit
 from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
@@ -76,6 +78,7 @@ class Fit:
     state: Any  # the engine's state at the estimates
     p: int
     notes: list[str] = field(default_factory=list)
+    constraints: LinearConstraints | None = None  # x = T z + a, when constrained
 
     @property
     def beta(self) -> np.ndarray:
@@ -223,9 +226,11 @@ def fit(
     sink: EventSink = ignore,
     numerical: bool = False,
     noestimate: bool = False,
+    constraints: LinearConstraints | None = None,
 ) -> Fit:
     """Run Stata's three phases and return the fit (``noestimate``: stop at the start
-    values, with the log likelihood and its derivatives there)."""
+    values, with the log likelihood and its derivatives there; under ``constraints``:
+    Newton-Raphson in the reduced space, start values projected onto the constraints)."""
     start = start or StartOptions()
     d = problem.data
     row_weight = d.row_weight()
@@ -243,26 +248,47 @@ def fit(
     model = make_model(problem)
     theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
+    project = constraints.project if constraints is not None else None
+    if project is not None:
+        x0 = project(x0)
     state0 = model.start_state(x0[:p], x0[p:])
     objective = _objective(model, state0, numerical)
 
     sink(PhaseStart("Refining starting values"))
-    x0, ll0 = _refine_start(objective, problem.cov, x0, p, start.grid, sink)
+    x0, ll0 = _refine_start(objective, problem.cov, x0, p, start.grid, sink, project)
     if not np.isfinite(ll0):
         raise StataError("initial values not feasible", 1400)
 
+    opg = _opg(model, objective, p)
+    if constraints is not None:
+        reduced = ConstrainedObjective(objective, constraints)
+        T = constraints.T
+        full_opg = opg
+        objective_in_use: Objective = reduced
+        z0 = constraints.to_reduced(x0)
+
+        def opg(z: np.ndarray) -> np.ndarray:  # BHHH in the reduced space
+            return T.T @ full_opg(constraints.to_full(z)) @ T
+    else:
+        objective_in_use, z0 = objective, x0
     if noestimate:
-        ll, g, H = objective.derivatives(x0)
-        res = Result(x0, ll, g, H, 0, False, [])
+        ll, g, H = objective_in_use.derivatives(z0)
+        res = Result(z0, ll, g, H, 0, False, [])
     else:
         sink(PhaseStart("Fitting full model"))
-        res = maximize(objective, x0, settings, sink, ll0=ll0, opg=_opg(model, objective, p))
+        res = maximize(objective_in_use, z0, settings, sink, ll0=ll0, opg=opg)
+    if constraints is None:
+        x, gradient, hessian = res.x, res.gradient, res.hessian
+    else:
+        assert reduced.full_gradient is not None and reduced.full_hessian is not None
+        x = constraints.to_full(res.x)
+        gradient, hessian = reduced.full_gradient, reduced.full_hessian
     notes = [] if res.converged or noestimate else ["convergence not achieved"]
     return Fit(
-        x=res.x,
+        x=x,
         ll=res.ll,
-        gradient=res.gradient,
-        hessian=res.hessian,
+        gradient=gradient,
+        hessian=hessian,
         iterations=res.iterations,
         converged=res.converged,
         ilog=res.ilog,
@@ -271,6 +297,7 @@ def fit(
         state=objective.state,
         p=p,
         notes=notes,
+        constraints=constraints,
     )
 
 
@@ -342,8 +369,10 @@ def _refine_start(
     p: int,
     grid: tuple[float, ...] | None,
     sink: EventSink,
+    project: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Grid node 0 is the start itself; ``startgrid`` adds the variance grid."""
+    """Grid node 0 is the start itself; ``startgrid`` adds the variance grid (each node
+    projected onto the constraints when there are any)."""
     candidates = [x0]
     if grid is not None:
         values = grid or GRID_VARIANCES
@@ -355,7 +384,7 @@ def _refine_start(
                 sigma = np.eye(cov.dim) * combo[0]
             x = x0.copy()
             x[p:] = cov.theta_from_sigma(sigma)
-            candidates.append(x)
+            candidates.append(x if project is None else project(x))
     best_x, best_ll, best_k = x0, -np.inf, 0
     for k, x in enumerate(candidates):
         ll = objective.value(x)

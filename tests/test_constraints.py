@@ -1,0 +1,136 @@
+"""constraint define/list/drop and melogit's constraints(numlist)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from melogit_cli.interp.runner import run_dofile
+from melogit_cli.interp.session import Session
+
+
+def run_text(text: str, tmp_path: Path) -> tuple[Session, object, str]:
+    path = tmp_path / "t.do"
+    path.write_text(text)
+    stream = io.StringIO()
+    session, failure = run_dofile(path, stream)
+    return session, failure, stream.getvalue()
+
+
+def coef(session: Session, name: str, col: str) -> tuple[float, float]:
+    e = session.stored[name].e
+    j = list(e.b.colnames).index(col)
+    return float(e.b.data.reshape(-1)[j]), float(np.sqrt(e.V.data[j, j]))
+
+
+MERGED = """\
+webuse bangladesh
+constraint 1 [c_use]1.children = [c_use]2.children
+melogit c_use i.urban age i.children || district:, constraints(1)
+estimates store cns
+generate byte ch12 = children == 1 | children == 2
+generate byte ch3 = children == 3
+melogit c_use i.urban age ch12 ch3 || district:
+estimates store merged
+"""
+
+
+def test_equal_dummies_equal_the_merged_dummy(tmp_path: Path) -> None:
+    session, failure, out = run_text(MERGED, tmp_path)
+    assert failure is None, out
+    cns, merged = session.stored["cns"].e, session.stored["merged"].e
+    assert abs(cns.scalars["ll"] - merged.scalars["ll"]) < 1e-6
+    pairs = [
+        ("c_use:1.children", "c_use:ch12"),
+        ("c_use:2.children", "c_use:ch12"),
+        ("c_use:3.children", "c_use:ch3"),
+        ("c_use:1.urban", "c_use:1.urban"),
+        ("c_use:age", "c_use:age"),
+        ("c_use:_cons", "c_use:_cons"),
+        ("/:var(_cons[district])", "/:var(_cons[district])"),
+    ]
+    for a, b in pairs:
+        (ba, sa), (bb, sb) = coef(session, "cns", a), coef(session, "merged", b)
+        assert ba == pytest.approx(bb, abs=1e-5), a
+        assert sa == pytest.approx(sb, rel=1e-4), a
+    # one constraint: Wald df one less, e(Cns) in Stata's layout, no LR test footer
+    assert cns.scalars["df_m"] == merged.scalars["df_m"]
+    names = list(cns.b.colnames)
+    row = np.asarray(cns.matrices["Cns"].data, dtype=float).reshape(1, -1)
+    assert cns.matrices["Cns"].colnames == names + ["_r"]
+    assert row[0, names.index("c_use:1.children")] == 1.0
+    assert row[0, names.index("c_use:2.children")] == -1.0
+    assert np.count_nonzero(row) == 2
+    assert " ( 1)  [c_use]1.children - [c_use]2.children = 0" in out
+    first_fit = out.split("estimates store cns")[0]
+    assert "LR test" not in first_fit
+    # V has no variance in the constrained direction
+    V = np.asarray(cns.V.data, dtype=float)
+    i, j = names.index("c_use:1.children"), names.index("c_use:2.children")
+    assert V[i, i] + V[j, j] - 2 * V[i, j] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fixed_variance_is_reported_constrained(tmp_path: Path) -> None:
+    text = (
+        "webuse bangladesh\n"
+        "constraint 2 [/]var(_cons[district]) = 0.25\n"
+        "melogit c_use i.urban age || district:, constraints(2)\n"
+    )
+    session, failure, out = run_text(text, tmp_path)
+    assert failure is None, out
+    e = session.current.e
+    j = list(e.b.colnames).index("/:var(_cons[district])")
+    assert e.b.data.reshape(-1)[j] == pytest.approx(0.25, abs=1e-12)
+    assert e.V.data[j, j] == 0.0
+    assert " ( 1)  [/]var(_cons[district]) = .25" in out
+    assert "(constrained)" in out
+
+
+@pytest.mark.parametrize(
+    ("define", "message", "rc"),
+    [
+        ("", "constraint 1 not defined", 111),
+        ("constraint 1 [c_use]foo = 0\n", "[c_use]foo not found", 111),
+        (
+            "constraint 1 [c_use]age = 0.1\nconstraint 2 [c_use]age = 0.2\n",
+            "constraint (2) inconsistent with the constraints before it",
+            412,
+        ),
+        (
+            "constraint 1 [/]var(_cons[district]) = -1\n",
+            "constraint (1) invalid: a variance must be positive",
+            198,
+        ),
+        (
+            "constraint 1 [/]var(_cons[district]) + [c_use]age = 1\n",
+            "constraint (1) not allowed: constraints on variance components may fix a "
+            "variance, make two variances proportional, or set a covariance to 0",
+            198,
+        ),
+    ],
+)
+def test_bad_constraints(tmp_path: Path, define: str, message: str, rc: int) -> None:
+    text = f"webuse bangladesh\n{define}melogit c_use age || district:, constraints(1 2)\n"
+    if "constraint 2" not in define:
+        text = text.replace("constraints(1 2)", "constraints(1)")
+    _, failure, out = run_text(text, tmp_path)
+    assert failure is not None
+    assert failure.error.message == message
+    assert failure.error.rc == rc
+    assert "Traceback" not in out
+
+
+def test_redundant_constraint_is_dropped(tmp_path: Path) -> None:
+    text = (
+        "webuse bangladesh\n"
+        "constraint 1 [c_use]age = 0\n"
+        "constraint 2 2*[c_use]age = 0\n"
+        "melogit c_use i.urban age || district:, constraints(1 2)\n"
+    )
+    session, failure, out = run_text(text, tmp_path)
+    assert failure is None, out
+    assert "note: constraint (2) dropped" in out
+    assert session.current.e.matrices["Cns"].rownames == ["_ce_1"]
