@@ -21,7 +21,7 @@ from melogit_cli.errors import StataError
 from melogit_cli.estimate import Estimation, estimate
 from melogit_cli.render import render_results
 from melogit_cli.render.iterlog import IterationLog
-from melogit_cli.results.eresults import EResults
+from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.results.names import level_path
 from melogit_cli.results.rtable import ROWS, coef_table
 from melogit_cli.results.varcomp import check_level
@@ -474,13 +474,15 @@ def run(
     sink: EventSink = ignore,
     progress: EventSink = ignore,
     constraints: dict[int, str] | None = None,
+    matrices: dict[str, Matrix] | None = None,
 ) -> Estimation:
     """Fit a parsed command on a data set: ``sink`` gets the iteration log, ``progress``
     every event of the fit (even under ``nolog``); ``constraints`` the defined constraints
-    that ``constraints(numlist)`` refers to."""
+    that ``constraints(numlist)`` refers to, ``matrices`` those ``covariance(fixed())``
+    and ``covariance(pattern())`` may name."""
     if spec.replay:
         raise StataError("last estimates not found", 301)
-    return estimate(spec, ds, sink, progress, constraints)
+    return estimate(spec, ds, sink, progress, constraints, matrices)
 
 
 @accepts

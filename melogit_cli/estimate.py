@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from melogit_cli.cns import ModelConstraints, model_constraints
+from melogit_cli.cns import ModelConstraints, model_constraints, restriction_rows
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design, build_design, check_supported
 from melogit_cli.design.levels import Level
@@ -90,19 +90,21 @@ def estimate(
     sink: EventSink = ignore,
     progress: EventSink = ignore,
     constraints: dict[int, str] | None = None,
+    matrices: dict[str, Matrix] | None = None,
 ) -> Estimation:
     """Fit ``spec`` on ``ds`` as Stata's melogit does.
 
     ``sink`` gets the iteration log (none of the fit's events under ``nolog``);
     ``progress`` gets every event of the fit, ``nolog`` or not; ``constraints`` holds the
-    defined constraints (``constraint define``) that ``constraints(numlist)`` refers to.
+    defined constraints (``constraint define``) that ``constraints(numlist)`` refers to,
+    ``matrices`` the matrices that ``covariance(fixed()|pattern())`` may name.
 
     Floating-point warnings are silenced: extreme data overflow in places whose
     results the fit checks (non-finite likelihoods, derivatives and steps end it with
     Stata's error), and a warning printed by numpy is nothing Stata would show.
     """
     with np.errstate(all="ignore"):
-        return _estimate(spec, ds, sink, progress, constraints or {})
+        return _estimate(spec, ds, sink, progress, constraints or {}, matrices or {})
 
 
 def _estimate(
@@ -111,6 +113,7 @@ def _estimate(
     sink: EventSink,
     progress: EventSink,
     defined: dict[int, str],
+    matrices: dict[str, Matrix],
 ) -> Estimation:
     check_supported(spec)
     keep_freed_memory()
@@ -159,10 +162,13 @@ def _estimate(
         ),
     )
     start = _start_options(spec, design, cov)
-    cns = model_constraints(opts.constraints, defined, design, cov) if opts.constraints else None
+    restrictions = restriction_rows(design, cov, matrices)
+    cns = None
+    if opts.constraints or restrictions:
+        cns = model_constraints(opts.constraints, defined, design, cov, restrictions)
     if cns is not None:
         for k in cns.dropped:
-            msg = f"note: constraint ({k}) dropped"
+            msg = f"note: constraint {k} dropped"
             notes.append(msg)
             sink(Message(msg))
     fit_sink = _tee(progress, sink if opts.log else ignore)
@@ -207,6 +213,15 @@ def _post_constraints(e: EResults, cns: ModelConstraints) -> None:
         rows = np.vstack([rows, np.atleast_2d(np.asarray(own.data, dtype=float))])
     e.matrices["Cns"] = Matrix([f"_ce_{i + 1}" for i in range(len(rows))], names + ["_r"], rows)
     e.scalars["has_cns"] = 1.0
+    # a parameter fixed by a constraint has no variance: exactly 0, which the chain through
+    # the log-SD metric's difference Jacobian leaves at rounding level
+    fixed = [int(np.flatnonzero(r[:-1])[0]) for r in cns.rows if np.count_nonzero(r[:-1]) == 1]
+    for key in ("V", "V_modelbased"):
+        if key in e.matrices and fixed:
+            V = np.array(e.matrices[key].data, dtype=float)
+            V[fixed, :] = 0.0
+            V[:, fixed] = 0.0
+            e.matrices[key] = Matrix(e.matrices[key].rownames, e.matrices[key].colnames, V)
 
 
 def cluster_arrays(design: Design) -> tuple[ClusterData, LevelCovariance]:
@@ -472,7 +487,7 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
         raise infeasible(result.iterations)
     try:
         if result.constraints is not None:
-            Hinv = result.constraints.variance(negH)
+            Hinv = result.constraints.variance(negH, result.x)
         else:
             np.linalg.cholesky(negH)
             Hinv = np.linalg.inv(negH)

@@ -106,8 +106,9 @@ def test_fixed_variance_is_reported_constrained(tmp_path: Path) -> None:
         ),
         (
             "constraint 1 [/]var(_cons[district]) + [c_use]age = 1\n",
-            "constraint (1) not allowed: constraints on variance components may fix a "
-            "variance, make two variances proportional, or set a covariance to 0",
+            "constraint (1) not allowed: constraints on variance components may fix "
+            "variances and covariances, make two variances proportional, or make two "
+            "covariances of pairwise equal variances equal",
             198,
         ),
     ],
@@ -134,3 +135,90 @@ def test_redundant_constraint_is_dropped(tmp_path: Path) -> None:
     assert failure is None, out
     assert "note: constraint (2) dropped" in out
     assert session.current.e.matrices["Cns"].rownames == ["_ce_1"]
+
+
+SLOPES = """\
+webuse bangladesh
+generate byte u = urban
+generate byte r = 1 - urban
+"""
+
+
+def test_pattern_with_equal_variances_equals_identity(tmp_path: Path) -> None:
+    text = SLOPES + (
+        "melogit c_use age || district: u r, nocons cov(identity)\n"
+        "estimates store ident\n"
+        "matrix P = (1, . \\ ., 1)\n"
+        "constraint 5 [/]cov(u[district],r[district]) = 0\n"
+        "melogit c_use age || district: u r, nocons cov(pattern(P)) constraints(5)\n"
+        "estimates store pat\n"
+    )
+    session, failure, out = run_text(text, tmp_path)
+    assert failure is None, out
+    ident, pat = session.stored["ident"].e, session.stored["pat"].e
+    assert abs(ident.scalars["ll"] - pat.scalars["ll"]) < 1e-6
+    for col in ("c_use:age", "c_use:_cons"):
+        (b1, s1), (b2, s2) = coef(session, "ident", col), coef(session, "pat", col)
+        assert b1 == pytest.approx(b2, abs=1e-6)
+        assert s1 == pytest.approx(s2, rel=1e-4)
+    (v1, se1) = coef(session, "ident", "/:var(u[district])")
+    for col in ("/:var(u[district])", "/:var(r[district])"):
+        v2, se2 = coef(session, "pat", col)
+        assert v2 == pytest.approx(v1, rel=1e-6)
+        assert se2 == pytest.approx(se1, rel=1e-4)
+    assert " ( 2)  [/]var(u[district]) - [/]var(r[district]) = 0" in out
+    assert "cov(u,r)|          0  (constrained)" in out
+
+
+def test_fixed_variance_at_its_estimate_reproduces_the_fit(tmp_path: Path) -> None:
+    text = SLOPES + (
+        "melogit c_use age || district: u r, nocons cov(unstructured)\n"
+        "estimates store un\n"
+        "matrix F = (., . \\ ., _b[/var(r[district])])\n"
+        "melogit c_use age || district: u r, nocons cov(fixed(F))\n"
+        "estimates store fx\n"
+    )
+    session, failure, out = run_text(text, tmp_path)
+    assert failure is None, out
+    un, fx = session.stored["un"].e, session.stored["fx"].e
+    assert abs(un.scalars["ll"] - fx.scalars["ll"]) < 1e-6
+    for col in ("c_use:age", "c_use:_cons", "/:var(u[district])", "/:cov(u[district],r[district])"):
+        assert coef(session, "fx", col)[0] == pytest.approx(coef(session, "un", col)[0], abs=1e-5)
+    v, se = coef(session, "fx", "/:var(r[district])")
+    assert v == pytest.approx(coef(session, "un", "/:var(r[district])")[0], rel=1e-12)
+    assert se == 0.0
+    assert "var(r)|   .4205399  (constrained)" in out
+
+
+@pytest.mark.parametrize(
+    ("setup", "cov", "message", "rc"),
+    [
+        ("", "fixed(F)", "matrix F not found", 111),
+        ("matrix F = (1, 2, 3)\n", "fixed(F)", "covariance(fixed(F)): matrix F must be 2 x 2", 503),
+        (
+            "matrix F = (., . \\ .5, .)\n",
+            "fixed(F)",
+            "constraint covariance(fixed(F)) not allowed: constraints on variance components "
+            "may fix variances and covariances, make two variances proportional, or make two "
+            "covariances of pairwise equal variances equal",
+            198,
+        ),
+        (
+            "matrix P = (1, . \\ 1, .)\n",
+            "pattern(P)",
+            "constraint covariance(pattern(P)) not allowed: constraints on variance components "
+            "may fix variances and covariances, make two variances proportional, or make two "
+            "covariances of pairwise equal variances equal",
+            198,
+        ),
+    ],
+)
+def test_bad_covariance_matrices(
+    tmp_path: Path, setup: str, cov: str, message: str, rc: int
+) -> None:
+    text = SLOPES + setup + f"melogit c_use age || district: u r, nocons cov({cov})\n"
+    _, failure, out = run_text(text, tmp_path)
+    assert failure is not None
+    assert failure.error.message == message
+    assert failure.error.rc == rc
+    assert "Traceback" not in out

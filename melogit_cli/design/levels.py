@@ -28,6 +28,7 @@ class Block:
     r_var: str = ""
     r_codes: np.ndarray | None = None
     r_levels: int = 0
+    restriction: tuple[str, str] | None = None  # ("fixed" | "pattern", matname)
 
     @property
     def is_r(self) -> bool:
@@ -135,7 +136,10 @@ def build_levels(
                 labels.append("_cons")
             if kind in ("exchangeable", "unstructured") and len(labels) < 2:
                 kind = "independent" if kind == "unstructured" else kind
-            blocks.append(Block(kind, labels))
+            restriction = None
+            if eq.covariance is not None and eq.covariance.matname is not None:
+                restriction = (eq.covariance.kind, eq.covariance.matname)
+            blocks.append(Block(kind, labels, restriction=restriction))
             Zparts.append(Zeq.reshape(n, -1))
         G = int(codes.max()) + 1 if n else 0
         weight_type, weight_var, cw = _level_weights([eq for eq, _ in eqs], ds, rows, codes, G)
@@ -191,7 +195,7 @@ def _covariance_kind(eq: REEquation) -> str:
     if eq.covariance is None:
         return DEFAULT_COVARIANCE
     if eq.covariance.kind in ("fixed", "pattern"):
-        raise StataError(f"matrix {eq.covariance.matname} not found", 111)
+        return "unstructured"  # restricted by constraints on its elements (cns.py)
     return eq.covariance.kind
 
 

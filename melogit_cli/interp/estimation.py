@@ -42,7 +42,7 @@ def melogit(session: Session, rest: str) -> None:
             raise StataError(f"constraint {missing[0]} not defined", 111)
     ds = session.data()
     with show_progress(IterationLog(session.out), enabled=session.progress) as progress:
-        estimation = run(spec, ds, progress.log, progress, session.constraints)
+        estimation = run(spec, ds, progress.log, progress, session.constraints, session.matrices)
     e = estimation.eresults
     ids = session.row_ids[estimation.design.sample]
     session.current = Estimate(e, estimation, ids, spec.options)

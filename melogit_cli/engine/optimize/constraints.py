@@ -1,15 +1,21 @@
-"""Linear constraints ``C x = d`` on the optimizer's parameters: ``x = T z + a``.
+"""Linear constraints ``C s = d``: Newton-Raphson over ``z`` with ``s = T z + a``.
 
 ``T`` is an orthonormal basis of the null space of ``C`` and ``a`` the least-norm
-solution of ``C x = d``; Newton-Raphson maximizes over ``z`` (Stata ``ml``'s reduced
-parameter space), and the variance of ``x`` is ``T (T' (-H) T)^-1 T'``, zero in the
+solution of ``C s = d``; Newton-Raphson maximizes over ``z`` (Stata ``ml``'s reduced
+parameter space), and the variance of ``s`` is ``T (T' (-H) T)^-1 T'``, zero in the
 constrained directions.
+
+``s`` is the optimizer's parameter vector ``x`` itself, or, with a ``metric``, a smooth
+reparametrization ``x = h(s)`` in which the constraints are linear (variances as log
+standard deviations and covariances as atanh correlations, where the engines' own
+parameters are log-Cholesky factors).  The derivatives are then chained:
+``g_s = J' g`` and ``H_s = J' H J + sum_k g_k d2h_k``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,32 +24,57 @@ from melogit_cli.errors import StataError
 RANK_TOLERANCE = 1e-10
 
 
+class Metric(Protocol):
+    """A smooth one-to-one map ``x = h(s)`` with its derivatives."""
+
+    def to_x(self, s: np.ndarray) -> np.ndarray: ...
+
+    def to_s(self, x: np.ndarray) -> np.ndarray: ...
+
+    def jacobian(self, s: np.ndarray) -> np.ndarray: ...
+
+    def second(self, s: np.ndarray) -> np.ndarray:
+        """``d2h_k / ds_i ds_j`` as an array (k, i, j)."""
+        ...
+
+
 @dataclass
 class LinearConstraints:
-    """The feasible set ``x = T z + a`` of ``C x = d``; ``dropped``: redundant rows."""
+    """The feasible set ``s = T z + a`` of ``C s = d``; ``dropped``: redundant rows."""
 
     T: np.ndarray
     a: np.ndarray
-    dropped: list[int]
+    dropped: list[str]
+    metric: Metric | None = None
 
     def to_full(self, z: np.ndarray) -> np.ndarray:
-        return self.T @ z + self.a
+        """The optimizer's parameters ``x`` at reduced coordinates ``z``."""
+        s = self.T @ z + self.a
+        return s if self.metric is None else self.metric.to_x(s)
 
     def to_reduced(self, x: np.ndarray) -> np.ndarray:
-        """The feasible point nearest ``x`` in the reduced coordinates (T is orthonormal)."""
-        return self.T.T @ (np.asarray(x, float) - self.a)
+        """The reduced coordinates of the feasible point nearest ``x`` (in ``s``)."""
+        s = np.asarray(x, float) if self.metric is None else self.metric.to_s(x)
+        return self.T.T @ (s - self.a)
 
     def project(self, x: np.ndarray) -> np.ndarray:
         return self.to_full(self.to_reduced(x))
 
-    def variance(self, negH: np.ndarray) -> np.ndarray:
-        """``T (T' (-H) T)^-1 T'``; raises LinAlgError when the reduced matrix is singular."""
+    def variance(self, negH: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The variance of ``x`` from ``-H`` in ``s`` at ``x``: ``J T (T' (-H) T)^-1 T' J'``;
+        raises LinAlgError when the reduced matrix is not positive definite."""
         reduced = self.T.T @ negH @ self.T
         np.linalg.cholesky(reduced)
-        return self.T @ np.linalg.inv(reduced) @ self.T.T
+        V = self.T @ np.linalg.inv(reduced) @ self.T.T
+        if self.metric is None:
+            return V
+        J = self.metric.jacobian(self.metric.to_s(x))
+        return J @ V @ J.T
 
 
-def solve_constraints(C: np.ndarray, d: np.ndarray, labels: list[int]) -> LinearConstraints:
+def solve_constraints(
+    C: np.ndarray, d: np.ndarray, labels: list[str], metric: Metric | None = None
+) -> LinearConstraints:
     """The feasible set of ``C x = d``, rows taken in order.
 
     A row that depends linearly on the rows before it is dropped when consistent with
@@ -51,7 +82,7 @@ def solve_constraints(C: np.ndarray, d: np.ndarray, labels: list[int]) -> Linear
     """
     n = C.shape[1]
     kept: list[int] = []
-    dropped: list[int] = []
+    dropped: list[str] = []
     for i in range(C.shape[0]):
         rows = C[kept + [i]]
         scale = max(1.0, float(np.abs(rows).max()))
@@ -61,23 +92,24 @@ def solve_constraints(C: np.ndarray, d: np.ndarray, labels: list[int]) -> Linear
         aug = np.column_stack([rows, d[kept + [i]]])
         tol = RANK_TOLERANCE * max(scale, float(np.abs(aug).max()))
         if np.linalg.matrix_rank(aug, tol=tol) > len(kept):
-            msg = f"constraint ({labels[i]}) inconsistent with the constraints before it"
+            msg = f"constraint {labels[i]} inconsistent with the constraints before it"
             raise StataError(msg, 412)
         dropped.append(labels[i])
     Ck, dk = C[kept], d[kept]
     if not kept:
-        return LinearConstraints(np.eye(n), np.zeros(n), dropped)
+        return LinearConstraints(np.eye(n), np.zeros(n), dropped, metric)
     a = np.linalg.lstsq(Ck, dk, rcond=None)[0]
     _, s, vt = np.linalg.svd(Ck)
     T = vt[len(kept) :].T.copy()
-    return LinearConstraints(T, a, dropped)
+    return LinearConstraints(T, a, dropped, metric)
 
 
 class ConstrainedObjective:
-    """A Newton objective over ``z`` for the objective over ``x = T z + a``.
+    """A Newton objective over ``z`` for the objective over ``x = h(T z + a)``.
 
-    The full-space Hessian of the last derivatives (and of the refined Hessian) is kept
-    in ``full_hessian``, from which the variance matrix is computed.
+    The Hessian in ``s`` of the last derivatives (or of the refined Hessian) is kept in
+    ``full_hessian``, from which the variance matrix is computed, and the gradient in
+    ``x`` in ``full_gradient``.
     """
 
     def __init__(self, inner: Any, cns: LinearConstraints) -> None:
@@ -85,23 +117,44 @@ class ConstrainedObjective:
         self.cns = cns
         self.full_hessian: np.ndarray | None = None
         self.full_gradient: np.ndarray | None = None
+        self.full_hessian_gradient = np.zeros(0)
 
     @property
     def state(self) -> Any:
         return self.inner.state
 
     def value(self, z: np.ndarray, floor: float | None = None) -> float:
-        return self.inner.value(self.cns.to_full(z), floor=floor)
+        try:
+            x = self.cns.to_full(z)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return -np.inf  # no covariance matrix has these correlations
+        if not np.all(np.isfinite(x)):
+            return -np.inf
+        return self.inner.value(x, floor=floor)
 
     def derivatives(self, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        s = self.cns.T @ z + self.cns.a
         ll, g, H = self.inner.derivatives(self.cns.to_full(z))
-        self.full_gradient, self.full_hessian = g, H
+        self.full_gradient = g
+        self.full_hessian = self._chain(s, g, H)
         T = self.cns.T
-        return ll, T.T @ g, T.T @ H @ T
+        return ll, T.T @ self.full_hessian_gradient, T.T @ self.full_hessian @ T
 
     def refined_hessian(self, z: np.ndarray) -> np.ndarray | None:
         H = self.inner.refined_hessian(self.cns.to_full(z))
         if H is None:
             return None
-        self.full_hessian = H
-        return self.cns.T.T @ H @ self.cns.T
+        assert self.full_gradient is not None
+        s = self.cns.T @ z + self.cns.a
+        self.full_hessian = self._chain(s, self.full_gradient, H)
+        return self.cns.T.T @ self.full_hessian @ self.cns.T
+
+    def _chain(self, s: np.ndarray, g: np.ndarray, H: np.ndarray) -> np.ndarray:
+        """The Hessian in ``s`` (and, in ``full_hessian_gradient``, the gradient)."""
+        metric = self.cns.metric
+        if metric is None:
+            self.full_hessian_gradient = g
+            return H
+        J = metric.jacobian(s)
+        self.full_hessian_gradient = J.T @ g
+        return J.T @ H @ J + np.einsum("k,kij->ij", g, metric.second(s))
