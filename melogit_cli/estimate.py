@@ -492,7 +492,10 @@ def _variance(result: Fit, vce: str, design: Design, ds: Dataset) -> tuple[np.nd
             np.linalg.cholesky(negH)
             Hinv = np.linalg.inv(negH)
     except np.linalg.LinAlgError:
-        Hinv = np.linalg.pinv(negH)
+        if result.constraints is not None:
+            Hinv = result.constraints.variance(negH, result.x, exact=False)
+        else:
+            Hinv = np.linalg.pinv(negH)
         notes.append("Warning: variance matrix is nonsymmetric or highly singular.")
     if vce == "oim":
         return Hinv, notes

@@ -60,12 +60,17 @@ class LinearConstraints:
     def project(self, x: np.ndarray) -> np.ndarray:
         return self.to_full(self.to_reduced(x))
 
-    def variance(self, negH: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def variance(self, negH: np.ndarray, x: np.ndarray, exact: bool = True) -> np.ndarray:
         """The variance of ``x`` from ``-H`` in ``s`` at ``x``: ``J T (T' (-H) T)^-1 T' J'``;
-        raises LinAlgError when the reduced matrix is not positive definite."""
+        raises LinAlgError when the reduced matrix is not positive definite (``exact``),
+        or takes its pseudo-inverse (not ``exact``)."""
         reduced = self.T.T @ negH @ self.T
-        np.linalg.cholesky(reduced)
-        V = self.T @ np.linalg.inv(reduced) @ self.T.T
+        if exact:
+            np.linalg.cholesky(reduced)
+            inverse = np.linalg.inv(reduced)
+        else:
+            inverse = np.linalg.pinv(reduced)
+        V = self.T @ inverse @ self.T.T
         if self.metric is None:
             return V
         J = self.metric.jacobian(self.metric.to_s(x))
