@@ -222,3 +222,18 @@ def test_bad_covariance_matrices(
     assert failure.error.message == message
     assert failure.error.rc == rc
     assert "Traceback" not in out
+
+
+def test_constraint_list_and_drop(tmp_path: Path) -> None:
+    text = (
+        "constraint 1 [c_use]1.children = [c_use]2.children\n"
+        "constraint define 2 [/]var(_cons[district]) = 0.25\n"
+        "constraint list\n"
+        "constraint drop 1\n"
+        "constraint list\n"
+    )
+    session, failure, out = run_text(text, tmp_path)
+    assert failure is None, out
+    assert session.constraints == {2: "[/]var(_cons[district]) = 0.25"}
+    assert "     1:  [c_use]1.children = [c_use]2.children\n" in out
+    assert out.count("     2:  [/]var(_cons[district]) = 0.25\n") == 2
