@@ -486,14 +486,24 @@ def run(
 
 
 @accepts
-def fit(command: str, data: str | Path | Dataset | object, *, log: bool = False) -> Results:
+def fit(
+    command: str,
+    data: str | Path | Dataset | object,
+    *,
+    log: bool = False,
+    constraints: dict[int, str] | None = None,
+    matrices: dict[str, Matrix] | None = None,
+) -> Results:
     """Fit a ``melogit`` command on a .dta/.csv path, a pandas DataFrame (numeric, string,
     bool and categorical columns) or a dict of arrays; with ``log=True`` the iteration
-    log is kept in ``.log``.  Errors raise StataError with Stata's message and code."""
+    log is kept in ``.log``.  ``constraints`` defines the constraints ``constraints(numlist)``
+    names (``{1: "[c_use]1.children = [c_use]2.children"}``, as ``constraint define``);
+    ``matrices`` the matrices ``covariance(fixed())``/``pattern()`` and ``from()`` name.
+    Errors raise StataError with Stata's message and code."""
     spec = parse(command)
     ds = as_dataset(data)
     buffer = io.StringIO()
-    est = run(spec, ds, IterationLog(buffer) if log else ignore)
+    est = run(spec, ds, IterationLog(buffer) if log else ignore, ignore, constraints, matrices)
     return Results(est.eresults, spec.options, est.notes, buffer.getvalue(), est, ds)
 
 
