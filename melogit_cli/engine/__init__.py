@@ -12,8 +12,8 @@ Map (who owns what):
 - ``model/``: covariance parametrisations and the arrays of nested and crossed designs.
 - ``optimize/``: Newton-Raphson, the fixed-effects logit, Hessians as gradient differences.
 - ``quadrature/``: Gauss-Hermite rules, the two-level engine, the nested (tree) engine.
-- ``laplace/``: the joint sparse Laplace engine and the two-level and nested Laplace
-  gradients (the per-cluster scores of vce(opg|robust|cluster)).
+- ``laplace/``: the joint sparse Laplace engine (likelihood, gradient, per-top-cluster
+  scores) and the two-level and nested engines' Laplace gradients (weighted fits only).
 - ``shared/``: pieces the engines share: the safe Cholesky factor and the mode search.
 - ``compiled/``: numba loops of the two-level quadrature, for large data.
 """

@@ -2,8 +2,8 @@
 picks the first that fits, once, for the estimation.
 
 The joint sparse Laplace engine comes first: it is the same approximation as the
-two-level and nested engines' Laplace, and faster, but it gives no per-cluster scores
-and takes no weights, so fits that need them fall to the others.
+two-level and nested engines' Laplace, and faster, but it takes no weights, so weighted
+fits fall to the others.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ REGISTRY: tuple[Registration, ...] = (
         "crossed",
         frozenset({"two-level", "nested"}),
         LAPLACE,
-        scores=False,
+        scores=True,
         weights=False,
     ),
     Registration(

@@ -20,10 +20,9 @@ def cluster_scores(estimation) -> np.ndarray:
 
     design, fit = estimation.design, estimation.fit
     model, state = fit.model, fit.state
-    if getattr(model, "layout", "") == "crossed":
-        if design.levels.crossed:
-            raise StataError("option scores not allowed after crossed random-effects models", 198)
-        model, state = _scoring_engine(estimation)
+    if model.layout == "crossed" and design.levels.crossed:
+        # the first term is then not the top-level clusters, and H does not split by them
+        raise StataError("option scores not allowed after crossed random-effects models", 198)
     internal = model.cluster_scores(fit.beta, fit.theta, state)
     fx = design.fixed
     keep = fx.keep.copy()
@@ -52,21 +51,3 @@ def observation_scores(estimation) -> np.ndarray:
     out[first] = S
     return out
 
-
-def _scoring_engine(estimation):
-    """A quadrature or Laplace engine that gives cluster scores (the joint Laplace engine
-    does not), with its state at the estimates."""
-    from melogit_cli.engine.registry import select
-    from melogit_cli.estimate import ARRAYS, engine_method
-
-    design, fit = estimation.design, estimation.fit
-    e = estimation.eresults
-    method = e.macros.get("intmethod", "mvaghermite")
-    points = int(e.macros.get("n_quad") or 1)
-    computed = engine_method(method, points)
-    nested = len(design.levels.levels) > 1
-    reg = select("nested" if nested else "two-level", computed, scores=True, weighted=False)
-    data, cov = ARRAYS[reg.layout](design)
-    model = reg.engine_class()(data, cov, computed, points)
-    _, state = model.loglik(fit.beta, fit.theta, model.start_state(fit.beta, fit.theta))
-    return model, state

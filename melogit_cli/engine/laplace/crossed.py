@@ -495,9 +495,45 @@ class CrossedLaplace:
     def cluster_scores(
         self, beta: np.ndarray, theta: np.ndarray, state: CrossedState
     ) -> np.ndarray:
-        """Not offered: the selector gives fits that need scores to the other engines."""
-        del beta, theta, state
-        raise StataError("vce() other than oim not allowed with the joint Laplace engine", 198)
+        """Each top-level cluster's contribution (G x P) to the gradient, unweighted.
+
+        The top-level clusters are the first term's groups (the design lists the highest
+        level first).  Without crossed terms ``H`` is block diagonal by top-level cluster,
+        so every piece of the gradient, the adjoint ``z = H^-1 B'c`` included, splits
+        into sums over each cluster's rows: the scores are those sums.
+        """
+        d = self.data
+        p, T = self.p, self.T
+        factors = self._factors(theta)
+        v, _, rows, f = self.modes(beta, theta, factors, state)
+        mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
+        resid = d.obs_weight * (d.y - d.trials * mu)
+        W = d.obs_weight * d.trials * mu * (1 - mu)
+        W1 = W * (1 - 2 * mu)
+        M = self._selected_inverse(f)
+        bt = rows.slots.T  # n x Q
+        MB = np.einsum("iab,ib->ia", M, bt)
+        c = W1 * np.einsum("ia,ia->i", bt, MB)  # W' lev
+        z = self._solve(f, self._bt(rows, c))
+        # each row's part: D (resid - (c - W B z)/2), D the direct derivatives of eta
+        weight = resid - 0.5 * (c - W * self._bmul(rows, z[None])[0])
+        per_row = np.zeros((p + T, self.n))
+        per_row[:p] = self.XT * weight
+        qs = self.slot_starts
+        for k, (term, (_, dA)) in enumerate(zip(self.terms, factors, strict=True)):
+            vk = v[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
+            zk = z[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
+            v_rows, z_rows = vk[term.group], zk[term.group]
+            for s, t in enumerate(term.theta_index):
+                ZdA = term.Z @ dA[s]
+                per_row[p + t] += weight * np.einsum("ia,ia->i", ZdA, v_rows)
+                per_row[p + t] -= 0.5 * resid * np.einsum("ia,ia->i", ZdA, z_rows)
+                per_row[p + t] -= W * np.einsum("ia,ia->i", MB[:, qs[k] : qs[k + 1]], ZdA)
+        top = d.terms[0]
+        scores = np.empty((top.n_groups, p + T))
+        for j in range(p + T):
+            scores[:, j] = np.bincount(top.group, per_row[j], minlength=top.n_groups)
+        return scores
 
     def refined_hessian(self, x: np.ndarray) -> None:
         """None: the objective's differenced Hessian is refined by the objective itself."""

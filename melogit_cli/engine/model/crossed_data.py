@@ -44,7 +44,8 @@ class CrossedData:
 
     @property
     def cluster_weight(self) -> np.ndarray:
-        return np.ones(1)
+        """One per top-level cluster (the first term's groups): no weights."""
+        return np.ones(self.terms[0].n_groups)
 
     def row_weight(self) -> np.ndarray:
         return self.obs_weight
