@@ -292,9 +292,10 @@ def test_nested_laplace_runs_through_the_joint_sparse_engine():
     """Unweighted OIM Laplace fits of nested models use the crossed engine's joint
     Laplace (with a block-diagonal Schur complement); at its estimates the nested
     engine's Laplace likelihood is the same and its exact gradient vanishes, and a
-    robust fit (the joint engine's per-school scores) has the same estimates.  (The robust comparison is
-    made on the random-intercept model: the slope's variance here is at the boundary,
-    where the likelihood is flat to 1e-6 and two optimizers stop at different points.)"""
+    robust fit (the joint engine's per-school scores) has the same estimates.  (The
+    robust comparison is made on the random-intercept model: the slope's variance here
+    is at the boundary, where the likelihood is flat to 1e-6 and two optimizers stop at
+    different points.)"""
     from melogit_cli.api import run
 
     command = "melogit y x || school: || klass: x, intmethod(laplace)"
