@@ -378,6 +378,7 @@ def test_line_search_lets_go_of_a_trial_point_far_below(monkeypatch):
     not adapted further, and its nodes are not carried to the next trial."""
     from melogit_cli.engine.fit import QuadratureObjective
     from melogit_cli.engine.quadrature import nested
+    from melogit_cli.engine.shared.adaptation import SETTLE_CHECK
 
     model, p = engine("melogit y x || school: || klass:", four_level(8), "mvaghermite", 5)
     x0 = np.concatenate([np.zeros(p), np.zeros(model.T)])
@@ -395,11 +396,11 @@ def test_line_search_lets_go_of_a_trial_point_far_below(monkeypatch):
     wild[:p] = 8.0  # every linear predictor far out: a hopeless step
     ll = objective.value(wild, floor=ll0)
     assert ll < ll0 - 0.01 * (abs(ll0) + 1)
-    assert len(passes) == nested.SETTLE_CHECK
+    assert len(passes) == SETTLE_CHECK
     assert objective.state is settled
     passes.clear()
     objective.value(wild)  # without a floor the point is adapted until it settles
-    assert len(passes) > nested.SETTLE_CHECK
+    assert len(passes) > SETTLE_CHECK
 
 
 def test_combined_codes_number_id_paths_as_unique_rows():

@@ -17,12 +17,9 @@ from melogit_cli.api import as_dataset, fit, parse, run
 from melogit_cli.engine.events import Iteration, Message
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance
 from melogit_cli.engine.optimize.newton import STALLED_ITERATIONS, Settings, maximize
-from melogit_cli.engine.quadrature.twolevel import (
-    ADAPT_ITERATIONS,
-    ADAPT_NO_PROGRESS,
-    ClusterData,
-    TwoLevelQuadrature,
-)
+from melogit_cli.engine.quadrature.twolevel import ClusterData, TwoLevelQuadrature
+from melogit_cli.engine.shared.adaptation import NO_PROGRESS as ADAPT_NO_PROGRESS
+from melogit_cli.engine.shared.adaptation import PASSES as ADAPT_ITERATIONS
 
 
 def _bangladesh(max_district: int) -> pd.DataFrame:

@@ -43,7 +43,6 @@ from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.nested_data import Chunk, NestedData
 from melogit_cli.engine.optimize.differences import GradientDifferences
-from melogit_cli.engine.optimize.newton import far_below
 from melogit_cli.engine.quadrature.nested_hessian import chunk_hessian
 from melogit_cli.engine.quadrature.nested_tree import (
     Modes,
@@ -53,16 +52,13 @@ from melogit_cli.engine.quadrature.nested_tree import (
 )
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.quadrature.twolevel import Evaluation
+from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.special import expit
 
 if TYPE_CHECKING:
     from melogit_cli.engine.protocol import Objective
 
-ADAPT_ITERATIONS = 100  # fewer than Stata's 1001: far from the optimum the fixed point can cycle
-ADAPT_TOLERANCE = 1e-11  # tighter than Stata's 1e-8: keeps the line search free of adaptation noise
-RESTART_AFTER = 30
-SETTLE_CHECK = 10  # a line search's trial point still far below its floor by then is let go
 CHUNK_ELEMENTS = 4_000_000
 LAPLACE = ("laplace", "pclaplace")
 MODE_CURVATURE = ("mcaghermite", "pcaghermite") + LAPLACE
@@ -98,7 +94,7 @@ class NestedQuadrature:
         self.cov = cov
         self.method = method
         self.points = 1 if method in LAPLACE else points
-        self.adapt_tolerance = ADAPT_TOLERANCE  # relative change at which adaptation stops
+        self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
         self.dims = cov.dims
         self.L = len(self.dims)
         self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
@@ -293,37 +289,32 @@ class NestedQuadrature:
     def _adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState, floor: float | None
     ) -> tuple[float, NestedState]:
-        """Move every unit's nodes to its conditional posterior mean and SD, to a fixed point.
+        """Move every unit's nodes to its conditional posterior mean and SD, to a fixed
+        point, from the carried state or, when there is none, from the modes."""
 
-        Starts from the carried state, or from the mode-curvature nodes when there is none
-        or when the carried state does not settle within ``RESTART_AFTER`` iterations.
-        A line search's trial point that has not settled after ``SETTLE_CHECK``
-        iterations and is still far below ``floor`` is left there: far from the optimum
-        the fixed point can take a hundred passes, for a step that is then halved anyway.
-        """
-        fresh = not state.m
-        m, R = self._mode_start(beta, theta, state) if fresh else (state.m, state.R)
-        ll_old = None
-        ll = -np.inf
-        for it in range(ADAPT_ITERATIONS):
-            if it == RESTART_AFTER and not fresh:
-                m, R = self._mode_start(beta, theta, state)
-                ll_old = None
-            locs = self._locations_from_u(theta, m, R)
-            res = self.evaluate(beta, theta, locs, moments=True)
-            ll = res.ll
-            current = NestedState(locs, m, R)
-            if not np.isfinite(ll):
-                return ll, current
-            if ll_old is not None and abs(ll - ll_old) <= self.adapt_tolerance * (abs(ll_old) + 1):
-                return ll, current
-            if it + 1 >= SETTLE_CHECK and far_below(ll, floor):
-                return ll, current
-            ll_old = ll
-            assert res.moments is not None
+        def one_pass(st: NestedState) -> tuple[float, NestedState]:
+            res = self.evaluate(beta, theta, st.locations, moments=True)
+            if res.moments is None or not np.isfinite(res.ll):
+                return res.ll, st
             m = [mean for mean, _ in res.moments]
             R = [safe_cholesky(cov) for _, cov in res.moments]
-        return ll, NestedState(self._locations_from_u(theta, m, R), m, R)
+            return res.ll, NestedState(self._locations_from_u(theta, m, R), m, R)
+
+        def from_modes() -> NestedState:
+            m, R = self._mode_start(beta, theta, state)
+            return NestedState(self._locations_from_u(theta, m, R), m, R)
+
+        carried = None
+        if state.m:
+            locations = self._locations_from_u(theta, state.m, state.R)
+            carried = NestedState(locations, state.m, state.R)
+        return adaptation.adapt(
+            one_pass,
+            carried,
+            from_modes,
+            floor=floor,
+            tolerance=self.adapt_tolerance,
+        )
 
     def _mode_start(
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState

@@ -24,8 +24,8 @@ import numpy as np
 
 from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.model.covariance import LevelCovariance
-from melogit_cli.engine.optimize.newton import far_below
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
+from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import cluster_modes
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
@@ -33,12 +33,6 @@ from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
 if TYPE_CHECKING:
     from melogit_cli.engine.protocol import Objective
 
-ADAPT_ITERATIONS = 1001
-ADAPT_TOLERANCE = 1e-8
-RESTART_AFTER = 100  # iterations from the previous nodes before starting afresh
-# passes without a new smallest change of the log likelihood after which the adaptation
-# is judged not to settle (its changes wander instead of shrinking geometrically)
-ADAPT_NO_PROGRESS = 20
 MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
 CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 
@@ -198,7 +192,7 @@ class TwoLevelQuadrature:
         self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
-        self.adapt_tolerance = ADAPT_TOLERANCE  # relative change at which adaptation stops
+        self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
         self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
         self._xb_cache: tuple[bytes, int, np.ndarray] | None = None
@@ -459,45 +453,28 @@ class TwoLevelQuadrature:
     def _adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, floor: float | None
     ) -> tuple[float, AdaptiveState]:
-        """Move nodes to posterior means and SDs until the log likelihood settles.
-
-        Starting from the previous point's nodes is fast near convergence; far from it
-        (a long Newton step) the iteration can collapse a cluster onto one node, so a
-        start that fails is replaced by each cluster's mode and curvature, unless the
-        point is a line search's trial far below what it must reach.
-        """
-        ll, adapted, ok = self._iterate_moments(beta, theta, state, RESTART_AFTER)
-        if ok or far_below(ll, floor):
-            return ll, adapted
-        start = self.mode_curvature_state(beta, theta, state)
-        ll, adapted, _ = self._iterate_moments(beta, theta, start, ADAPT_ITERATIONS)
-        return ll, adapted
+        """Move nodes to posterior means and SDs until the log likelihood settles."""
+        return adaptation.adapt(
+            lambda st: self._posterior_moments(beta, theta, st),
+            state,
+            lambda: self.mode_curvature_state(beta, theta, state),
+            floor=floor,
+            tolerance=self.adapt_tolerance,
+            sound=lambda st: self._sound(theta, st),
+        )
 
     def _iterate_moments(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, limit: int
     ) -> tuple[float, AdaptiveState, bool]:
-        """Posterior-moment iterations; ``ok`` when they settled on sound nodes.
-
-        Converging iterations shrink the change of the log likelihood geometrically;
-        when ``ADAPT_NO_PROGRESS`` passes bring no smaller change the nodes wander
-        (a posterior far sharper than any rule of few points resolves) and the
-        iterations stop unsettled rather than run to ``limit``."""
-        ll_old = None
-        smallest, since = np.inf, 0
-        for _ in range(limit):
-            ll, moments = self._posterior_moments(beta, theta, state)
-            if not np.isfinite(ll):
-                return ll, state, False
-            if ll_old is not None:
-                change = abs(ll - ll_old)
-                if change <= self.adapt_tolerance * (abs(ll_old) + 1):
-                    return ll, state, self._sound(theta, state)
-                smallest, since = (change, 0) if change < smallest else (smallest, since + 1)
-                if since >= ADAPT_NO_PROGRESS:
-                    return ll, state, False
-            ll_old = ll
-            state = moments
-        return ll, state, False
+        """At most ``limit`` posterior-moment passes; ``ok`` when they settled on sound
+        nodes."""
+        return adaptation.iterate(
+            lambda st: self._posterior_moments(beta, theta, st),
+            state,
+            limit,
+            tolerance=self.adapt_tolerance,
+            sound=lambda st: self._sound(theta, st),
+        )
 
     def _sound(self, theta: np.ndarray, state: AdaptiveState) -> bool:
         """No cluster's node scale has collapsed relative to the prior."""
