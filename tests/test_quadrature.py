@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA
 
 from melogit_cli.api import fit
-from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+from melogit_cli.engine.laplace.objective import LaplaceObjective
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance
 from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData, TwoLevelQuadrature

@@ -13,7 +13,10 @@ Map (who owns what):
 - ``optimize/``: Newton-Raphson, the fixed-effects logit, Hessians as gradient differences.
 - ``quadrature/``: Gauss-Hermite rules, the two-level engine, the nested (tree) engine.
 - ``laplace/``: the joint sparse Laplace engine (likelihood, gradient, per-top-cluster
-  scores) and the two-level and nested engines' Laplace gradients (weighted fits only).
-- ``shared/``: pieces the engines share: the safe Cholesky factor and the mode search.
+  scores), the Laplace Newton objective every engine's Laplace fit uses (exact gradient,
+  differenced Hessian), and the two-level and nested engines' Laplace scores (weighted
+  fits only).
+- ``shared/``: pieces the engines share: the safe Cholesky factor, the mode search and
+  mean-variance adaptation.
 - ``compiled/``: numba loops of the two-level quadrature, for large data.
 """

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from melogit_cli.engine.laplace.dense_spd import SMALL, BlockDiagonalSPD, DenseSPD
-from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+from melogit_cli.engine.laplace.objective import LaplaceObjective
 from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.crossed_data import CrossedData, collapse_identical_rows
 from melogit_cli.engine.optimize.differences import ShiftedGradient

@@ -42,7 +42,6 @@ import numpy as np
 from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.nested_data import Chunk, NestedData
-from melogit_cli.engine.optimize.differences import GradientDifferences
 from melogit_cli.engine.quadrature.nested_hessian import chunk_hessian
 from melogit_cli.engine.quadrature.nested_tree import (
     Modes,
@@ -108,7 +107,6 @@ class NestedQuadrature:
         self.slices = cov.theta_slices()
         self.constant = data.log_binomial_constant()
         self.tree = Tree(data, self.dims)
-        self._differences: GradientDifferences | None = None
 
     # ------------------------------------------------------------ parameters
     def factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -329,18 +327,19 @@ class NestedQuadrature:
 
     # ------------------------------------------------------------ derivatives
     def objective(self, state: NestedState) -> Objective:
-        """The Newton objective; ``derivatives`` covers quadrature and Laplace."""
+        """The Newton objective: quadrature's analytic derivatives with the nodes held
+        fixed, or Laplace's exact gradient (the modes move) and differenced Hessian."""
+        if self.method in LAPLACE:
+            from melogit_cli.engine.laplace.objective import LaplaceObjective
+
+            return LaplaceObjective(self, state)
         from melogit_cli.engine.fit import QuadratureObjective
 
         return QuadratureObjective(self, state)
 
-    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None:
-        """Laplace: the central-differenced Hessian at the point last differentiated
-        (None when the Hessian of ``derivatives`` is already the final one)."""
-        diffs = self._differences
-        if self.method not in LAPLACE or diffs is None or not np.array_equal(x, diffs.x):
-            return None
-        return diffs.central()
+    def refined_hessian(self, x: np.ndarray) -> None:
+        """None: the quadrature Hessian is analytic; Laplace's objective refines its own."""
+        del x
 
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
         """Per top-level unit score vectors (G x P)."""
@@ -359,22 +358,12 @@ class NestedQuadrature:
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> Evaluation:
         """Log likelihood, gradient and Hessian.
 
-        Quadrature: the analytic Hessian with the nodes fixed.  Laplace: forward
-        differences of the exact gradient (the modes move with the parameters);
-        ``refined_hessian`` gives the central ones at the final point.
+        Quadrature: the analytic Hessian with the nodes fixed.  Laplace: the exact
+        gradient (the modes move with the parameters) and its forward differences, as
+        the Laplace objective computes them.
         """
-        x = np.concatenate([beta, theta])
-        p = self.p
         if self.method in LAPLACE:
-            ll = self.evaluate(beta, theta, state.locations).ll
-
-            def grad(z: np.ndarray) -> np.ndarray:
-                st = self.mode_state(z[:p], z[p:], state)
-                return self.gradient(z[:p], z[p:], st)
-
-            g = self.gradient(beta, theta, state)
-            self._differences = GradientDifferences(lambda z, _i, _h: grad(z), x)
-            return Evaluation(ll, g, self._differences.forward(g))
+            return Evaluation(*self.objective(state).derivatives(np.concatenate([beta, theta])))
         res = self.evaluate(beta, theta, state.locations, hessian=True)
         assert res.scores is not None and res.hessian is not None
         H = 0.5 * (res.hessian + res.hessian.T)

@@ -500,7 +500,7 @@ class TwoLevelQuadrature:
         """The Newton objective: quadrature's analytic derivatives with the nodes held
         fixed, or Laplace's exact gradient (the mode moves) and differenced Hessian."""
         if self.method in ("laplace", "pclaplace"):
-            from melogit_cli.engine.laplace.twolevel import LaplaceObjective
+            from melogit_cli.engine.laplace.objective import LaplaceObjective
 
             return LaplaceObjective(self, state)
         from melogit_cli.engine.fit import QuadratureObjective
