@@ -16,6 +16,7 @@ from melogit_cli.design.levels import Level
 from melogit_cli.engine.allocator import keep_freed_memory
 from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
+from melogit_cli.engine.integration import LAPLACE, Integration
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.optimize.newton import Display, Settings, infeasible, parse_technique
 from melogit_cli.engine.quadrature.twolevel import ClusterData
@@ -30,7 +31,6 @@ if TYPE_CHECKING:  # imported where a nested or crossed model needs them
     from melogit_cli.engine.model.crossed_data import CrossedData
     from melogit_cli.engine.model.nested_data import NestedData
 
-LAPLACE_METHODS = ("laplace", "pclaplace")
 CROSSED_NOTE = "note: crossed random-effects model specified; option intmethod(laplace) implied."
 MAX_CROSSED_QUADRATURE_DIM = 5  # R.-expanded effects that quadrature may still integrate
 
@@ -51,7 +51,7 @@ def integration(options: Options, crossed: bool = False) -> tuple[str, int]:
     Crossed models (any ``R.varname``) default to the Laplacian approximation.
     """
     method = options.intmethod or ("laplace" if crossed else "mvaghermite")
-    if method in LAPLACE_METHODS:
+    if method in LAPLACE:
         if options.intpoints is not None:
             raise StataError(f"option intpoints() not allowed with intmethod({method})", 198)
         return method, 1
@@ -59,29 +59,6 @@ def integration(options: Options, crossed: bool = False) -> tuple[str, int]:
     if points < 1:
         raise StataError("intpoints() must be a positive integer", 198)
     return method, points
-
-
-def engine_method(method: str, points: int) -> str:
-    """The approximation the engines compute for ``method`` at ``points`` per effect.
-
-    Adaptive quadrature with one point is the Laplacian approximation (the manual:
-    laplace is mode-curvature adaptive quadrature with one point); a one-point
-    mean-variance rule cannot estimate the posterior variance it adapts to, so it too
-    is the Laplacian approximation, as in Stata, where laplace is ``intpoints(1)``.
-    A two-point mean-variance rule cannot fix both the mean and the variance either
-    and is adapted by mode and curvature.
-    """
-    if points == 1 and method in ("mvaghermite", "mcaghermite"):
-        return "laplace"
-    if points == 1 and method == "pcaghermite":
-        return "pclaplace"
-    if points == 2 and method == "mvaghermite":
-        # the nodes of a two-point rule sit at +-1 prior SD, so the rule's posterior
-        # variance is fixed whenever its mean is: any pair of nodes with equal posterior
-        # weight is a fixed point of mean-variance adaptation, and its likelihood
-        # depends on the path taken; the two-point rule is placed by mode and curvature
-        return "mcaghermite"
-    return method
 
 
 def estimate(
@@ -124,7 +101,7 @@ def _estimate(
     design = build_design(spec, ds)
     nested = len(design.levels.levels) > 1
     weighted = bool(design.weight_type) or any(lv.weight_type for lv in design.levels.levels)
-    if method in LAPLACE_METHODS and weighted:
+    if method in LAPLACE and weighted:
         raise StataError("weights not allowed with intmethod(laplace)", 101)
     notes: list[str] = []
     if crossed:
@@ -135,15 +112,17 @@ def _estimate(
     for note in notes:
         sink(Message(note))
 
-    computed = engine_method(method, points)
+    computed = Integration.of(method, points)
     engine = select(
         "nested" if nested else "two-level",
-        computed,
+        computed.method,
         scores=opts.vce != "oim" or _pweighted(design),
         weighted=weighted,
     )
     data, cov = ARRAYS[engine.layout](design)
-    problem = Problem(data, cov, computed, points, has_constant=not spec.noconstant)
+    problem = Problem(
+        data, cov, computed.method, computed.points, has_constant=not spec.noconstant
+    )
     settings = Settings(
         iterate=300 if opts.iterate is None else opts.iterate,
         tolerance=opts.tolerance,
@@ -343,9 +322,9 @@ def _check_crossed(design: Design, method: str, weighted: bool) -> None:
     opts = design.spec.options
     if weighted:
         raise StataError("weights not allowed with crossed random effects", 101)
-    if opts.vce != "oim" and method in LAPLACE_METHODS:
+    if opts.vce != "oim" and method in LAPLACE:
         raise StataError(f"vce({opts.vce}) not allowed with crossed random effects", 198)
-    if method in LAPLACE_METHODS:
+    if method in LAPLACE:
         return
     dim = sum(b.dense_size for lv in design.levels.levels for b in lv.blocks)
     if dim > MAX_CROSSED_QUADRATURE_DIM:

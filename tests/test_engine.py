@@ -213,3 +213,22 @@ def test_gradient_against_differences(layout, method):
     h = 1e-5
     numeric = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
     assert np.max(np.abs(numeric - g)) < 1e-6 * np.max(np.abs(g))
+
+
+def test_integration_is_decided_once():
+    """The one place that knows Laplace is one point, and which few-point rules are
+    another method."""
+    from melogit_cli.engine.integration import Integration
+
+    assert Integration.of("laplace", 7) == Integration("laplace", 1)
+    assert Integration.of("pclaplace", 3) == Integration("pclaplace", 1)
+    assert Integration.of("mvaghermite", 1) == Integration("laplace", 1)
+    assert Integration.of("pcaghermite", 1) == Integration("pclaplace", 1)
+    assert Integration.of("mvaghermite", 2) == Integration("mcaghermite", 2)
+    assert Integration.of("mvaghermite", 7) == Integration("mvaghermite", 7)
+    assert [Integration.of(m, 7).adaptation for m in ("ghermite", "mvaghermite", "laplace")] == [
+        "none",
+        "mean-variance",
+        "mode-curvature",
+    ]
+    assert Integration.of("laplace", 1).laplace and not Integration.of("mcaghermite", 3).laplace

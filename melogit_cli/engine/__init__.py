@@ -6,6 +6,8 @@ Map (who owns what):
   the quadrature and numerical Newton objectives.
 - ``protocol``: the ``Engine`` and ``Objective`` protocols every engine implements.
 - ``registry``: what each engine fits; ``select`` picks the engine once per estimation.
+- ``integration``: the ``Integration`` value (method as computed, points per effect, node
+  placement): the one place where Laplace means one point.
 - ``events``: what the fit reports (the iteration log is rendered elsewhere).
 - ``predict``: empirical Bayes means and modes after a two-level fit.
 - ``allocator``: keeps freed memory for reuse during a fit.

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from melogit_cli.engine.integration import LAPLACE, QUADRATURE
 from melogit_cli.engine.protocol import Engine
-
-LAPLACE = frozenset({"laplace", "pclaplace"})
-QUADRATURE = frozenset({"ghermite", "mvaghermite", "mcaghermite", "pcaghermite"})
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from melogit_cli.engine.integration import Integration
 from melogit_cli.engine.laplace.dense_spd import SMALL, BlockDiagonalSPD, DenseSPD
 from melogit_cli.engine.laplace.objective import LaplaceObjective
 from melogit_cli.engine.model.covariance import NestedCovariance
@@ -128,12 +129,11 @@ class CrossedLaplace:
     def __init__(
         self, data: CrossedData, cov: NestedCovariance, method: str = "laplace", points: int = 1
     ) -> None:
-        del points  # one point: the Laplacian approximation
         data = collapse_identical_rows(data)
         self.data = data
         self.cov = cov
         self.method = method
-        self.points = 1  # the Laplace approximation: one point per effect
+        self.points = Integration.of(method, points).points  # one: the Laplacian approximation
         self.p = data.X.shape[1]
         self.T = cov.n_params
         r, y = data.trials, data.y

@@ -1,7 +1,7 @@
 """The exact gradient of the Laplace approximation of a nested model.
 
 For a top-level unit, ``l = h(v_hat) - log|H|/2`` with ``H = I + sum_i W_i b_i b_i'``
-(``nested_tree``).  As in the two-level case (``laplace.py``) the mode moves with the
+(``nested_tree``).  As in the two-level case (``laplace.twolevel``) the mode moves with the
 parameters, ``dv_hat/dpsi = H^-1 d2h/dv dpsi``, and
 
 ``d log|H| / dpsi = sum_i [W'_i (b_i' H^-1 b_i) deta_i/dpsi + 2 W_i b_i' H^-1 db_i/dpsi]``
@@ -9,7 +9,8 @@ parameters, ``dv_hat/dpsi = H^-1 d2h/dv dpsi``, and
 with ``deta_i/dpsi`` the total derivative of the linear predictor at the moving mode.
 ``H^-1`` is needed only on each row's path (its units and their ancestors), which the
 tree's selected inverse provides; ``H^-1 (d2h/dv dpsi)`` is one tree solve with a
-right-hand side per parameter.
+right-hand side per parameter.  Only weighted fits take this path: the joint engine fits
+and scores unweighted ones.
 """
 
 from __future__ import annotations

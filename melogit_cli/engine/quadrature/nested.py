@@ -28,7 +28,7 @@ Every scheme is a valid quadrature rule that converges to the likelihood as the 
 grow.  Derivatives of the quadrature methods hold the nodes fixed in the v-metric, as
 the two-level code does: the gradient is the posterior-weighted score and the Hessian
 is analytic too (``nested_hessian``).  Laplace uses its exact gradient, with the modes
-moving with the parameters (``nested_laplace``), and differences of it for the Hessian
+moving with the parameters (``laplace.nested``), and differences of it for the Hessian
 (forward while iterating, central at the end).
 """
 
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from melogit_cli.engine.compiled import kernels
+from melogit_cli.engine.integration import LAPLACE, MODE_CURVATURE, Integration
 from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.nested_data import Chunk, NestedData
 from melogit_cli.engine.quadrature.nested_hessian import chunk_hessian
@@ -59,8 +60,6 @@ if TYPE_CHECKING:
     from melogit_cli.engine.protocol import Objective
 
 CHUNK_ELEMENTS = 4_000_000
-LAPLACE = ("laplace", "pclaplace")
-MODE_CURVATURE = ("mcaghermite", "pcaghermite") + LAPLACE
 
 Locations = list[tuple[np.ndarray, np.ndarray]]  # per level: mu, C in the v-metric
 
@@ -92,7 +91,7 @@ class NestedQuadrature:
         self.data = data
         self.cov = cov
         self.method = method
-        self.points = 1 if method in LAPLACE else points
+        self.points = Integration.of(method, points).points
         self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
         self.dims = cov.dims
         self.L = len(self.dims)

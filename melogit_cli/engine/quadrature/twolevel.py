@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from melogit_cli.engine.compiled import kernels
+from melogit_cli.engine.integration import LAPLACE, MODE_CURVATURE, Integration
 from melogit_cli.engine.model.covariance import LevelCovariance
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
@@ -182,7 +183,7 @@ class TwoLevelQuadrature:
         self.data = data
         self.cov = cov
         self.method = method
-        self.points = 1 if method in ("laplace", "pclaplace") else points
+        self.points = Integration.of(method, points).points
         self.rule: Rule = normal_rule(self.points, cov.dim)
         self.constant = data.log_binomial_constant()
         self.p = data.X.shape[1]
@@ -405,7 +406,7 @@ class TwoLevelQuadrature:
         if self.method == "ghermite":
             state = self.prior_state(theta)
             return self._posterior_moments(beta, theta, state)[0], state
-        if self.method in ("mcaghermite", "laplace", "pcaghermite", "pclaplace"):
+        if self.method in MODE_CURVATURE:
             state = self.mode_curvature_state(beta, theta, state)
             return self._posterior_moments(beta, theta, state)[0], state
         return self._adapt_mean_variance(beta, theta, state, floor)
@@ -499,7 +500,7 @@ class TwoLevelQuadrature:
     def objective(self, state: AdaptiveState) -> Objective:
         """The Newton objective: quadrature's analytic derivatives with the nodes held
         fixed, or Laplace's exact gradient (the mode moves) and differenced Hessian."""
-        if self.method in ("laplace", "pclaplace"):
+        if self.method in LAPLACE:
             from melogit_cli.engine.laplace.objective import LaplaceObjective
 
             return LaplaceObjective(self, state)
@@ -559,7 +560,7 @@ class TwoLevelQuadrature:
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
     ) -> np.ndarray:
         """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
-        if self.method in ("laplace", "pclaplace"):
+        if self.method in LAPLACE:
             from melogit_cli.engine.laplace.twolevel import laplace_cluster_scores
 
             return laplace_cluster_scores(self, beta, theta, state)

@@ -1,0 +1,58 @@
+"""How the random effects are integrated out: the method, the points per effect and the
+node placement it implies, decided once per estimation and passed to the engine.
+
+The Laplacian approximation is mode-curvature adaptive quadrature with one point per
+effect; that rule, and the methods whose few points amount to another method, live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LAPLACE = frozenset({"laplace", "pclaplace"})
+QUADRATURE = frozenset({"ghermite", "mvaghermite", "mcaghermite", "pcaghermite"})
+MODE_CURVATURE = frozenset({"mcaghermite", "pcaghermite"}) | LAPLACE
+
+
+@dataclass(frozen=True)
+class Integration:
+    """An integration method as the engines compute it, with its points per effect."""
+
+    method: str
+    points: int
+
+    @classmethod
+    def of(cls, method: str, points: int) -> Integration:
+        """The approximation computed for ``method`` at ``points`` per effect.
+
+        Adaptive quadrature with one point is the Laplacian approximation (the manual:
+        laplace is mode-curvature adaptive quadrature with one point); a one-point
+        mean-variance rule cannot estimate the posterior variance it adapts to, so it
+        too is the Laplacian approximation, as in Stata, where laplace is
+        ``intpoints(1)``.  A two-point mean-variance rule cannot fix both the mean and
+        the variance either and is adapted by mode and curvature.
+        """
+        if method in LAPLACE:
+            return cls(method, 1)
+        if points == 1 and method in ("mvaghermite", "mcaghermite"):
+            return cls("laplace", 1)
+        if points == 1 and method == "pcaghermite":
+            return cls("pclaplace", 1)
+        if points == 2 and method == "mvaghermite":
+            # the nodes of a two-point rule sit at +-1 prior SD, so the rule's posterior
+            # variance is fixed whenever its mean is: any pair of nodes with equal
+            # posterior weight is a fixed point of mean-variance adaptation, and its
+            # likelihood depends on the path taken
+            return cls("mcaghermite", 2)
+        return cls(method, points)
+
+    @property
+    def laplace(self) -> bool:
+        return self.method in LAPLACE
+
+    @property
+    def adaptation(self) -> str:
+        """Where the nodes sit: "none", "mean-variance" or "mode-curvature"."""
+        if self.method == "ghermite":
+            return "none"
+        return "mode-curvature" if self.method in MODE_CURVATURE else "mean-variance"
