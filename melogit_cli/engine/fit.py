@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from melogit_cli.engine.events import EventSink, GridNode, Message, PhaseStart, ignore
+from melogit_cli.engine.integration import LAPLACE
+from melogit_cli.engine.laplace.objective import LaplaceObjective
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.optimize.constraints import ConstrainedObjective, LinearConstraints
 from melogit_cli.engine.optimize.differences import secant_update
@@ -87,6 +89,14 @@ class Fit:
     @property
     def theta(self) -> np.ndarray:
         return self.x[self.p :]
+
+
+def newton_objective(model: Engine, state: Any) -> Objective:
+    """A quadrature engine's Newton objective: the analytic derivatives with the nodes
+    held fixed, or for Laplace the exact gradient (the modes move) and its differences."""
+    if model.method in LAPLACE:
+        return LaplaceObjective(model, state)
+    return QuadratureObjective(model, state)
 
 
 class QuadratureObjective:

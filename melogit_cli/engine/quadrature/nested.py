@@ -326,15 +326,10 @@ class NestedQuadrature:
 
     # ------------------------------------------------------------ derivatives
     def objective(self, state: NestedState) -> Objective:
-        """The Newton objective: quadrature's analytic derivatives with the nodes held
-        fixed, or Laplace's exact gradient (the modes move) and differenced Hessian."""
-        if self.method in LAPLACE:
-            from melogit_cli.engine.laplace.objective import LaplaceObjective
+        """The Newton objective (quadrature's, or Laplace's when the method is)."""
+        from melogit_cli.engine.fit import newton_objective
 
-            return LaplaceObjective(self, state)
-        from melogit_cli.engine.fit import QuadratureObjective
-
-        return QuadratureObjective(self, state)
+        return newton_objective(self, state)
 
     def refined_hessian(self, x: np.ndarray) -> None:
         """None: the quadrature Hessian is analytic; Laplace's objective refines its own."""

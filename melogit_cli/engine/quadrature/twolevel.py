@@ -498,15 +498,10 @@ class TwoLevelQuadrature:
 
     # ------------------------------------------------------------ derivatives
     def objective(self, state: AdaptiveState) -> Objective:
-        """The Newton objective: quadrature's analytic derivatives with the nodes held
-        fixed, or Laplace's exact gradient (the mode moves) and differenced Hessian."""
-        if self.method in LAPLACE:
-            from melogit_cli.engine.laplace.objective import LaplaceObjective
+        """The Newton objective (quadrature's, or Laplace's when the method is)."""
+        from melogit_cli.engine.fit import newton_objective
 
-            return LaplaceObjective(self, state)
-        from melogit_cli.engine.fit import QuadratureObjective
-
-        return QuadratureObjective(self, state)
+        return newton_objective(self, state)
 
     def refined_hessian(self, x: np.ndarray) -> None:
         """None: the Hessian of ``derivatives`` is the final one (analytic)."""
