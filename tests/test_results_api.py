@@ -282,7 +282,9 @@ def test_wrong_keywords_name_the_accepted_ones(from_file):
     assert err.value.message == "option level not allowed; conf_int() takes alpha"
     with pytest.raises(StataError) as err:
         fit(EX1, BANGLADESH, iterlog=True)
-    assert err.value.message == "option iterlog not allowed; fit() takes command, data, log"
+    assert err.value.message == (
+        "option iterlog not allowed; fit() takes command, data, log, constraints, matrices"
+    )
     with pytest.raises(StataError) as err:
         from_file.predict(conditional="ebmedian")
     assert (err.value.message, err.value.rc) == ("conditional(ebmedian) invalid", 198)
