@@ -18,8 +18,10 @@ from melogit_cli.syntax.textscan import top_level_words
 
 
 @command("melogit")
-def melogit(session: Session, rest: str) -> None:
-    """Every form of ``melogit``; with no depvar, replay the last estimates."""
+def melogit(session: Session, rest: str, fitter=None) -> None:
+    """Every form of ``melogit``; with no depvar, replay the last estimates.
+
+    ``fitter(spec, ds, sink, progress)`` fits in place of the plain fit (``svy:``)."""
     from melogit_cli.api import run
     from melogit_cli.render import render_results
     from melogit_cli.render.iterlog import IterationLog
@@ -42,7 +44,12 @@ def melogit(session: Session, rest: str) -> None:
             raise StataError(f"constraint {missing[0]} not defined", 111)
     ds = session.data()
     with show_progress(IterationLog(session.out), enabled=session.progress) as progress:
-        estimation = run(spec, ds, progress.log, progress, session.constraints, session.matrices)
+        if fitter is None:
+            estimation = run(
+                spec, ds, progress.log, progress, session.constraints, session.matrices
+            )
+        else:
+            estimation = fitter(spec, ds, progress.log, progress)
     e = estimation.eresults
     ids = session.row_ids[estimation.design.sample]
     session.current = Estimate(e, estimation, ids, spec.options)

@@ -52,6 +52,7 @@ def _load() -> None:
         macros,
         margins_cmds,
         postestimation,
+        prefixes,
         tests_cmds,
         variables,
     )

@@ -92,6 +92,7 @@ class Session:
     last_test: tuple[Estimate, list] | None = None  # for test's accumulate and replay
     margins: object | None = None  # the last margins results, for marginsplot
     graphs: dict[str, object] = field(default_factory=dict)  # marginsplot figures by name()
+    svy: object | None = None  # the svyset design (melogit_cli.results.svy.SurveyDesign)
 
     # ------------------------------------------------------------ data
     def set_data(self, ds: Dataset) -> None:
@@ -99,6 +100,7 @@ class Session:
         self.ds = ds
         self.row_ids = fresh_row_ids(ds.nobs)
         self.changed = False
+        self.svy = None  # svyset settings belong to the data set, as Stata's characteristics
 
     def data(self) -> Dataset:
         """The data in memory; ``no variables defined`` r(111) when there are none."""

@@ -368,6 +368,8 @@ def table_lines(e: EResults, style: TableStyle) -> list[str]:
     width = label_width(e, style)
     w = table_width(style)
     header = column_header(style)
+    if "df_r" in e.scalars:  # survey results: t on the design df
+        header = header.replace("      z    P>|z|", "      t    P>|t|")
     w = max(w, len(header))
     table = coef_table(e, style.level, style.eform and not style.coeflegend)
     eqs = [split_colname(c)[0] for c in e.b.colnames]

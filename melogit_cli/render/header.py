@@ -127,7 +127,11 @@ def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
     """The header, starting with its blank line."""
     s, m = e.scalars, e.macros
     title = m.get("title") or "Mixed-effects logistic regression"
-    lines = ["", _right(title, "Number of obs", fmt(s.get("N", math.nan), "%10.0gc"))]
+    survey = m.get("prefix") == "svy"
+    if survey:
+        lines = ["", f"Survey: {title}", ""] + survey_lines(e)
+    else:
+        lines = ["", _right(title, "Number of obs", fmt(s.get("N", math.nan), "%10.0gc"))]
     binom = m.get("binomial", "")
     if binom:
         try:
@@ -149,6 +153,8 @@ def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
     lines.append("")
     if s.get("estimates", 1) == 0:
         return lines
+    if survey:
+        return lines + f_test_lines(e)
     df_m = s.get("df_m", math.nan)
     chi2 = s.get("chi2", math.nan)
     p = s.get("p", math.nan)
@@ -162,3 +168,35 @@ def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
     left = f"{crit_label(e)} = {ll_text}"
     lines.append(col(col(col(left, 49, "Prob > chi2"), 67, "="), 73, fmt(p, "%6.4f")))
     return lines
+
+
+def _number(value: float) -> str:
+    """A count or total as Stata's survey header shows it: commas, widened past 10."""
+    text = fmt(value, "%15.0gc").strip()
+    return text.rjust(10)
+
+
+def survey_lines(e: EResults) -> list[str]:
+    """The design block of ``svy:`` results: strata, PSUs, population size, design df."""
+    s = e.scalars
+    left = [
+        f"Number of strata = {_number(s.get('N_strata', math.nan)).strip()}",
+        f"Number of PSUs   = {_number(s.get('N_psu', math.nan)).strip()}",
+        "",
+    ]
+    right = [
+        ("Number of obs", _number(s.get("N", math.nan))),
+        ("Population size", _number(s.get("N_pop", math.nan))),
+        ("Design df", _number(s.get("df_r", math.nan))),
+    ]
+    return [_right(lt, label, value) for lt, (label, value) in zip(left, right, strict=False)]
+
+
+def f_test_lines(e: EResults) -> list[str]:
+    """``F(k, d) =`` and ``Prob > F =``: the design-adjusted Wald test of svy results."""
+    s = e.scalars
+    k = fmt(s.get("df_m", math.nan), "%9.0g").strip()
+    d = fmt(s.get("df2", math.nan), "%9.0g").strip()
+    f_line = col(col(col("", 49, f"F({k}, {d})"), 67, "="), 70, fmt(s.get("F", math.nan), "%9.2f"))
+    p_line = col(col(col("", 49, "Prob > F"), 67, "="), 73, fmt(s.get("p", math.nan), "%6.4f"))
+    return [f_line, p_line]

@@ -40,7 +40,8 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
         v = np.diag(np.asarray(e.V.data, dtype=float).reshape(k, k)).copy()
     else:
         v = np.full(k, math.nan)
-    crit = critical_value(level)
+    df_r = e.scalars.get("df_r")  # survey results: t statistics on the design df
+    crit = critical_value(level) if df_r is None else t_critical(level, df_r)
     parsed = [parse(c) for c in cols]
     eqs = [p.eq for p in parsed]
     first_eq = next((q for q in eqs if q != FREE_EQ), "")
@@ -61,7 +62,7 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
                 lo, hi = bj / r, bj * r
         elif usable:
             z = bj / se
-            p = float(2.0 * ndtr(-abs(z)))
+            p = float(2.0 * ndtr(-abs(z))) if df_r is None else t_two_sided(z, df_r)
             lo, hi = bj - crit * se, bj + crit * se
         transformed = eform and eq != FREE_EQ and eq == first_eq and fixed
         if transformed:
@@ -70,5 +71,21 @@ def coef_table(e: EResults, level: float = 95.0, eform: bool = False) -> Matrix:
             bj = eb
             lo = math.exp(lo) if np.isfinite(lo) else lo
             hi = math.exp(hi) if np.isfinite(hi) else hi
-        out[:, j] = [bj, se, z, p, lo, hi, math.nan, crit, 1.0 if transformed else 0.0]
-    return Matrix(list(ROWS), cols, out)
+        df = math.nan if df_r is None else df_r
+        out[:, j] = [bj, se, z, p, lo, hi, df, crit, 1.0 if transformed else 0.0]
+    rows = list(ROWS) if df_r is None else ["b", "se", "t", *ROWS[3:]]
+    return Matrix(rows, cols, out)
+
+
+def t_critical(level: float, df: float) -> float:
+    """``invttail(df, (1 - level/100)/2)``."""
+    from scipy.stats import t
+
+    return float(t.isf((1.0 - level / 100.0) / 2.0, df))
+
+
+def t_two_sided(stat: float, df: float) -> float:
+    """``2*ttail(df, |t|)``."""
+    from scipy.stats import t
+
+    return float(2.0 * t.sf(abs(stat), df))

@@ -1,0 +1,148 @@
+"""svyset and svy: melogit: the pweighted fit with linearized standard errors."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.errors import StataError
+from melogit_cli.interp.runner import execute
+from melogit_cli.interp.session import Output, Session
+from melogit_cli.results.build import stata_metric
+
+
+def _sample() -> Dataset:
+    """Two-stage sample: 3 strata of 8 PSUs (of N_h = 40, 60, 80), 6-14 persons per PSU."""
+    rng = np.random.default_rng(18)
+    rows = []
+    for h, N_h in enumerate((40, 60, 80)):
+        for j in range(8):
+            psu = 100 * h + j
+            u = rng.normal(0.0, 0.8)
+            m = int(rng.integers(6, 15))
+            wpsu = N_h / 8
+            for _ in range(m):
+                x = rng.normal()
+                wobs = float(rng.choice([1.0, 2.0, 3.0]))
+                y = float(rng.random() < 1 / (1 + np.exp(-(-0.3 + 0.7 * x + u))))
+                rows.append((h, psu, N_h, x, y, wpsu, wobs, wpsu * wobs))
+    frame = pd.DataFrame(rows, columns=["s", "psu", "N", "x", "y", "wpsu", "wobs", "w"])
+    return Dataset(frame)
+
+
+def _session() -> tuple[Session, io.StringIO]:
+    stream = io.StringIO()
+    session = Session(Output(stream))
+    session.set_data(_sample())
+    return session, stream
+
+
+def _linearized_by_hand(est, ds: Dataset, fpc: bool) -> np.ndarray:
+    """V = D [sum_h (1-f_h) n_h/(n_h-1) sum_i (s_hi - s_h.)(s_hi - s_h.)'] D in e(b)'s metric,
+    with the PSUs (the model's groups) as units and D the inverse negative Hessian."""
+    fit, design = est.fit, est.design
+    D = np.linalg.inv(-0.5 * (fit.hessian + fit.hessian.T))
+    S = fit.model.cluster_scores(fit.beta, fit.theta, fit.state)
+    S = S * fit.model.data.cluster_weight[:, None]
+    codes = design.levels.levels[0].codes
+    frame = ds.frame.loc[design.sample].reset_index(drop=True)
+    stratum = np.zeros(S.shape[0], int)
+    N = np.zeros(S.shape[0])
+    stratum[codes] = frame["s"].to_numpy()
+    N[codes] = frame["N"].to_numpy()
+    B = np.zeros((S.shape[1], S.shape[1]))
+    for h in np.unique(stratum):
+        Sh = S[stratum == h]
+        n_h = Sh.shape[0]
+        f = n_h / N[stratum == h][0] if fpc else 0.0
+        dev = Sh - Sh.mean(axis=0)
+        B += (1 - f) * n_h / (n_h - 1) * dev.T @ dev
+    V = D @ B @ D
+    _, J = stata_metric(fit.model.cov, fit.theta)
+    p = fit.beta.size
+    T = np.eye(V.shape[0])
+    T[p:, p:] = J
+    return T @ V @ T.T
+
+
+@pytest.mark.parametrize("fpc", [False, True])
+def test_svy_melogit_is_the_pweighted_fit_with_linearized_errors(fpc):
+    session, stream = _session()
+    execute(session, "melogit y x [pw=w] || psu:")
+    plain = session.last()
+    execute(session, "svyset psu [pw=w], strata(s)" + (" fpc(N)" if fpc else ""))
+    execute(session, "svy: melogit y x || psu:")
+    e = session.last().e
+    np.testing.assert_allclose(e.b.data, plain.e.b.data, rtol=1e-10)
+    V = _linearized_by_hand(session.last().estimation, session.ds, fpc)
+    np.testing.assert_allclose(e.V.data, V, rtol=1e-8)
+    s = e.scalars
+    assert (s["N_strata"], s["N_psu"], s["df_r"]) == (3.0, 24.0, 21.0)
+    assert s["N_pop"] == pytest.approx(session.ds.frame["w"].sum())
+    chi2 = e.b.data[0, 0] ** 2 / e.V.data[0, 0]
+    assert s["F"] == pytest.approx(chi2 * (21 - 1 + 1) / (21 * 1))
+    text = stream.getvalue()
+    assert "(running melogit on estimation sample)" in text
+    assert "Survey: Mixed-effects logistic regression" in text
+    assert "Number of strata = 3" in text and "Number of PSUs   = 24" in text
+    assert "Design df         =         21" in text
+    assert "F(1, 21)          =" in text and "Prob > F          =" in text
+    assert "Linearized" in text and "P>|t|" in text
+
+
+def test_stage_weights_weight_the_levels():
+    """svyset psu, weight(wpsu) || _n, weight(wobs): the PSU level's and the observations'
+    pweights, as melogit ... [pw=wobs] || psu:, pweight(wpsu)."""
+    session, _ = _session()
+    execute(session, "melogit y x [pw=wobs] || psu:, pweight(wpsu)")
+    plain = session.last().e
+    execute(session, "svyset psu, weight(wpsu) strata(s) || _n, weight(wobs)")
+    execute(session, "svy: melogit y x || psu:")
+    e = session.last().e
+    np.testing.assert_allclose(e.b.data, plain.b.data, rtol=1e-10)
+    assert e.macros["weight1"] == "wpsu" and e.macros["weight2"] == "wobs"
+    assert e.scalars["N_pop"] == pytest.approx(session.ds.frame["w"].sum())
+
+
+@pytest.mark.parametrize(
+    ("commands", "message", "rc"),
+    [
+        (["svy: melogit y x || psu:"], "data not set up for svy, use svyset", 119),
+        (["svyset"], "data not set up for svy, use svyset", 119),
+        (["svyset psu [pw=w]", "svy: melogit y x [pw=w] || psu:"],
+         "weights can only be specified using svyset", 101),
+        (["svyset psu [pw=w]", "svy: melogit y x || psu:, vce(robust)"],
+         "option vce() not allowed with the svy prefix", 198),
+        (["svyset psu [pw=w]", "svy: display 1"], "display is not supported by svy", 199),
+        (["svyset psu [pw=w]", "svy melogit y x || psu:"], "invalid syntax", 198),
+        (["svyset wobs [pw=w]", "svy: melogit y x || psu:"],
+         "highest-level groups are not nested within wobs", 459),
+        (["svyset psu [pw=w]", "svy jackknife: melogit y x || psu:"],
+         "vce(jackknife) not supported with svy: melogit", 198),
+        (["svyset psu [pw=w], strata(s)", "svyset, clear", "svy: melogit y x || psu:"],
+         "data not set up for svy, use svyset", 119),
+    ],
+)
+def test_svy_errors(commands, message, rc):
+    session, _ = _session()
+    with pytest.raises(StataError) as err:
+        for cmd in commands:
+            execute(session, cmd)
+    assert (err.value.message, err.value.rc) == (message, rc)
+
+
+def test_svyset_reports_the_design():
+    session, stream = _session()
+    execute(session, "svyset psu [pw=w], strata(s) fpc(N)")
+    assert stream.getvalue().splitlines()[1:] == [
+        "Sampling weights: w",
+        "             VCE: linearized",
+        "     Single unit: missing",
+        "        Strata 1: s",
+        " Sampling unit 1: psu",
+        "           FPC 1: N",
+    ]
