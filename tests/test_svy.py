@@ -146,3 +146,58 @@ def test_svyset_reports_the_design():
         " Sampling unit 1: psu",
         "           FPC 1: N",
     ]
+
+
+def test_subpop_fits_the_subpopulation_with_the_whole_design():
+    """svy, subpop(): the pweighted fit on the subpopulation; the variance sums over every
+    PSU of the sample, those without subpopulation observations contributing zero."""
+    session, stream = _session()
+    frame = session.ds.frame
+    # PSUs 0 and 1 of each stratum drop out entirely, the others keep weights 1 and 2
+    frame["sub"] = (((frame["psu"] % 100) >= 2) & (frame["wobs"] < 3)).astype(float)
+    execute(session, "melogit y x [pw=w] if sub == 1 || psu:")
+    plain = session.last().e
+    execute(session, "svyset psu [pw=w], strata(s)")
+    execute(session, "svy, subpop(sub): melogit y x || psu:")
+    est = session.last().estimation
+    e = session.last().e
+    np.testing.assert_allclose(e.b.data, plain.b.data, rtol=1e-10)
+    fit, design = est.fit, est.design
+    D = np.linalg.inv(-0.5 * (fit.hessian + fit.hessian.T))
+    S = fit.model.cluster_scores(fit.beta, fit.theta, fit.state)
+    S = S * fit.model.data.cluster_weight[:, None]
+    rows = frame.loc[design.sample].reset_index(drop=True)
+    group_psu = np.zeros(S.shape[0], int)
+    group_psu[design.levels.levels[0].codes] = rows["psu"].to_numpy()
+    B = np.zeros((S.shape[1], S.shape[1]))
+    for h in range(3):
+        z = np.array([S[group_psu == 100 * h + j].sum(axis=0) for j in range(8)])
+        dev = z - z.mean(axis=0)
+        B += 8 / 7 * dev.T @ dev
+    V = D @ B @ D
+    _, J = stata_metric(fit.model.cov, fit.theta)
+    T = np.eye(V.shape[0])
+    T[fit.beta.size :, fit.beta.size :] = J
+    np.testing.assert_allclose(e.V.data, T @ V @ T.T, rtol=1e-8)
+    s = e.scalars
+    assert (s["N"], s["N_sub"], s["N_psu"], s["df_r"]) == (len(frame), plain.scalars["N"], 24, 21)
+    assert s["N_subpop"] == pytest.approx(frame.loc[frame["sub"] == 1, "w"].sum())
+    text = stream.getvalue()
+    assert "Subpop. no. obs   =" in text and "Subpop. size      =" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "message", "rc"),
+    [
+        ("subpop()", "option subpop() incorrectly specified", 198),
+        ("subpop(nosuch)", "variable nosuch not found", 111),
+        ("subpop(if x > 100)", "no observations in subpopulation", 461),
+        ("nosuch", "option nosuch not allowed", 198),
+    ],
+)
+def test_subpop_errors(option, message, rc):
+    session, _ = _session()
+    execute(session, "svyset psu [pw=w], strata(s)")
+    with pytest.raises(StataError) as err:
+        execute(session, f"svy, {option}: melogit y x || psu:")
+    assert (err.value.message, err.value.rc) == (message, rc)

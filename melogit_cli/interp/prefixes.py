@@ -124,7 +124,7 @@ def svy(session: Session, rest: str) -> None:
     from melogit_cli.results.svy import fit_survey
 
     head, inner = split_prefix(rest)
-    body = parse_body(head, ())
+    body = parse_body(head, ("subpop",))
     if body.anything in ("bootstrap", "brr", "jackknife", "sdr"):
         raise StataError(f"vce({body.anything}) not supported with svy: melogit", 198)
     if body.anything not in ("", "linear", "lineari", "linearize", "linearized"):
@@ -137,12 +137,36 @@ def svy(session: Session, rest: str) -> None:
     if lookup(cl.name).name != "melogit":
         raise StataError(f"{cl.name} is not supported by svy", 199)
     design = session.svy
+    option = body.option("subpop")
+    subpop = None if option is None else _subpop(session, option.arg or "")
     session.out.line("(running melogit on estimation sample)")
 
     def fitter(spec, ds, sink, progress):
-        return fit_survey(spec, design, ds, sink, progress)
+        return fit_survey(spec, design, ds, sink, progress, subpop)
 
     melogit(session, cl.rest, fitter=fitter)
+
+
+def _subpop(session: Session, text: str) -> np.ndarray:
+    """``subpop([varname] [if exp])``: the rows where varname is nonzero and not missing
+    and the expression is true."""
+    from melogit_cli.design.varlist import resolve_one
+    from melogit_cli.interp.variables import select_rows
+
+    body = parse_body(text, ())
+    if not body.anything and body.if_expr is None:
+        raise StataError("option subpop() incorrectly specified", 198)
+    if body.in_range is not None:
+        raise StataError("in not allowed", 101)
+    rows = select_rows(session, body)
+    if body.anything:
+        ds = session.data()
+        name = resolve_one(body.anything, ds)
+        if ds.is_string(name):
+            raise StataError("type mismatch", 109)
+        values = ds.frame[name].to_numpy(dtype=float)
+        rows &= ~np.isnan(values) & (values != 0)
+    return rows
 
 
 # ---------------------------------------------------------------------- by, bysort

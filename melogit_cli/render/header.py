@@ -179,17 +179,21 @@ def _number(value: float) -> str:
 def survey_lines(e: EResults) -> list[str]:
     """The design block of ``svy:`` results: strata, PSUs, population size, design df."""
     s = e.scalars
-    left = [
-        f"Number of strata = {_number(s.get('N_strata', math.nan)).strip()}",
-        f"Number of PSUs   = {_number(s.get('N_psu', math.nan)).strip()}",
-        "",
-    ]
     right = [
         ("Number of obs", _number(s.get("N", math.nan))),
         ("Population size", _number(s.get("N_pop", math.nan))),
-        ("Design df", _number(s.get("df_r", math.nan))),
     ]
-    return [_right(lt, label, value) for lt, (label, value) in zip(left, right, strict=False)]
+    if "N_sub" in s:
+        right += [
+            ("Subpop. no. obs", _number(s.get("N_sub", math.nan))),
+            ("Subpop. size", _number(s.get("N_subpop", math.nan))),
+        ]
+    right.append(("Design df", _number(s.get("df_r", math.nan))))
+    left = [
+        f"Number of strata = {_number(s.get('N_strata', math.nan)).strip()}",
+        f"Number of PSUs   = {_number(s.get('N_psu', math.nan)).strip()}",
+    ] + [""] * (len(right) - 2)
+    return [_right(lt, label, value) for lt, (label, value) in zip(left, right, strict=True)]
 
 
 def f_test_lines(e: EResults) -> list[str]:

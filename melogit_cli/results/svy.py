@@ -202,9 +202,17 @@ def survey_spec(spec, svy: SurveyDesign, ds):
     return dataclasses.replace(spec, weight=weight, re_equations=equations, options=options)
 
 
-def fit_survey(spec, svy: SurveyDesign, ds, sink, progress):
+def fit_survey(spec, svy: SurveyDesign, ds, sink, progress, subpop: np.ndarray | None = None):
     """``svy: melogit``: the pseudolikelihood fit with the design's weights and the
-    linearized variance; e() as Stata's svy posts it."""
+    linearized variance; e() as Stata's svy posts it.
+
+    ``subpop`` (a mask over the data's rows): the model is fit on the subpopulation's
+    observations while the design (PSUs, strata, design df) is the whole estimation
+    sample's; PSUs without subpopulation observations contribute zero scores.
+    """
+    import dataclasses
+
+    from melogit_cli.design.build import build_design
     from melogit_cli.estimate import Estimation, _variance, estimate
     from melogit_cli.results.build import build_eresults
 
@@ -217,16 +225,36 @@ def fit_survey(spec, svy: SurveyDesign, ds, sink, progress):
                 "the later-stage units",
                 198,
             )
-    est = estimate(survey_spec(spec, svy, ds), ds, sink, progress)
-    design, fit = est.design, est.fit
-    if any(lv.crossed for lv in design.levels.levels):
+    weighted_spec = survey_spec(spec, svy, ds)
+    full = build_design(weighted_spec, ds)
+    if any(lv.crossed for lv in full.levels.levels):
         raise StataError("svy is not allowed with crossed random effects", 198)
-    Hinv, notes = _variance(fit, "oim", design, ds)
+    full_top = full.levels.levels[0]
+    group_psu, psu_stratum, fraction = psu_structure(svy, ds.frame, full.sample, full_top.codes)
+    row_psu = np.full(ds.nobs, -1)
+    row_psu[full.sample] = group_psu[full_top.codes]
+    if subpop is None:
+        est = estimate(weighted_spec, ds, sink, progress)
+        design, fit = est.design, est.fit
+    else:
+        rows = full.sample & subpop
+        if not rows.any():
+            raise StataError("no observations in subpopulation", 461)
+        ds.as_pandas()
+        sub = dataclasses.replace(ds, frame=ds.frame.loc[rows].reset_index(drop=True))
+        sub_spec = dataclasses.replace(weighted_spec, if_expr=None, if_text=None, in_range=None)
+        est = estimate(sub_spec, sub, sink, progress)
+        fit = est.fit
+        sample = np.zeros(ds.nobs, dtype=bool)
+        sample[np.flatnonzero(rows)[est.design.sample]] = True
+        design = dataclasses.replace(est.design, sample=sample)
     top = design.levels.levels[0]
-    group_psu, psu_stratum, fraction = psu_structure(svy, ds.frame, design.sample, top.codes)
+    sub_group_psu = np.zeros(top.n_groups, dtype=int)
+    sub_group_psu[top.codes] = row_psu[design.sample]
+    Hinv, notes = _variance(fit, "oim", design, ds)
     scores = fit.model.cluster_scores(fit.beta, fit.theta, fit.state)
     weighted = scores * fit.model.data.cluster_weight[:, None]
-    V, single = linearized(Hinv, weighted, group_psu, psu_stratum, fraction)
+    V, single = linearized(Hinv, weighted, sub_group_psu, psu_stratum, fraction)
     e0 = est.eresults
     method = e0.macros.get("intmethod", "mvaghermite")
     points = int(e0.macros.get("n_quad") or 1)
@@ -234,9 +262,6 @@ def fit_survey(spec, svy: SurveyDesign, ds, sink, progress):
         design, fit, fit.model.cov, V, method=method, points=points,
         vce="linearized", vcetype="Linearized", cmdline=spec.cmdline,
     )
-    weights = design.obs_weight.copy()
-    for lv in design.levels.levels:
-        weights = weights * lv.cluster_weight[lv.codes]
     n_psu, n_strata = psu_stratum.size, fraction.size
     df_r = float(svy.dof) if svy.dof is not None else float(n_psu - n_strata)
     chi2, k = e.scalars.get("chi2", math.nan), e.scalars.get("df_m", math.nan)
@@ -244,9 +269,11 @@ def fit_survey(spec, svy: SurveyDesign, ds, sink, progress):
     for key in ("chi2", "p", "ll_c", "chi2_c", "df_c", "p_c"):
         e.scalars.pop(key, None)
     e.scalars.update(
-        N_strata=float(n_strata), N_psu=float(n_psu), N_pop=float(weights.sum()),
+        N_strata=float(n_strata), N_psu=float(n_psu), N_pop=_total_weight(full),
         df_r=df_r, F=F, df_m=k, df2=df2, p=p,
     )
+    if subpop is not None:
+        e.scalars.update(N_sub=e.scalars["N"], N_subpop=_total_weight(design), N=float(full.N))
     e.macros.pop("chi2type", None)
     e.macros.update(prefix="svy", cmdname="melogit", command=spec.cmdline)
     e.macros["cmdline"] = "svy : " + spec.cmdline
@@ -262,3 +289,11 @@ def fit_survey(spec, svy: SurveyDesign, ds, sink, progress):
             "Note: Missing standard errors because of stratum with single sampling unit."
         ]
     return Estimation(e, design, fit, est.notes + notes)
+
+
+def _total_weight(design) -> float:
+    """The sum over the sample of each observation's weight times its groups' weights."""
+    weights = design.obs_weight.copy()
+    for lv in design.levels.levels:
+        weights = weights * lv.cluster_weight[lv.codes]
+    return float(weights.sum())
