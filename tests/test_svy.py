@@ -201,3 +201,22 @@ def test_subpop_errors(option, message, rc):
     with pytest.raises(StataError) as err:
         execute(session, f"svy, {option}: melogit y x || psu:")
     assert (err.value.message, err.value.rc) == (message, rc)
+
+
+def test_a_stratum_with_one_psu_leaves_the_standard_errors_missing():
+    session, stream = _session()
+    execute(session, "svyset psu [pw=w], strata(psu)")
+    execute(session, "svy: melogit y x || psu:")
+    e = session.last().e
+    assert np.all(np.isnan(np.diag(e.V.data)))
+    assert e.scalars["df_r"] == 0.0
+    assert stream.getvalue().rstrip().endswith(
+        "Note: Missing standard errors because of stratum with single sampling unit."
+    )
+
+
+def test_svyset_refuses_other_weights():
+    session, _ = _session()
+    with pytest.raises(StataError) as err:
+        execute(session, "svyset psu [fw=w]")
+    assert (err.value.message, err.value.rc) == ("fweights not allowed", 101)

@@ -56,7 +56,7 @@ def melogit(session: Session, rest: str, fitter=None) -> None:
     session.out.write(render_results(e, spec.options, session.linesize))
     post_rtable(session, e, spec.options.level, spec.options.or_)
     for note in estimation.notes:
-        if note.startswith("Warning"):
+        if note.startswith(("Warning", "Note: Missing standard errors")):
             session.out.line(note)
 
 

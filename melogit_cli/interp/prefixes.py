@@ -56,8 +56,10 @@ def _stage(text: str, first: bool, ds, design: SurveyDesign) -> Stage:
     if match["kind"]:
         if not first:
             raise StataError("weights not allowed", 101)
-        if match["kind"] not in ("pw", "pwe", "pweight", "pweig", "pweigh", "pwei"):
-            raise StataError(f"{match['kind']} not allowed", 101)
+        kind = match["kind"].lower()
+        if not (kind.startswith("pw") and "pweight".startswith(kind)):
+            full = {"f": "fweights", "a": "aweights", "i": "iweights"}.get(kind[:1], kind)
+            raise StataError(f"{full} not allowed", 101)
         design.pweight = resolve_one(match["var"], ds)
     for opt in body.options:
         if opt.name in ("strata", "str", "stra", "strat"):
