@@ -4,6 +4,7 @@ deals with Ctrl-C and closed pipes, is :mod:`melogit_cli.cli`."""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TextIO
 
@@ -32,6 +33,8 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
     from melogit_cli.render.progress import show_progress
 
     try:
+        if _PREFIX_RE.match(command):
+            return _run_prefixed(command, data, json_path, out)
         spec = parse(command)
         if data is None:
             raise StataError("no data: give --data FILE (.dta or .csv)", 198)
@@ -57,6 +60,29 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
     except Exception as exc:  # never a traceback for the user
         print_error(unexpected(exc), sys.stderr)
         return 9999
+    return 0
+
+
+_PREFIX_RE = re.compile(r"^\s*(?:svy|by|bys|byso|bysor|bysort)(?![A-Za-z0-9_])")
+
+
+def _run_prefixed(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
+    """``by ...: melogit`` / ``bysort ...: melogit`` / ``svy: melogit`` run as the do-file
+    interpreter runs them (``svy`` needs ``svyset``, hence a do-file: here it is r(119))."""
+    from melogit_cli.api import as_dataset
+    from melogit_cli.interp.runner import execute
+    from melogit_cli.interp.session import Output, Session
+
+    if data is None:
+        raise StataError("no data: give --data FILE (.dta or .csv)", 198)
+    if json_path:
+        check_json_path(json_path, data)
+    session = Session(Output(out))
+    session.set_data(as_dataset(data))
+    execute(session, command)
+    out.flush()
+    if json_path:
+        session.last().e.write_json(json_path)
     return 0
 
 

@@ -64,3 +64,26 @@ def test_by_after_sort_and_by_sort_option():
     execute(session, "quietly by urban, sort: melogit c_use age || district:")
     assert session.last().e.scalars["N"] == 562
     assert stream.getvalue() == ""  # quietly hides the group headers too
+
+
+def test_the_command_line_takes_the_prefixes():
+    """One command on the command line: bysort fits per group; svy has no svyset there."""
+    import subprocess
+    import sys
+
+    from conftest import DATA
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "melogit_cli.cli", "--data", str(DATA / "bangladesh.dta"),
+             command], capture_output=True, text=True, timeout=300,
+        )
+
+    res = run("bysort urban: melogit c_use age || district:, nolog")
+    assert res.returncode == 0, res.stderr
+    assert [ln for ln in res.stdout.splitlines() if ln.startswith("->")] == [
+        "-> urban = 0", "-> urban = 1"]
+    res = run("svy: melogit c_use age || district:")
+    assert (res.returncode, res.stderr) == (1, "data not set up for svy, use svyset\nr(119);\n")
+    res = run("by urban: melogit c_use age || district:")
+    assert (res.returncode, res.stderr) == (1, "not sorted\nr(5);\n")
