@@ -118,6 +118,8 @@ def test_stage_weights_weight_the_levels():
         (["svyset psu [pw=w]", "svy: melogit y x || psu:, vce(robust)"],
          "option vce() not allowed with the svy prefix", 198),
         (["svyset psu [pw=w]", "svy: display 1"], "display is not supported by svy", 199),
+        (["svyset psu [pw=w]", "constraint 1 x = 0", "svy: melogit y x || psu:, constraints(1)"],
+         "option constraints() not allowed with the svy prefix", 198),
         (["svyset psu [pw=w]", "svy melogit y x || psu:"], "invalid syntax", 198),
         (["svyset wobs [pw=w]", "svy: melogit y x || psu:"],
          "highest-level groups are not nested within wobs", 459),
