@@ -64,10 +64,11 @@ def _discard_output() -> None:
 
 
 def _exit_after_break(code: int) -> NoReturn:
-    """End at once, past Python's shut-down.  A KeyboardInterrupt that went through exec() of
-    a string (dataclasses, namedtuple and the like do so while modules are imported) marks the
-    process, and under ``python -m`` Python then ends it by the signal at exit, although the
-    interrupt was dealt with.  Open files are closed by then; only stdio is left to flush."""
+    """End at once, past Python's shut-down.  A KeyboardInterrupt that went through the exec
+    builtin on a string (dataclasses, namedtuple and the like do so while modules are imported)
+    marks the process, and under ``python -m`` Python then ends it by the signal at exit,
+    although the interrupt was dealt with.  Open files are closed by then; only stdio is left
+    to flush."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
