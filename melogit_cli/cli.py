@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
 
-from melogit_cli.errors import OutputClosedError, StataError, print_error
+from melogit_cli.errors import OutputClosedError, StataError, print_error, unexpected
 
 _interrupted = False  # set by the first Ctrl-C
 
@@ -107,6 +107,7 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
     reader has closed (``melogit ... | head``), the program stops quietly with exit status 0,
     as Unix tools do.  Usage errors are click's, as before.
     """
+    code: int | str | None = None
     try:
         try:
             _catch_break()
@@ -115,6 +116,11 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
         except (BrokenPipeError, OutputClosedError):  # ``| head`` has what it wanted
             _discard_output()
             code = 0
+        except OSError as exc:  # stdout cannot be written: a full disk, an I/O error
+            _discard_output()
+            if code in (None, 0):  # not yet reported by the command
+                print_error(unexpected(exc), sys.stderr)
+                code = 1
         _ignore_break()  # the work is done; nothing may cut Python's shut-down short
     except KeyboardInterrupt:
         code = _report_break()

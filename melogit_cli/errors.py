@@ -45,9 +45,15 @@ def no_observations() -> StataError:
 def unexpected(exc: Exception) -> StataError:
     """The last guard's r(9999) for an exception that is a bug.  Re-raises what is not one: a
     closed output pipe (its reader has gone, as in ``melogit ... | head``; the program then
-    ends quietly) and, when ``MELOGIT_DEBUG`` is set, everything."""
+    ends quietly) and, when ``MELOGIT_DEBUG`` is set, everything.  An OSError is Stata's
+    file error: every file the program opens reports its own (melogit_cli.files), so what
+    reaches here is the output itself failing (``melogit ... > /dev/full``)."""
     if isinstance(exc, BrokenPipeError) or os.environ.get("MELOGIT_DEBUG"):
         raise exc
+    if isinstance(exc, OSError):
+        from melogit_cli.files import write_error
+
+        return write_error(exc, "stdout")
     return StataError(f"unexpected error: {type(exc).__name__}: {exc}", 9999)
 
 

@@ -96,6 +96,21 @@ def test_json_on_a_full_device_is_insufficient_disk_space(data: Path):
     assert_stata_error(res, "insufficient disk space", 699)
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("args", [("--demo",), ("--data", "DATA", SMALL)], ids=["demo", "fit"])
+def test_output_onto_a_full_device_is_insufficient_disk_space(data: Path, args: tuple):
+    """stdout itself on a full disk: Stata's message on stderr, exit status 1, no traceback."""
+    argv = [str(data) if a == "DATA" else a for a in args]
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(
+            [sys.executable, "-m", "melogit_cli.cli", *argv],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        )
+    assert res.returncode == 1
+    assert res.stderr == "insufficient disk space\nr(699);\n"
+
+
 def test_do_file_json_checked_before_running(tmp_path: Path):
     script = tmp_path / "a.do"
     script.write_text('display "ran"\n')
