@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.quadrature.nested import NestedQuadrature, NestedState
-
-CHUNK_ELEMENTS = 4_000_000
+from melogit_cli.engine.quadrature.nested import CHUNK_ELEMENTS, NestedQuadrature, NestedState
 
 
 def nested_posterior(
@@ -41,47 +39,7 @@ def nested_posterior(
 
 def _chunk(engine: NestedQuadrature, beta, facs, locs, ch, out) -> None:
     d, L = engine.data, engine.L
-    rs = ch.rows
-    n = rs.stop - rs.start
-    ru = [d.row_unit[lv][rs] - ch.units[lv].start for lv in range(L)]
-    V, LW = [], []
-    for lv in range(L):
-        mu, C = locs[lv]
-        us = ch.units[lv]
-        mu, C = mu[us], C[us]
-        rule = engine.rules[lv]
-        v = mu[:, :, None, :] + np.einsum("gmab,kb->gmka", C, rule.nodes)
-        q = engine.dims[lv]
-        logdet = np.log(np.abs(C[..., 0, 0] if q == 1 else np.linalg.det(C)))
-        LW.append(
-            rule.log_weights - rule.log_phi + logdet[..., None] - 0.5 * np.sum(v * v, axis=3)
-        )
-        V.append(v)
-    eta = np.empty((n, engine.M[-1]))
-    eta[:] = (d.X[rs] @ beta + d.offset[rs])[:, None]
-    for lv in range(L):
-        g = V[lv].shape[0]
-        Bz = d.Z[lv][rs] @ facs[lv][0]
-        flat = V[lv].reshape(g, engine.M[lv], -1)
-        eta.reshape(n, engine.M[lv], -1)[:] += np.einsum("iq,imq->im", Bz, flat[ru[lv]])[:, :, None]
-    w, y, r = d.obs_weight[rs, None], d.y[rs, None], d.trials[rs, None]
-    ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
-    bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
-    S = np.add.reduceat(ll_rows, bstarts, axis=0)
-    post: list[np.ndarray] = [np.empty(0)] * L
-    for lv in reversed(range(L)):
-        g = S.shape[0]
-        Tm = S.reshape(g, engine.Mp[lv], engine.K[lv]) + LW[lv]
-        top = Tm.max(axis=2, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0)
-        e = np.exp(Tm - top)
-        total = e.sum(axis=2, keepdims=True)
-        post[lv] = e / total
-        if lv > 0:
-            lse = (np.log(total) + top)[..., 0]
-            wl = d.unit_weight[lv][ch.units[lv]]
-            cs = d.child_starts[lv - 1][ch.units[lv - 1]] - ch.units[lv].start
-            S = np.add.reduceat(wl[:, None] * lse, cs, axis=0)
+    V, post, _, _, _ = engine.chunk_posterior(beta, facs, locs, ch)
     cum = None  # posterior weight of each path of the level's nodes (units x M_lv)
     for lv in range(L):
         g = post[lv].shape[0]
@@ -90,7 +48,7 @@ def _chunk(engine: NestedQuadrature, beta, facs, locs, ch, out) -> None:
         else:
             par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
             weight = cum[par][:, :, None] * post[lv]
-        u = V[lv] @ facs[lv][0].T  # g x Mp x K x q
+        u = V[lv].reshape(g, engine.Mp[lv], engine.K[lv], -1) @ facs[lv][0].T  # g x Mp x K x q
         mean = np.einsum("gmk,gmka->ga", weight, u)
         dev = u - mean[:, None, None, :]
         out[lv][0][ch.units[lv]] = mean

@@ -35,7 +35,7 @@ moving with the parameters (``laplace.nested``), and differences of it for the H
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -80,6 +80,16 @@ class PassResult:
     moments: list[tuple[np.ndarray, np.ndarray]] | None = None
     scores: np.ndarray | None = None  # per top-level unit, without its own weight
     hessian: np.ndarray | None = None
+
+
+class ChunkPosterior(NamedTuple):
+    """A chunk of top-level units integrated bottom-up at fixed nodes."""
+
+    V: list[np.ndarray]  # per level: nodes, units x M_l x q (v-metric)
+    post: list[np.ndarray]  # per level: a unit's node weights given its path, G x M_{l-1} x K_l
+    ru: list[np.ndarray]  # per level: each row's unit, counted from the chunk's first
+    eta: np.ndarray  # linear predictor, rows x M_{L-1}
+    lse: np.ndarray  # top level: log integral of each unit, units x 1
 
 
 class NestedQuadrature:
@@ -157,7 +167,9 @@ class NestedQuadrature:
             total += self._chunk(beta, facs, locs, ch, mom, out, hess)
         return PassResult(total + self.constant, mom, out, hess)
 
-    def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
+    def chunk_posterior(self, beta: np.ndarray, facs, locs: Locations, ch: Chunk) -> ChunkPosterior:
+        """Integrate one chunk bottom-up at the nodes ``locs``: each unit's conditional
+        posterior weights over its own nodes, and the top-level log integrals."""
         d, L = self.data, self.L
         rs = ch.rows
         n = rs.stop - rs.start
@@ -207,6 +219,11 @@ class NestedQuadrature:
                 wl = d.unit_weight[lv][ch.units[lv]]
                 cs = d.child_starts[lv - 1][ch.units[lv - 1]] - ch.units[lv].start
                 S = np.add.reduceat(wl[:, None] * lse, cs, axis=0)
+        return ChunkPosterior(V, post, ru, eta, lse)
+
+    def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
+        d, L = self.data, self.L
+        V, post, ru, eta, lse = self.chunk_posterior(beta, facs, locs, ch)
         top = lse[:, 0]
         w0 = d.unit_weight[0][ch.g0 : ch.g1]
         if mom is not None:
