@@ -10,7 +10,7 @@ from typing import TextIO
 
 import click
 
-from melogit_cli.errors import OutputClosedError, StataError, print_error, unexpected
+from melogit_cli.errors import OutputClosedError, StataError, print_error, reporting_errors
 
 DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
 
@@ -32,7 +32,7 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
     from melogit_cli.render.iterlog import IterationLog
     from melogit_cli.render.progress import show_progress
 
-    try:
+    def work() -> int:
         if _PREFIX_RE.match(command):
             return _run_prefixed(command, data, json_path, out)
         spec = parse(command)
@@ -50,17 +50,9 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
         out.flush()
         if json_path:
             est.eresults.write_json(json_path)
-    except StataError as err:
-        out.flush()
-        print_error(err, sys.stderr)
-        return err.rc
-    except KeyboardInterrupt:
-        print_error(StataError("--Break--", 1), sys.stderr)
-        return 1
-    except Exception as exc:  # never a traceback for the user
-        print_error(unexpected(exc), sys.stderr)
-        return 9999
-    return 0
+        return 0
+
+    return reporting_errors(work, out)
 
 
 _PREFIX_RE = re.compile(r"^\s*(?:svy|by|bys|byso|bysor|bysort)(?![A-Za-z0-9_])")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from typing import TextIO
 
 
@@ -67,3 +69,21 @@ def print_error(err: StataError, stream: TextIO) -> None:
     else:
         stream.write(text + "\n")
     stream.flush()
+
+
+def reporting_errors(work: Callable[[], int], out: TextIO) -> int:
+    """Run ``work`` and return its status; an error is shown on stderr as Stata shows it
+    (after flushing ``out``) and its return code returned: ``--Break--`` r(1) for Ctrl-C,
+    the last guard's r(9999) for an unexpected exception, never a traceback."""
+    try:
+        return work()
+    except StataError as err:
+        out.flush()
+        print_error(err, sys.stderr)
+        return err.rc
+    except KeyboardInterrupt:
+        print_error(StataError("--Break--", 1), sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback for the user
+        print_error(unexpected(exc), sys.stderr)
+        return 9999

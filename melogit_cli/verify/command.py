@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from melogit_cli.errors import StataError, print_error, unexpected
+from melogit_cli.errors import StataError, reporting_errors
 
 
 def run_verify(
@@ -23,7 +23,7 @@ def run_verify(
     from melogit_cli.verify.core import verify_log
     from melogit_cli.verify.report import html_report, json_report, text_report
 
-    try:
+    def work() -> int:
         tolerances = parse_tolerance(tolerance)
         for option, path in (("--json", json_path), ("--html", html_path)):
             if path:
@@ -35,17 +35,9 @@ def run_verify(
             write_text(json_path, json_report(report))
         if html_path:
             write_text(html_path, html_report(report))
-    except StataError as err:
-        sys.stdout.flush()
-        print_error(err, sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print_error(StataError("--Break--", 1), sys.stderr)
-        return 1
-    except Exception as exc:  # never a traceback for the user
-        print_error(unexpected(exc), sys.stderr)
-        return 1
-    return 0 if report.ok else 1
+        return 0 if report.ok else 1
+
+    return 0 if reporting_errors(work, sys.stdout) == 0 else 1
 
 
 def _check_output(option: str, path: str, logfile: str) -> None:
