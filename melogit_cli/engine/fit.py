@@ -64,17 +64,11 @@ class StartOptions:
     x0: np.ndarray | None = None
 
 
-@dataclass
-class Fit:
-    """The maximum-likelihood fit, in the internal metric (beta, theta)."""
+@dataclass(kw_only=True)
+class Fit(Result):
+    """The maximum-likelihood fit, in the internal metric (beta, theta): where the
+    maximization stopped, in the full parameter space, and what the results need."""
 
-    x: np.ndarray
-    ll: float
-    gradient: np.ndarray
-    hessian: np.ndarray
-    iterations: int
-    converged: bool
-    ilog: list[float]
     ll_c: float  # fixed-effects logit log likelihood (comparison model)
     model: Engine
     state: Any  # the engine's state at the estimates
