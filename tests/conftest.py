@@ -1,12 +1,19 @@
-"""Shared fixtures: paths of the bundled data and references, a cached fitter."""
+"""Shared fixtures: paths of the bundled data and references, a cached fitter, and
+helpers that run commands in an interpreter session."""
 
 from __future__ import annotations
 
+import io
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from melogit_cli.errors import StataError
+    from melogit_cli.interp.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "fixtures" / "data"
@@ -36,3 +43,43 @@ def fitted(command: str, data: str):
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+def session_with(*commands: str) -> tuple[Session, io.StringIO]:
+    """A session that has run ``commands``, and the stream its output went to."""
+    from melogit_cli.interp.runner import execute
+    from melogit_cli.interp.session import Output, Session
+
+    stream = io.StringIO()
+    session = Session(Output(stream))
+    for c in commands:
+        execute(session, c)
+    return session, stream
+
+
+def run(session: Session, cmd: str) -> str:
+    """The output of ``cmd`` alone (the session's stream is replaced by a fresh one)."""
+    from melogit_cli.interp.runner import execute
+
+    session.out.stream = io.StringIO()
+    execute(session, cmd)
+    return session.out.stream.getvalue()
+
+
+def run_in(session: Session, stream: io.StringIO, command: str) -> str:
+    """What ``command`` adds to ``stream``, the session's output."""
+    from melogit_cli.interp.runner import execute
+
+    start = len(stream.getvalue())
+    execute(session, command)
+    return stream.getvalue()[start:]
+
+
+def fails(session: Session, cmd: str) -> StataError:
+    """The StataError ``cmd`` raises (the test fails if it raises none)."""
+    from melogit_cli.errors import StataError
+    from melogit_cli.interp.runner import execute
+
+    with pytest.raises(StataError) as info:
+        execute(session, cmd)
+    return info.value

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
-from conftest import DATA, fitted
+from conftest import DATA, fails, fitted, run, session_with
 
-from melogit_cli.errors import StataError
-from melogit_cli.interp.runner import execute
-from melogit_cli.interp.session import Output, Session
+from melogit_cli.interp.session import Session
 from melogit_cli.results.rtable import coef_table
 
 EXAMPLE_1 = "melogit c_use i.urban age i.children || district:"
@@ -18,9 +15,7 @@ EXAMPLE_1 = "melogit c_use i.urban age i.children || district:"
 
 @pytest.fixture(scope="module")
 def ex1():
-    session = Session(Output(io.StringIO()))
-    execute(session, f"use {DATA / 'bangladesh.dta'}, clear")
-    execute(session, f"quietly {EXAMPLE_1}")
+    session, _ = session_with(f"use {DATA / 'bangladesh.dta'}, clear", f"quietly {EXAMPLE_1}")
     return session, session.current
 
 
@@ -29,18 +24,6 @@ def s(ex1):
     session, est = ex1
     session.current = est  # nlcom, post replaces the active results
     return session
-
-
-def run(session: Session, cmd: str) -> str:
-    session.out.stream = io.StringIO()
-    execute(session, cmd)
-    return session.out.stream.getvalue()
-
-
-def fails(session: Session, cmd: str) -> StataError:
-    with pytest.raises(StataError) as info:
-        execute(session, cmd)
-    return info.value
 
 
 def _row(table, name: str) -> list[float]:

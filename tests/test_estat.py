@@ -3,43 +3,27 @@ summarize and ic, against e(b) and e(V) (fits cached per module)."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
-from conftest import DATA, reference
+from conftest import DATA, reference, run_in, session_with
 
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute
-from melogit_cli.interp.session import Output, Session
 
 GUIM = reference("guimmun_lr3_ghermite12")["command"]
 EX2_UN = "melogit c_use i.urban age i.children || district: i.urban, cov(unstructured)"
 
 
-def run(session: Session, stream: io.StringIO, command: str) -> str:
-    start = len(stream.getvalue())
-    execute(session, command)
-    return stream.getvalue()[start:]
-
-
 @pytest.fixture(scope="module")
 def lr3():
-    stream = io.StringIO()
-    session = Session(Output(stream))
-    execute(session, f"use {DATA / 'guimmun.dta'}")
-    execute(session, f"quietly {GUIM}")
-    return session, stream
+    return session_with(f"use {DATA / 'guimmun.dta'}", f"quietly {GUIM}")
 
 
 @pytest.fixture(scope="module")
 def ex2():
-    stream = io.StringIO()
-    session = Session(Output(stream))
-    execute(session, f"use {DATA / 'bangladesh.dta'}")
-    execute(session, f"quietly {EX2_UN}")
-    return session, stream
+    return session_with(f"use {DATA / 'bangladesh.dta'}", f"quietly {EX2_UN}")
 
 
 def b_of(e, name: str) -> float:
@@ -48,7 +32,7 @@ def b_of(e, name: str) -> float:
 
 def test_icc_of_the_three_level_model_at_both_levels(lr3):
     session, stream = lr3
-    text = run(session, stream, "estat icc")
+    text = run_in(session, stream, "estat icc")
     e = session.current.e
     v3 = b_of(e, "/:var(_cons[cluster])")
     v2 = b_of(e, "/:var(_cons[cluster>mom])")
@@ -63,7 +47,7 @@ def test_icc_of_the_three_level_model_at_both_levels(lr3):
 
 def test_sd_and_correlation_with_delta_method_errors(ex2):
     session, stream = ex2
-    text = run(session, stream, "estat sd")
+    text = run_in(session, stream, "estat sd")
     e = session.current.e
     names = e.b.colnames
     v1, v0 = b_of(e, "/:var(1.urban[district])"), b_of(e, "/:var(_cons[district])")
@@ -78,13 +62,13 @@ def test_sd_and_correlation_with_delta_method_errors(ex2):
     assert abs(math.sqrt(session.r_matrices["V"].data[1, 1]) - se) < 1e-12
     assert "                   sd(_cons) |" in text
     assert "  Random-effects parameters  |   Estimate   Std. err.     [95% conf. interval]" in text
-    text = run(session, stream, "estat sd, variance")
+    text = run_in(session, stream, "estat sd, variance")
     assert "                  var(_cons) |" in text
 
 
 def test_recovariance_and_its_correlation(ex2):
     session, stream = ex2
-    text = run(session, stream, "estat recovariance, relevel(district) correlation")
+    text = run_in(session, stream, "estat recovariance, relevel(district) correlation")
     e = session.current.e
     assert "Random-effects correlation matrix for level district" in text
     # as Stata's estat recovariance: with relevel() the displayed matrix is r(Corr)
@@ -92,7 +76,7 @@ def test_recovariance_and_its_correlation(ex2):
     v1, v0 = b_of(e, "/:var(1.urban[district])"), b_of(e, "/:var(_cons[district])")
     c = b_of(e, "/:cov(1.urban[district],_cons[district])")
     assert abs(R[0, 1] - c / math.sqrt(v1 * v0)) < 1e-15
-    run(session, stream, "estat recovariance")
+    run_in(session, stream, "estat recovariance")
     assert session.r_matrices["Cov2"].data[0, 1] == c
     assert session.r_scalars["relevels"] == 2
     with pytest.raises(StataError) as err:
@@ -103,18 +87,18 @@ def test_recovariance_and_its_correlation(ex2):
 def test_vce_summarize_and_ic(ex2):
     session, stream = ex2
     e = session.current.e
-    text = run(session, stream, "estat vce")
+    text = run_in(session, stream, "estat vce")
     assert "Covariance matrix of coefficients of melogit model" in text
     # as Stata's vce: r(V) is the matrix shown, base levels left out
     keep = [j for j, n in enumerate(e.b.colnames) if "b." not in n]
     assert np.array_equal(session.r_matrices["V"].data, e.V.data[np.ix_(keep, keep)])
-    run(session, stream, "estat summarize")
+    run_in(session, stream, "estat summarize")
     stats = session.r_matrices["stats"]
     assert stats.rownames == ["c_use", "urban", "age", "children"]
     f = session.ds.frame
     assert abs(stats.data[0, 0] - f.c_use.mean()) < 1e-12
     assert abs(stats.data[2, 1] - f.age.std()) < 1e-12
-    text = run(session, stream, "estat ic, n(60)")
+    text = run_in(session, stream, "estat ic, n(60)")
     assert text.rstrip().endswith("Note: BIC uses N = 60.")
     S = session.r_matrices["S"].data[0]
     assert abs(S[5] - (-2 * e.scalars["ll"] + math.log(60) * S[3])) < 1e-9

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, run_in, session_with
 
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute
@@ -17,19 +17,12 @@ from melogit_cli.render.matlist import matlist
 from melogit_cli.special import expit
 
 
-def run(session: Session, stream: io.StringIO, command: str) -> str:
-    start = len(stream.getvalue())
-    execute(session, command)
-    return stream.getvalue()[start:]
-
-
 @pytest.fixture(scope="module")
 def ex1():
-    stream = io.StringIO()
-    session = Session(Output(stream))
-    execute(session, f"use {DATA / 'bangladesh.dta'}")
-    execute(session, "quietly melogit c_use i.urban age i.children || district:")
-    return session, stream
+    return session_with(
+        f"use {DATA / 'bangladesh.dta'}",
+        "quietly melogit c_use i.urban age i.children || district:",
+    )
 
 
 def test_matlist_matches_stata_logs_of_vce():
@@ -86,7 +79,7 @@ def test_matlist_splits_operators_and_wide_matrices():
 def test_vce_layout_options_and_r_V(ex1):
     session, stream = ex1
     e = session.current.e
-    text = run(session, stream, "estat vce")
+    text = run_in(session, stream, "estat vce")
     lines = text.splitlines()
     assert lines[:6] == [
         "",
@@ -100,20 +93,20 @@ def test_vce_layout_options_and_r_V(ex1):
     assert "c_use:0b.urban" not in names and names[0] == "c_use:1.urban"
     j = e.b.colnames.index("c_use:age")
     assert session.r_matrices["V"].data[1, 1] == e.V.data[j, j]
-    text = run(session, stream, "estat vce, correlation nolines format(%6.3f)")
+    text = run_in(session, stream, "estat vce, correlation nolines format(%6.3f)")
     R = session.r_matrices["V"].data
     assert np.allclose(np.diag(R), 1.0)
     assert "Correlation matrix of coefficients of melogit model" in text
     assert "c_use        |" in text and "-------------+------------+" not in text
-    text = run(session, stream, "estat vce, block")
+    text = run_in(session, stream, "estat vce, block")
     assert "  covariances of equation / (row) by equation c_use (column)" in text
-    text = run(session, stream, "estat vce, diag")
+    text = run_in(session, stream, "estat vce, diag")
     assert "  covariance matrix of equation c_use " in text.splitlines()
 
 
 def test_recovariance_in_stata_layout(ex1):
     session, stream = ex1
-    text = run(session, stream, "estat recovariance")
+    text = run_in(session, stream, "estat recovariance")
     v = session.current.e.b.data[0, session.current.e.b.colnames.index("/:var(_cons[district])")]
     from melogit_cli.render.formats import fmt
 
@@ -127,7 +120,7 @@ def test_recovariance_in_stata_layout(ex1):
     ]
     assert session.r_scalars["relevels"] == 2
     assert session.r_matrices["Cov2"].data[0, 0] == v
-    run(session, stream, "estat recovariance, relevel(district) corr")
+    run_in(session, stream, "estat recovariance, relevel(district) corr")
     assert session.r_matrices["Corr"].data[0, 0] == 1.0
 
 
@@ -145,7 +138,7 @@ def test_wcorrelation_equals_a_one_dimensional_quadrature(ex1):
     moments are 1-D integrals, here by a 120-point Gauss-Hermite rule (error far below
     1e-10 for these smooth integrands)."""
     session, stream = ex1
-    text = run(session, stream, "estat wcorrelation, at(district = 3)")
+    text = run_in(session, stream, "estat wcorrelation, at(district = 3)")
     assert text.splitlines()[:5] == [
         "",
         "Standard deviations and correlations for district = 3:",
@@ -176,7 +169,7 @@ def test_wcorrelation_with_a_random_slope_against_a_product_quadrature():
     session = Session(Output(stream))
     execute(session, f"use {DATA / 'bangladesh.dta'}")
     execute(session, "quietly melogit c_use urban age || district: urban, cov(unstructured)")
-    run(session, stream, "estat wcorrelation, at(district=1) covariance")
+    run_in(session, stream, "estat wcorrelation, at(district=1) covariance")
     e = session.current.e
     b = dict(zip(e.b.colnames, e.b.data[0], strict=True))
     c10 = b["/:cov(urban[district],_cons[district])"]
@@ -200,7 +193,7 @@ def test_wcorrelation_with_a_random_slope_against_a_product_quadrature():
 
 def test_wcorrelation_default_cluster_list_and_errors(ex1):
     session, stream = ex1
-    text = run(session, stream, "estat wcorrelation, list")
+    text = run_in(session, stream, "estat wcorrelation, list")
     lines = text.splitlines()
     assert lines[1] == "Standard deviations and correlations for district = 1:"
     assert "Data:" in lines

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, session_with
 
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute
-from melogit_cli.interp.session import Output, Session
 from melogit_cli.render.matrix_list import (
     ListOptions,
     abbreviate,
@@ -181,11 +178,10 @@ def test_options_of_the_lines():
 
 @pytest.fixture(scope="module")
 def fitted_session():
-    stream = io.StringIO()
-    session = Session(Output(stream))
-    execute(session, f'use "{DATA / "bangladesh.dta"}"')
-    execute(session, "quietly melogit c_use i.urban age i.children || district:")
-    return session, stream
+    return session_with(
+        f'use "{DATA / "bangladesh.dta"}"',
+        "quietly melogit c_use i.urban age i.children || district:",
+    )
 
 
 def _listed(fitted_session, command: str) -> list[str]:

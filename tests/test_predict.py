@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import session_with
 from scipy.special import expit, ndtri
 
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute
-from melogit_cli.interp.session import Output, Session
+from melogit_cli.interp.session import Session
 from melogit_cli.render.formats import fmt
 
 EXAMPLE_1 = "melogit c_use i.urban age i.children, nofvlabel || district:"
-
-
-def session_with(*commands: str) -> tuple[Session, io.StringIO]:
-    stream = io.StringIO()
-    session = Session(Output(stream))
-    for c in commands:
-        execute(session, c)
-    return session, stream
 
 
 @pytest.fixture(scope="module")

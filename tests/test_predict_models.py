@@ -3,28 +3,17 @@ written out here (fits cached per module)."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from conftest import DATA, reference
+from conftest import DATA, reference, session_with
 from scipy.special import expit
 
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import execute
-from melogit_cli.interp.session import Output, Session
 
 GUIM = reference("guimmun_lr3_ghermite12")["command"]
 EX2 = "melogit c_use i.urban age i.children || district: i.urban"
 EX5 = "melogit attain_gt_6 sex || _all:R.sid || pid:"
-
-
-def session_with(*commands: str) -> tuple[Session, io.StringIO]:
-    stream = io.StringIO()
-    session = Session(Output(stream))
-    for c in commands:
-        execute(session, c)
-    return session, stream
 
 
 def value(e, name: str) -> float:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
-from conftest import DATA, fitted
+from conftest import DATA, fails, fitted, run, session_with
 
 from melogit_cli.errors import StataError
-from melogit_cli.interp.runner import execute
-from melogit_cli.interp.session import Output, Session
 from melogit_cli.special import chi2_tail
 
 EXAMPLE_1 = "melogit c_use i.urban age i.children || district:"
@@ -19,22 +16,8 @@ EXAMPLE_1 = "melogit c_use i.urban age i.children || district:"
 
 @pytest.fixture(scope="module")
 def ex1():
-    session = Session(Output(io.StringIO()))
-    execute(session, f"use {DATA / 'bangladesh.dta'}, clear")
-    execute(session, f"quietly {EXAMPLE_1}")
+    session, _ = session_with(f"use {DATA / 'bangladesh.dta'}, clear", f"quietly {EXAMPLE_1}")
     return session, session.current
-
-
-def run(session: Session, cmd: str) -> str:
-    session.out.stream = io.StringIO()
-    execute(session, cmd)
-    return session.out.stream.getvalue()
-
-
-def fails(session: Session, cmd: str) -> StataError:
-    with pytest.raises(StataError) as info:
-        execute(session, cmd)
-    return info.value
 
 
 def _col(e, name: str) -> int:
