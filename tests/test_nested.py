@@ -209,7 +209,11 @@ DERIVATIVE_MODELS = (
         ("melogit y x z || school: x z, cov(exchangeable) || klass: x, cov(identity)", m)
         for m in ("mvaghermite", "laplace")
     ]
-    + [("melogit y x || school:, fweight(w3) || klass: x, fweight(w2)", "mvaghermite")]
+    + [
+        ("melogit y x || school:, fweight(w3) || klass: x, fweight(w2)", m)
+        for m in ("mvaghermite", "laplace")
+    ]
+    + [("melogit y x || school:, fweight(w3) || klass: || student:, fweight(w2)", "laplace")]
 )
 
 
@@ -414,3 +418,41 @@ def test_combined_codes_number_id_paths_as_unique_rows():
         keys = [rng.integers(0, int(rng.integers(1, 30)), n) for _ in range(rng.integers(1, 5))]
         _, expected = np.unique(np.column_stack(keys), axis=0, return_inverse=True)
         np.testing.assert_array_equal(_combined_codes(keys), expected.reshape(-1))
+
+
+@pytest.mark.parametrize(
+    "weights,options",
+    [
+        ("|| school: || klass:, fweight(w2)", "intpoints(1)"),
+        ("|| school:, fweight(w3) || klass: x, fweight(w2)", "intpoints(1)"),
+        ("|| school: || klass:, fweight(w2) || student:, fweight(w1)", "intpoints(1)"),
+        ("|| school: || klass: x, fweight(w2)", "intmethod(mcaghermite) intpoints(3)"),
+    ],
+)
+def test_mode_methods_level_frequency_weights_replicate_units(weights, options):
+    """Laplace (``intpoints(1)``; ``intmethod(laplace)`` refuses weights) and Pinheiro-Chao
+    quadrature with frequency weights below the top are the fits on the data with those
+    units replicated: the modes, curvatures and gradient count each unit's copies."""
+    df = four_level(6).assign(w1=lambda d: np.where(d.student == 3, 3, 1))
+    copies = [df]
+    for level, var, offset in (("klass", "w2", 100), ("student", "w1", 1000)):
+        if var in weights:
+            base = pd.concat(copies)
+            copies = [base]
+            for k in (1, 2):
+                extra = base[base[var] > k].copy()
+                extra[level] += offset * k
+                copies.append(extra)
+    replicated = pd.concat(copies)
+    if "w3" in weights:
+        extra = replicated[replicated.w3 == 2].assign(school=lambda d: d.school + 100)
+        replicated = pd.concat([replicated, extra])
+    unweighted = weights
+    for var in ("w1", "w2", "w3"):
+        unweighted = unweighted.replace(f", fweight({var})", "")
+    weighted = fit(f"melogit y x {weights} {options}", df)
+    duplicated = fit(f"melogit y x {unweighted}, {options}", replicated)
+    assert weighted.converged and duplicated.converged
+    assert abs(weighted.ll - duplicated.ll) < 1e-6
+    for name, value in duplicated.params.items():
+        assert abs(weighted.params[name] - value) < 1e-6, name

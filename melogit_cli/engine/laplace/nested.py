@@ -10,7 +10,9 @@ with ``deta_i/dpsi`` the total derivative of the linear predictor at the moving 
 ``H^-1`` is needed only on each row's path (its units and their ancestors), which the
 tree's selected inverse provides; ``H^-1 (d2h/dv dpsi)`` is one tree solve with a
 right-hand side per parameter.  Only weighted fits take this path: the joint engine fits
-and scores unweighted ones.
+and scores unweighted ones.  Weights below the top replicate units (``nested_tree``): a
+row's terms count once per copy of it in the top-level unit, and the right-hand side of
+a unit's equations holds one copy's rows.
 """
 
 from __future__ import annotations
@@ -46,11 +48,16 @@ def laplace_scores(model, beta: np.ndarray, theta: np.ndarray, modes: Modes) -> 
         deta[:, cols] = np.einsum("ia,tab,ib->it", Z, dA, v_l)
         db[:, off[lv] : off[lv + 1], cols] = np.einsum("tba,ib->iat", dA, Z)
     tops = d.row_starts[0][:-1]
-    dh = np.add.reduceat(resid[:, None] * deta, tops, axis=0)
+    copies = tree.row_scale[0]
+    dh = np.add.reduceat((copies * resid)[:, None] * deta, tops, axis=0)
 
     c_rows = -W[:, None, None] * B[:, :, None] * deta[:, None, :] + resid[:, None, None] * db
     cross = [
-        np.add.reduceat(c_rows[:, off[lv] : off[lv + 1]], d.row_starts[lv][:-1], axis=0)
+        np.add.reduceat(
+            tree.row_scale[lv][:, None, None] * c_rows[:, off[lv] : off[lv + 1]],
+            d.row_starts[lv][:-1],
+            axis=0,
+        )
         for lv in range(tree.L)
     ]
     dv = tree.solve(modes.factor, cross)
@@ -63,4 +70,4 @@ def laplace_scores(model, beta: np.ndarray, theta: np.ndarray, modes: Modes) -> 
     Sb = np.einsum("iab,ib->ia", Sig, B)
     lev = np.einsum("ia,ia->i", Sb, B)
     trace = (W1 * lev)[:, None] * deta_total + 2 * W[:, None] * np.einsum("ia,iaP->iP", Sb, db)
-    return dh - 0.5 * np.add.reduceat(trace, tops, axis=0)
+    return dh - 0.5 * np.add.reduceat(copies[:, None] * trace, tops, axis=0)

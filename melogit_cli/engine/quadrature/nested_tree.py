@@ -10,6 +10,14 @@ its pivot ``D_u`` and ``Gamma_u = D_u^-1 H_u,anc``; under the Gaussian approxima
 ``N(v_hat, H^-1)`` the effects of ``u`` given its ancestors are
 ``N(v_hat_u - Gamma_u (v_anc - v_hat_anc), D_u^-1)`` and ``log|H| = sum log|D_u|``.
 
+Weights at the levels below the top (``unit_weight``) count a unit as that many copies:
+``h`` and ``H`` are those of the data with the units replicated.  Copies share their
+mode, so ``v`` keeps one vector per unit; a unit's equations are one copy's, in which
+its rows count with the weights of the levels below it (``row_scale``), and eliminating
+a unit adds its weight times its Schur complement to its parent.  ``log|H|`` is then the
+sum of the pivots' ``log|D_u|`` times the units' cumulative weights (``unit_scale``), which
+the one-point quadrature at the conditional locations reproduces.
+
 Everything is vectorized over the units of a level; the only Python loops run over the
 levels, the parameters or the Newton iterations.
 """
@@ -46,10 +54,29 @@ class Tree:
         self.dims = dims
         self.offsets = np.concatenate([[0], np.cumsum(dims)]).astype(int)
         self.L = len(dims)
+        # unit_scale[l]: each unit's copies (the product of its and its ancestors' weights
+        # below the top); row_scale[l]: each row's copies within one copy of its level-l unit
+        L = self.L
+        self.unit_scale = [np.ones(data.n_units[0])]
+        for lv in range(1, L):
+            self.unit_scale.append(self.unit_scale[-1][data.parent[lv]] * data.unit_weight[lv])
+        self.row_scale: list[np.ndarray] = [np.empty(0)] * L
+        rel = np.ones(len(data.row_unit[0]))
+        for lv in reversed(range(L)):
+            self.row_scale[lv] = rel
+            rel = rel * data.unit_weight[lv][data.row_unit[lv]]
+        self.weighted = any(np.any(w != 1) for w in data.unit_weight[1:])
+
+    def to_parent(self, x: np.ndarray, lv: int) -> np.ndarray:
+        """Sum level ``lv``'s per-unit ``x`` into the parents, each unit counted by its weight."""
+        if self.weighted:
+            w = self.data.unit_weight[lv]
+            x = w.reshape((-1,) + (1,) * (x.ndim - 1)) * x
+        return np.add.reduceat(x, self.data.child_starts[lv - 1][:-1], axis=0)
 
     def factor(self, Mb: np.ndarray) -> TreeFactor:
         """Eliminate bottom-up; ``Mb`` (G_bottom x Q x Q) holds the rows' ``sum W b b'``."""
-        d, L = self.data, self.L
+        L = self.L
         Dinv: list[np.ndarray] = [np.empty(0)] * L
         Gam: list[np.ndarray] = [np.empty(0)] * L
         logdet: list[np.ndarray] = [np.empty(0)] * L
@@ -66,8 +93,7 @@ class Tree:
             G = Di @ Bt
             Dinv[lv], Gam[lv], logdet[lv], cross[lv] = Di, G, ld, Bt
             if lv > 0:
-                S = M[:, :o, :o] - np.swapaxes(Bt, 1, 2) @ G
-                M = np.add.reduceat(S, d.child_starts[lv - 1][:-1], axis=0)
+                M = self.to_parent(M[:, :o, :o] - np.swapaxes(Bt, 1, 2) @ G, lv)
         return TreeFactor(Dinv, Gam, logdet, cross)
 
     def solve(self, F: TreeFactor, r: list[np.ndarray]) -> list[np.ndarray]:
@@ -85,8 +111,7 @@ class Tree:
             y = np.einsum("gab,gb...->ga...", F.Dinv[lv], acc[:, o:e])
             ys[lv] = y
             if lv > 0:
-                anc = acc[:, :o] - np.einsum("gab,ga...->gb...", F.cross[lv], y)
-                acc = np.add.reduceat(anc, d.child_starts[lv - 1][:-1], axis=0)
+                acc = self.to_parent(acc[:, :o] - np.einsum("gab,ga...->gb...", F.cross[lv], y), lv)
         xs: list[np.ndarray] = [ys[0]]
         path = ys[0]
         for lv in range(1, L):
@@ -139,9 +164,10 @@ def joint_modes(
 
     def objective(v: list[np.ndarray]) -> np.ndarray:
         eta = eta_of(v)
-        f = np.bincount(d.row_unit[0], w * (y * eta - r * np.logaddexp(0.0, eta)), G0)
-        for v_l, top in zip(v, d.top_of_unit, strict=False):
-            f -= 0.5 * np.bincount(top, np.sum(v_l * v_l, axis=1), G0)
+        copies = tree.row_scale[0] * w
+        f = np.bincount(d.row_unit[0], copies * (y * eta - r * np.logaddexp(0.0, eta)), G0)
+        for v_l, top, c in zip(v, d.top_of_unit, tree.unit_scale, strict=False):
+            f -= 0.5 * np.bincount(top, c * np.sum(v_l * v_l, axis=1), G0)
         return f
 
     def hessian(eta: np.ndarray) -> TreeFactor:
@@ -155,7 +181,8 @@ def joint_modes(
         resid = w * (y - r * expit(eta))
         grad = [
             np.add.reduceat(
-                resid[:, None] * B[:, tree.offsets[lv] : tree.offsets[lv + 1]],
+                (tree.row_scale[lv] * resid)[:, None]
+                * B[:, tree.offsets[lv] : tree.offsets[lv + 1]],
                 d.row_starts[lv][:-1],
                 axis=0,
             )
