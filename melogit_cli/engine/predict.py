@@ -20,7 +20,7 @@ import numpy as np
 from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
-from melogit_cli.engine.shared.modes import cluster_modes
+from melogit_cli.engine.shared.modes import MODE_ITERATIONS, cluster_modes
 from melogit_cli.special import expit, logsumexp
 
 CHUNK_ELEMENTS = 4_000_000
@@ -58,13 +58,19 @@ def _chunks(starts: np.ndarray, nodes: int) -> Iterator[tuple[slice, slice]]:
 
 
 def posterior_modes(
-    data: ClusterData, beta: np.ndarray, A: np.ndarray, tol: float = 1e-12
+    data: ClusterData,
+    beta: np.ndarray,
+    A: np.ndarray,
+    tol: float = 1e-12,
+    iterations: int = MODE_ITERATIONS,
 ) -> Posterior:
-    """Posterior modes of u and the inverse negative Hessian there (u-metric)."""
+    """Posterior modes of u and the inverse negative Hessian there (u-metric), after at
+    most ``iterations`` Newton steps from zero (fewer once a step is below ``tol``)."""
     xb = _fixed_part(data, beta)
     v0 = np.zeros((data.n_clusters, A.shape[0]))
     v, info = cluster_modes(
-        xb, data.Z @ A, data.y, data.trials, data.obs_weight, data.starts, v0, tolerance=tol
+        xb, data.Z @ A, data.y, data.trials, data.obs_weight, data.starts, v0, tolerance=tol,
+        iterations=iterations,
     )
     cov_v = np.linalg.inv(info)
     return Posterior(v @ A.T, np.einsum("ab,gbc,dc->gad", A, cov_v, A))
@@ -76,11 +82,14 @@ def posterior_means(
     A: np.ndarray,
     points: int,
     start: Posterior | None = None,
+    tolerance: float = ADAPT_TOLERANCE,
+    passes: int = MAX_ADAPT,
 ) -> Posterior:
     """Empirical Bayes posterior means and covariances of u by adaptive quadrature.
 
     The nodes start at ``start`` (the posterior modes when not given) and move to each
-    cluster's posterior mean and standard deviation until the moments settle.
+    cluster's posterior mean and standard deviation until the moments change by less
+    than ``tolerance`` (at most ``passes`` passes; the moments of the last are returned).
     """
     if start is None:
         start = posterior_modes(data, beta, A)
@@ -89,12 +98,13 @@ def posterior_means(
     C = safe_cholesky(np.einsum("ab,gbc,dc->gad", Ainv, start.cov, Ainv) + 0.0)
     if points == 1:
         return Posterior(mu @ A.T, np.einsum("ab,gbc,gdc,ed->gae", A, C, C, A))
-    for _ in range(MAX_ADAPT):
+    cov_v = np.einsum("gab,gcb->gac", C, C)
+    for _ in range(passes):
         mean_v, cov_v = _moments(data, beta, A, mu, C, points)
         change = max(np.max(np.abs(mean_v - mu), initial=0.0),
                      np.max(np.abs(np.einsum("gab,gcb->gac", C, C) - cov_v), initial=0.0))
         mu, C = mean_v, safe_cholesky(cov_v)
-        if change < ADAPT_TOLERANCE:
+        if change < tolerance:
             break
     return Posterior(mu @ A.T, np.einsum("ab,gbc,dc->gad", A, cov_v, A))
 

@@ -410,22 +410,32 @@ class CrossedLaplace:
         factors: list,
         state: CrossedState | None,
         v0: np.ndarray | None = None,
+        *,
+        tolerance: float = MODE_TOLERANCE,
+        iterations: int = MODE_ITERATIONS,
     ) -> tuple[np.ndarray, float | None, _Rows, _Factor]:
-        """Joint mode by penalized IRLS; returns v, h(v) (None if not computed), B's
-        values and H's factor there.
+        """Joint mode by penalized IRLS (at most ``iterations`` steps, until the largest
+        is below ``tolerance``); returns v, h(v) (None if not computed), B's values and
+        H's factor there.
 
         Starts from ``v0`` (v-metric) when given, else from ``state``; the last result
         is kept, so the gradient at the point just evaluated reuses its factorization.
         """
-        key = (beta.tobytes(), theta.tobytes())
+        key = (beta.tobytes(), theta.tobytes(), tolerance, iterations)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        out = self._modes(beta, factors, state, v0)
+        out = self._modes(beta, factors, state, v0, tolerance, iterations)
         self._last = (key, out)
         return out
 
     def _modes(
-        self, beta: np.ndarray, factors: list, state: CrossedState | None, v0: np.ndarray | None
+        self,
+        beta: np.ndarray,
+        factors: list,
+        state: CrossedState | None,
+        v0: np.ndarray | None,
+        tolerance: float,
+        iterations: int,
     ) -> tuple[np.ndarray, float | None, _Rows, _Factor]:
         d = self.data
         xb = d.X @ beta + d.offset
@@ -440,14 +450,14 @@ class CrossedLaplace:
             v = np.zeros_like(v)
             eta = self._eta(xb, rows, v)
         h = None  # h(v), computed when a step has to be checked
-        for _ in range(MODE_ITERATIONS):
+        for _ in range(iterations):
             mu = expit(eta)
             resid = d.obs_weight * (d.y - d.trials * mu)
             W = d.obs_weight * d.trials * mu * (1 - mu)
             grad = self._bt(rows, resid) - v
             f = self._factor(rows, W)
             step = self._solve(f, grad)
-            if np.max(np.abs(step), initial=0.0) < MODE_TOLERANCE:
+            if np.max(np.abs(step), initial=0.0) < tolerance:
                 # one last Newton step (h is concave in v) leaves an error of order
                 # |step|^2; H is kept from just before it (its log determinant moves by
                 # order |step|); h there is computed if asked for

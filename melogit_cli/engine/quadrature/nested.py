@@ -45,6 +45,7 @@ from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.nested_data import Chunk, NestedData
 from melogit_cli.engine.quadrature.nested_hessian import chunk_hessian
 from melogit_cli.engine.quadrature.nested_tree import (
+    MODE_TOLERANCE,
     Modes,
     Tree,
     conditional_locations,
@@ -54,6 +55,7 @@ from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
+from melogit_cli.engine.shared.modes import MODE_ITERATIONS
 from melogit_cli.special import expit
 
 if TYPE_CHECKING:
@@ -103,6 +105,9 @@ class NestedQuadrature:
         self.method = method
         self.points = Integration.of(method, points).points
         self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
+        self.adapt_passes = adaptation.PASSES  # at most, from the modes
+        self.mode_tolerance = MODE_TOLERANCE  # largest Newton step at the joint modes
+        self.mode_iterations = MODE_ITERATIONS
         self.dims = cov.dims
         self.L = len(self.dims)
         self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
@@ -289,7 +294,10 @@ class NestedQuadrature:
             v0 = state.modes.v
         else:
             v0 = [np.zeros((G, q)) for G, q in zip(self.data.n_units, self.dims, strict=False)]
-        modes = joint_modes(self.data, self.tree, beta, As, v0)
+        modes = joint_modes(
+            self.data, self.tree, beta, As, v0,
+            tolerance=self.mode_tolerance, iterations=self.mode_iterations,
+        )
         locs = conditional_locations(self.data, modes, [r.nodes for r in self.rules])
         return NestedState(locs, modes=modes)
 
@@ -328,6 +336,7 @@ class NestedQuadrature:
             from_modes,
             floor=floor,
             tolerance=self.adapt_tolerance,
+            passes=self.adapt_passes,
         )
 
     def _mode_start(

@@ -30,7 +30,7 @@ import numpy as np
 
 from melogit_cli.engine.model.nested_data import NestedData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
-from melogit_cli.engine.shared.modes import find_modes
+from melogit_cli.engine.shared.modes import MODE_ITERATIONS, find_modes
 from melogit_cli.special import expit
 
 MODE_TOLERANCE = 1e-10
@@ -150,9 +150,17 @@ def row_effects(d: NestedData, v: list[np.ndarray]) -> np.ndarray:
 
 
 def joint_modes(
-    d: NestedData, tree: Tree, beta: np.ndarray, As: list[np.ndarray], v0: list[np.ndarray]
+    d: NestedData,
+    tree: Tree,
+    beta: np.ndarray,
+    As: list[np.ndarray],
+    v0: list[np.ndarray],
+    *,
+    tolerance: float = MODE_TOLERANCE,
+    iterations: int = MODE_ITERATIONS,
 ) -> Modes:
-    """Maximize ``h`` in every top-level unit at once (Newton with per-unit step halving)."""
+    """Maximize ``h`` in every top-level unit at once (Newton with per-unit step halving,
+    at most ``iterations`` steps, until the largest is below ``tolerance``)."""
     xb = d.X @ beta + d.offset
     B = np.concatenate([Z @ A for Z, A in zip(d.Z, As, strict=False)], axis=1)
     w, y, r = d.obs_weight, d.y, d.trials
@@ -208,7 +216,8 @@ def joint_modes(
         newton_step=newton_step,
         move=move,
         step_size=step_size,
-        tolerance=MODE_TOLERANCE,
+        tolerance=tolerance,
+        iterations=iterations,
     )
     return Modes(v, hessian(eta_of(v)))
 

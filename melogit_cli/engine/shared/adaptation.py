@@ -38,8 +38,10 @@ def adapt(
     floor: float | None,
     tolerance: float = TOLERANCE,
     sound: Callable[[State], bool] | None = None,
+    passes: int = PASSES,
 ) -> tuple[float, State]:
-    """The settled log likelihood and nodes, from ``carried`` (None: from the modes).
+    """The settled log likelihood and nodes, from ``carried`` (None: from the modes,
+    at most ``passes`` passes).
 
     ``sound`` tells whether settled nodes can be kept (no collapsed cluster); nodes
     that are not are replaced by a start from the modes, as unsettled ones are.
@@ -48,7 +50,7 @@ def adapt(
         ll, state, ok = iterate(one_pass, carried, CARRIED_PASSES, floor, tolerance, sound)
         if ok or far_below(ll, floor):
             return ll, state
-    ll, state, _ = iterate(one_pass, from_modes(), PASSES, floor, tolerance, sound)
+    ll, state, _ = iterate(one_pass, from_modes(), passes, floor, tolerance, sound)
     return ll, state
 
 

@@ -68,6 +68,7 @@ def cluster_modes(
     v0: np.ndarray,
     *,
     tolerance: float,
+    iterations: int = MODE_ITERATIONS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each cluster's mode of ``h`` (G x q) for ``eta = xb + B v`` (rows sorted by cluster,
     ``starts`` their G + 1 boundaries), and the negative Hessian ``I + B'WB`` there."""
@@ -104,5 +105,6 @@ def cluster_modes(
         move=lambda v, step, t: v + t[:, None] * step,
         step_size=lambda step, t: float(np.max(np.abs(step * t[:, None]), initial=0.0)),
         tolerance=tolerance,
+        iterations=iterations,
     )
     return v, information(expit(eta_of(v)))
