@@ -240,22 +240,32 @@ class Results:
     @accepts
     def random_effects(
         self, level: str | None = None, se: bool = True, conditional: str = "ebmeans",
-        intpoints: int | None = None,
+        intpoints: int | None = None, iterate: int | None = None,
+        tolerance: float | None = None,
     ) -> pd.DataFrame | dict[str, pd.DataFrame]:
         """Empirical Bayes means (``conditional="ebmodes"``: modes) of the random effects,
         one row per group indexed by its id, one column per effect, with ``se(...)``
         columns for the posterior standard deviations; without ``level``, the one level's
-        frame, or a dict of frames by level."""
+        frame, or a dict of frames by level.  ``iterate``/``tolerance`` are predict's
+        ``iterate(#)``/``tolerance(#)``."""
         import pandas as pd
 
         from melogit_cli.postest.effects import random_effects
 
         if conditional not in ("ebmeans", "ebmodes"):
             raise StataError(f"conditional({conditional}) invalid", 198)
+        if iterate is not None and not (isinstance(iterate, int) and iterate >= 0):
+            raise StataError("iterate() must be a nonnegative integer", 198)
+        if tolerance is not None and not (
+            isinstance(tolerance, int | float) and tolerance > 0
+        ):
+            raise StataError("tolerance() invalid", 198)
         est, ds = self._fitted()
         sample_rows = np.flatnonzero(est.design.sample)
         frames = {}
-        for lev in random_effects(est, estimator=conditional, points=intpoints):
+        for lev in random_effects(
+            est, estimator=conditional, points=intpoints, iterate=iterate, tolerance=tolerance
+        ):
             # each unit's ids along its path, read at its first row
             _, first = np.unique(lev.unit, return_index=True)
             variables = [v for v in lev.level.split(">") if v != "_all"] or ["_all"]

@@ -138,6 +138,8 @@ class _Request:
     points: int | None = None
     reses: str | None = None  # reses(stub* | newvarlist) with reffects
     nooffset: bool = False
+    iterate: int | None = None  # most iterations of the empirical Bayes computations
+    tolerance: float | None = None  # and their convergence tolerance
 
 
 _SYNONYMS = {"sc": "scores", "score": "scores", "scor": "scores", "pr": "pr"}
@@ -180,13 +182,13 @@ def _request(body: Body) -> _Request:
         elif name in ("intpoints", "intp") and o.arg is not None:
             req.points = _positive_int(o, "intpoints", 1)
         elif name in ("iterate", "iter") and o.arg is not None:
-            _positive_int(o, "iterate", 0)
+            req.iterate = _positive_int(o, "iterate", 0)
         elif name in ("tolerance", "tol") and o.arg is not None:
             try:
-                ok = float(o.arg) > 0
+                req.tolerance = float(o.arg)
             except ValueError:
-                ok = False
-            if not ok:
+                req.tolerance = None
+            if req.tolerance is None or not req.tolerance > 0:
                 raise StataError("tolerance() invalid", 198)
         elif name == "nooffset" and o.arg is None:
             req.nooffset = True
@@ -295,7 +297,9 @@ def predict(session: Session, rest: str) -> None:
             raise StataError("no observations", 2000)
         estimator = "ebmodes" if req.estimator == "ebmodes" or req.marginal else "ebmeans"
         with np.errstate(all="ignore"):
-            effects = random_effects(estimation, estimator, req.points)
+            effects = random_effects(
+                estimation, estimator, req.points, req.iterate, req.tolerance
+            )
         Z_now = [
             np.ones((ds.nobs, 1)) if eff.indicator else re_columns(ds, eff.names)
             for eff in effects

@@ -7,6 +7,11 @@ quadrature with its number of points (mean-variance adaptive, whatever the fit's
 method); after Laplace fits, and for crossed models, the posterior is the Gaussian
 approximation at the joint mode, so means are the modes.  Standard errors are posterior
 standard deviations.
+
+``iterate`` and ``tolerance`` (predict's ``iterate(#)``/``tolerance(#)``) bound every
+iterative step of these computations: the Newton steps of the mode searches and the
+passes of the mean-variance adaptation, and the step (or change) below which each stops.
+None keeps each computation's own limits (modes to 1e-10 or finer).
 """
 
 from __future__ import annotations
@@ -42,13 +47,34 @@ class LevelEffects:
         return self.mean[self.unit]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Iteration limit and convergence tolerance of the empirical Bayes computations
+    (None: each computation's own)."""
+
+    iterate: int | None = None
+    tolerance: float | None = None
+
+    def of(self, iterate: int, tolerance: float) -> dict:
+        """Keyword values for one computation whose own limits are given."""
+        return {
+            "iterations": iterate if self.iterate is None else self.iterate,
+            "tolerance": tolerance if self.tolerance is None else self.tolerance,
+        }
+
+
 def random_effects(
-    estimation, estimator: str = "ebmeans", points: int | None = None
+    estimation,
+    estimator: str = "ebmeans",
+    points: int | None = None,
+    iterate: int | None = None,
+    tolerance: float | None = None,
 ) -> list[LevelEffects]:
     """Empirical Bayes means (or modes) and standard errors of every level's effects.
 
     ``estimation`` is the ``Estimation`` of a fit; ``points`` the quadrature points per
-    effect (the fit's by default).
+    effect (the fit's by default); ``iterate`` the most iterations and ``tolerance`` the
+    convergence tolerance of the mode searches and the adaptation (None: their own).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}")
@@ -59,22 +85,31 @@ def random_effects(
         points = int(e.macros.get("n_quad") or e.scalars.get("n_quad", 7) or 7)
     modes = estimator == "ebmodes" or method in LAPLACE or points == 1
     kind = "ebmodes" if estimator == "ebmodes" else "ebmeans"
+    limits = Limits(iterate, tolerance)
     if design.levels.crossed:
-        return _crossed(design, fit, kind)
+        return _crossed(design, fit, kind, limits)
     if len(design.levels.levels) == 1:
-        return [_two_level(design, fit, modes, points, kind)]
-    return _nested(design, fit, modes, points, kind)
+        return [_two_level(design, fit, modes, points, kind, limits)]
+    return _nested(design, fit, modes, points, kind, limits)
 
 
-def _two_level(design, fit, modes: bool, points: int, kind: str) -> LevelEffects:
+def _two_level(
+    design, fit, modes: bool, points: int, kind: str, limits: Limits
+) -> LevelEffects:
     from melogit_cli.engine import predict as engine
+    from melogit_cli.engine.shared.modes import MODE_ITERATIONS
     from melogit_cli.estimate import cluster_arrays
 
     data, cov = cluster_arrays(design)
     A = cov.factor_derivatives(fit.theta)[0]
-    post = engine.posterior_modes(data, fit.beta, A)
+    lim = limits.of(MODE_ITERATIONS, 1e-12)
+    post = engine.posterior_modes(data, fit.beta, A, lim["tolerance"], lim["iterations"])
     if not modes:
-        post = engine.posterior_means(data, fit.beta, A, points, start=post)
+        lim = limits.of(engine.MAX_ADAPT, engine.ADAPT_TOLERANCE)
+        post = engine.posterior_means(
+            data, fit.beta, A, points, start=post,
+            tolerance=lim["tolerance"], passes=lim["iterations"],
+        )
     level = design.levels.levels[0]
     return LevelEffects(
         level.name, list(level.re_names), post.mean, post.sd, level.codes, kind, level.Z,
@@ -82,7 +117,9 @@ def _two_level(design, fit, modes: bool, points: int, kind: str) -> LevelEffects
     )
 
 
-def _nested(design, fit, modes: bool, points: int, kind: str) -> list[LevelEffects]:
+def _nested(
+    design, fit, modes: bool, points: int, kind: str, limits: Limits
+) -> list[LevelEffects]:
     from melogit_cli.engine.quadrature.nested import NestedQuadrature
     from melogit_cli.estimate import nested_arrays
     from melogit_cli.postest.nested_means import nested_posterior
@@ -94,9 +131,13 @@ def _nested(design, fit, modes: bool, points: int, kind: str) -> list[LevelEffec
         for lv, s in zip(cov.levels, cov.theta_slices(), strict=True)
     ]
     if modes:
-        moments = _nested_modes(data, cov, fit.beta, fit.theta)
+        moments = _nested_modes(data, cov, fit.beta, fit.theta, limits)
     else:
         engine = NestedQuadrature(data, cov, "mvaghermite", points)
+        lim = limits.of(engine.mode_iterations, engine.mode_tolerance)
+        engine.mode_iterations, engine.mode_tolerance = lim["iterations"], lim["tolerance"]
+        lim = limits.of(engine.adapt_passes, engine.adapt_tolerance)
+        engine.adapt_passes, engine.adapt_tolerance = lim["iterations"], lim["tolerance"]
         moments = nested_posterior(engine, fit.beta, fit.theta)
     out = []
     for i, (lv, (mean, covs)) in enumerate(zip(levels, moments, strict=True)):
@@ -110,9 +151,12 @@ def _nested(design, fit, modes: bool, points: int, kind: str) -> list[LevelEffec
     return out
 
 
-def _nested_modes(data, cov, beta, theta) -> list[tuple[np.ndarray, np.ndarray]]:
+def _nested_modes(
+    data, cov, beta, theta, limits: Limits
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Joint posterior modes and the blocks of the inverse negative Hessian (u-metric)."""
-    from melogit_cli.engine.quadrature.nested_tree import Tree, joint_modes
+    from melogit_cli.engine.quadrature.nested_tree import MODE_TOLERANCE, Tree, joint_modes
+    from melogit_cli.engine.shared.modes import MODE_ITERATIONS
 
     dims = cov.dims
     As = [
@@ -121,7 +165,9 @@ def _nested_modes(data, cov, beta, theta) -> list[tuple[np.ndarray, np.ndarray]]
     ]
     tree = Tree(data, dims)
     v0 = [np.zeros((G, q)) for G, q in zip(data.n_units, dims, strict=True)]
-    modes = joint_modes(data, tree, beta, As, v0)
+    modes = joint_modes(
+        data, tree, beta, As, v0, **limits.of(MODE_ITERATIONS, MODE_TOLERANCE)
+    )
     paths = tree.path_covariance(modes.factor)  # per bottom unit, over its path
     out = []
     for lv, A in enumerate(As):
@@ -132,15 +178,22 @@ def _nested_modes(data, cov, beta, theta) -> list[tuple[np.ndarray, np.ndarray]]
     return out
 
 
-def _crossed(design, fit, kind: str) -> list[LevelEffects]:
+def _crossed(design, fit, kind: str, limits: Limits) -> list[LevelEffects]:
     """Joint Laplace modes of all terms, with the blocks of ``H^-1`` for their errors."""
-    from melogit_cli.engine.laplace.crossed import CrossedLaplace
+    from melogit_cli.engine.laplace.crossed import (
+        MODE_ITERATIONS,
+        MODE_TOLERANCE,
+        CrossedLaplace,
+    )
     from melogit_cli.estimate import crossed_arrays
 
     data, cov = crossed_arrays(design)
     engine = CrossedLaplace(data, cov)
     factors = engine._factors(fit.theta)
-    v, _, _, f = engine.modes(fit.beta, fit.theta, factors, engine.prior_state(fit.theta))
+    v, _, _, f = engine.modes(
+        fit.beta, fit.theta, factors, engine.prior_state(fit.theta),
+        **limits.of(MODE_ITERATIONS, MODE_TOLERANCE),
+    )
     Minv = engine._selected_inverse(f)  # each (collapsed) row's block of H^-1
     out: list[LevelEffects | None] = [None] * len(data.terms)
     for k, term in enumerate(engine.terms):
