@@ -284,10 +284,12 @@ class Results:
     def predict(
         self, data: object = None, which: str = "mu", conditional: str | None = None,
         marginal: bool = False, offset: bool = True, intpoints: int | None = None,
+        iterate: int | None = None, tolerance: float | None = None,
     ) -> pd.Series | pd.DataFrame:
         """Stata's ``predict`` on the fit's data (or on ``data``): ``which`` is the
         statistic (``mu``, ``eta``, ``xb``, ``stdp``, ``reffects``, ``reses`` ...),
-        ``conditional`` one of ``ebmeans``, ``ebmodes``, ``fixedonly``.  One statistic
+        ``conditional`` one of ``ebmeans``, ``ebmodes``, ``fixedonly``; ``iterate`` and
+        ``tolerance`` bound the empirical Bayes computations, as predict's options.  One statistic
         gives a Series; several variables (``reffects``) a DataFrame.  On other data
         no observation is in e(sample): use ``conditional="fixedonly"`` or ``marginal``.
         """
@@ -310,6 +312,10 @@ class Results:
             words.append("nooffset")
         if intpoints is not None:
             words.append(f"intpoints({int(intpoints)})")
+        if iterate is not None:
+            words.append(f"iterate({iterate})")
+        if tolerance is not None:
+            words.append(f"tolerance({tolerance!r})")
         target = ds if data is None else as_dataset(data)
         copy = replace(target, frame=_frame_copy(target.frame))
         session = Session(Output(io.StringIO()))

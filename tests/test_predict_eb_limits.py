@@ -114,6 +114,14 @@ def test_api_random_effects_match_predict_with_the_same_limits(ex1):
     assert np.max(np.abs(one - f.groupby("district").mode1.first())) < 1e-14
 
 
+def test_api_predict_takes_the_same_limits(ex1):
+    r = fitted(EX1, "bangladesh.dta")
+    mu1 = r.predict(which="mu", iterate=1)
+    np.testing.assert_array_equal(mu1.to_numpy(), ex1.ds.frame.mu1.to_numpy())
+    loose = r.predict(which="mu", tolerance=1e-2)
+    assert np.max(np.abs(loose.to_numpy() - ex1.ds.frame.mu0.to_numpy())) < 1e-6
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -275,7 +275,7 @@ def test_wrong_keywords_name_the_accepted_ones(from_file):
     assert err.value.rc == 198
     assert err.value.message == (
         "option whch not allowed; predict() takes data, which, conditional, marginal, "
-        "offset, intpoints"
+        "offset, intpoints, iterate, tolerance"
     )
     with pytest.raises(StataError) as err:
         from_file.conf_int(level=90)
