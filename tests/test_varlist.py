@@ -114,3 +114,20 @@ def test_plain_name_list():
     assert resolve_pattern("a*", names) == ["a", "ab"]
     with pytest.raises(StataError, match="no variables defined"):
         resolve_pattern("a", [])
+
+
+def test_level_and_weight_variables_may_be_abbreviated():
+    """``|| distric:`` is ``|| district:`` (it was a KeyError, r(9999)); an abbreviation that
+    names no variable is Stata's r(111)."""
+    from conftest import fitted
+
+    from melogit_cli.api import fit
+    from melogit_cli.errors import StataError
+
+    full = fitted("melogit c_use urban || district:", "bangladesh.dta")
+    short = fit("melogit c_use urban || distric:", DATA / "bangladesh.dta")
+    assert short.ll == full.ll and short.params.equals(full.params)
+    assert short.e.macros["ivars"] == "district"
+    with pytest.raises(StataError) as err:
+        fit("melogit c_use urban || districtx:", DATA / "bangladesh.dta")
+    assert (err.value.message, err.value.rc) == ("variable districtx not found", 111)

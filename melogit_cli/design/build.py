@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -131,7 +131,7 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
             y, trials, obs_weight = y[kept], trials[kept], obs_weight[kept]
             rows = perfect.rows
         fixed = perfect.columns
-    equations = _normalize_equations(spec.re_equations)
+    equations = _normalize_equations([_resolved(eq, ds) for eq in spec.re_equations])
     re_columns = [
         expand_re_terms(eq.terms, ds, rows, constant=not eq.noconstant) for eq in equations
     ]
@@ -154,6 +154,19 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
         offset_var=offset_var,
         notes=list(fixed.notes) + [note for cols in re_columns for note in cols.notes],
         value_labels=dict(ds.value_labels),
+    )
+
+
+def _resolved(eq: REEquation, ds: Dataset) -> REEquation:
+    """``eq`` with its level, ``R.`` and weight variables named in full (Stata lets them be
+    abbreviated: ``|| distric:`` is ``|| district:``)."""
+    def full(name: str | None) -> str | None:
+        return _single_variable(name, ds) if name else name
+
+    level = eq.level if eq.level == "_all" else _single_variable(eq.level, ds)
+    return replace(
+        eq, level=level, r_var=full(eq.r_var), fweight=full(eq.fweight),
+        iweight=full(eq.iweight), pweight=full(eq.pweight),
     )
 
 
