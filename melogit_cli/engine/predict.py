@@ -21,7 +21,7 @@ from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import MODE_ITERATIONS, cluster_modes
-from melogit_cli.special import expit, logsumexp
+from melogit_cli.special import logsumexp
 
 CHUNK_ELEMENTS = 4_000_000
 MAX_ADAPT = 1001
@@ -136,18 +136,3 @@ def _moments(
         mean[gs] = m
         cov[gs] = np.einsum("gk,gka,gkb->gab", p, dev, dev)
     return mean, cov
-
-
-def marginal_mean(
-    xb: np.ndarray, Z: np.ndarray, A: np.ndarray, points: int
-) -> np.ndarray:
-    """``E[invlogit(xb + z'u)]`` over ``u ~ N(0, A A')`` by Gauss-Hermite quadrature."""
-    rule = normal_rule(points, A.shape[0])
-    out = np.empty(len(xb))
-    weights = np.exp(rule.log_weights)
-    step = max(1, CHUNK_ELEMENTS // rule.size)
-    for i in range(0, len(xb), step):
-        sl = slice(i, i + step)
-        eta = xb[sl, None] + Z[sl] @ A @ rule.nodes.T
-        out[sl] = expit(eta) @ weights
-    return out

@@ -97,8 +97,11 @@ def parse_prediction(text: str | None) -> Prediction:
 
 
 def _gh_rule(points: int) -> tuple[np.ndarray, np.ndarray]:
-    x, w = np.polynomial.hermite_e.hermegauss(points)
-    return x, w / w.sum()
+    """The ``points``-point rule for a standard normal (the engines' cached rule)."""
+    from melogit_cli.engine.quadrature.rules import normal_rule
+
+    rule = normal_rule(points, 1)
+    return rule.nodes[:, 0], np.exp(rule.log_weights)
 
 
 def _logistic_derivatives(eta: np.ndarray, order: int) -> list[np.ndarray]:
@@ -136,11 +139,6 @@ def prediction_pieces(pred: Prediction, eta: np.ndarray, v: np.ndarray) -> Piece
     G = [d @ w for d in _logistic_derivatives(eta[:, None] + np.sqrt(v)[:, None] * x, 4)]
     return Pieces(G[0], G[1], G[2] / 2, G[2], G[3] / 2, G[4] / 4)
 
-
-def marginal_mean(eta: np.ndarray, v: np.ndarray, points: int = MARGINAL_POINTS) -> np.ndarray:
-    """``E[invlogit(eta + sqrt(v) Z)]``, Z ~ N(0, 1), by a ``points``-point rule."""
-    x, w = _gh_rule(points)
-    return expit(np.asarray(eta)[:, None] + np.sqrt(np.asarray(v))[:, None] * x) @ w
 
 
 # ---------------------------------------------------------------------- the model
