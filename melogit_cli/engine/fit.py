@@ -8,7 +8,7 @@ that differentiates it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
@@ -381,14 +381,9 @@ def _fit_fixed_effects(
     problem: Problem, row_weight: np.ndarray, settings: Settings, sink: EventSink
 ) -> Result:
     d = problem.data
-    fe_settings = Settings(
-        iterate=settings.iterate,
-        tolerance=settings.tolerance,
-        ltolerance=settings.ltolerance,
-        nrtolerance=settings.nrtolerance,
-        nonrtolerance=settings.nonrtolerance,
-        difficult=settings.difficult,
-    )
+    # technique() and the display options apply to the full model only, as in Stata
+    default = Settings()
+    fe_settings = replace(settings, technique=default.technique, display=default.display)
     res = fit_logit(d.y, d.trials, d.X, d.offset, row_weight, fe_settings, sink)
     if not res.converged:
         sink(Message("note: the fixed-effects model did not converge"))
