@@ -351,7 +351,7 @@ def _tee(first: EventSink, second: EventSink) -> EventSink:
 
 
 def _refuse_unsupported(opts: Options) -> None:
-    if opts.startvalues not in (None, "zero", "constantonly", "fixedonly"):
+    if opts.startvalues not in (None, "zero", "constantonly", "fixedonly", "iv"):
         raise option_not_allowed(f"startvalues({opts.startvalues})")
     if opts.noestimate:
         # Stata shows the start values in the coeflegend style

@@ -174,7 +174,9 @@ def test_option_has_an_effect_or_is_refused(row) -> None:
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("startvalues(iv)", "option startvalues(iv) not allowed"),
+        ("startvalues(iv, iterate(5))", "option startvalues(iv, iterate(5)) not allowed"),
+        ("startvalues(fixedonly, iterate(5))",
+         "option startvalues(fixedonly, iterate(5)) not allowed"),
     ],
 )
 def test_unimplemented_options_are_refused(option, message) -> None:

@@ -24,6 +24,7 @@ from melogit_cli.engine.optimize.logit import LogitObjective, fit_logit
 from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
 from melogit_cli.engine.protocol import Engine, Objective
 from melogit_cli.engine.registry import engine_for
+from melogit_cli.engine.start_iv import iv_sigmas
 from melogit_cli.errors import StataError
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class Problem:
 class StartOptions:
     """``startvalues()``, ``startgrid``, ``from()`` (already mapped to the internal metric)."""
 
-    method: str = "fixedonly"  # zero, constantonly, fixedonly
+    method: str = "fixedonly"  # zero, constantonly, fixedonly, iv
     grid: tuple[float, ...] | None = None
     x0: np.ndarray | None = None
 
@@ -290,7 +291,10 @@ def fit(
         beta0 = _constant_only_start(problem, row_weight)
 
     model = make_model(problem)
-    theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
+    if start.method == "iv":
+        theta_one = problem.cov.theta_from_sigma(iv_sigmas(d, problem.cov, fe.x))
+    else:
+        theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
     project = constraints.project if constraints is not None else None
     if project is not None:
