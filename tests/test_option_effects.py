@@ -142,17 +142,7 @@ def _case(row) -> tuple[str, str]:
     return with_option, f"{model}, {base_option}" if base_option else model
 
 
-# the design marks an empty interaction cell "(omitted)" instead of "(empty)", so
-# noemptycells finds nothing to hide; strict: the mark must go when that is mended
-KNOWN = {"noemptycells": "empty interaction cells are shown as (omitted)"}
-PARAMS = [
-    pytest.param(
-        r,
-        id=f"{r.where}:{r.name}",
-        marks=[pytest.mark.xfail(strict=True, reason=KNOWN[r.name])] if r.name in KNOWN else [],
-    )
-    for r in ROWS
-]
+PARAMS = [pytest.param(r, id=f"{r.where}:{r.name}") for r in ROWS]
 
 
 @pytest.mark.parametrize("row", PARAMS)

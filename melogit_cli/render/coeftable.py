@@ -86,8 +86,10 @@ def _level_text(term: Term, labels: dict[str, dict[int, str]], nofvlabel: bool) 
     return " ".join(str(p.level) for p in parts)
 
 
-def _visible(term: Term, style: TableStyle, main_effects: set[str]) -> tuple[bool, str]:
-    """Whether a fixed-effect column is shown, and its note."""
+def _visible(
+    term: Term, style: TableStyle, main_effects: set[str], empty: bool = False
+) -> tuple[bool, str]:
+    """Whether a fixed-effect column is shown, and its note (``empty``: an empty cell)."""
     if term.base:
         if style.allbaselevels:
             return True, "(base)"
@@ -96,7 +98,7 @@ def _visible(term: Term, style: TableStyle, main_effects: set[str]) -> tuple[boo
             inferable = term.is_interaction and all(v in main_effects for v in factors)
             return (not inferable), "(base)"
         return False, ""
-    if term.empty:
+    if empty or term.empty:
         return (not style.noemptycells), "(empty)"
     if term.omitted:
         return (not style.noomitted), "(omitted)"
@@ -122,7 +124,8 @@ def fixed_rows(
         term = terms[g[0]]
         shown = []
         for i in g:
-            ok, note = _visible(terms[i], style, main_effects)
+            empty = e.b.colnames[cols[i]] in e.empty_cells
+            ok, note = _visible(terms[i], style, main_effects, empty)
             if ok:
                 if not note and cols[i] in constrained:
                     note = "(constrained)"
@@ -360,7 +363,7 @@ def _is_marked(e: EResults, j: int) -> bool:
     if eq == "/":
         return False
     t = parse_term(name)
-    return t.base or t.omitted or t.empty
+    return t.base or t.omitted or t.empty or e.b.colnames[j] in e.empty_cells
 
 
 def table_lines(e: EResults, style: TableStyle) -> list[str]:

@@ -155,13 +155,13 @@ class EstimatesFrame(pd.DataFrame):
 # ---------------------------------------------------------------------------
 
 
-def _state(name: str, b: float, var: float) -> str:
+def _state(name: str, b: float, var: float, empty: bool = False) -> str:
     parts = [p for p in name.split("#")]
     term = parse_term(name) if "(" not in name else None
     if term is not None:
         if term.base and b == 0:
             return BASE
-        if term.empty and b == 0:
+        if (empty or term.empty) and b == 0:
             return EMPTY
         if (term.omitted or any(p.startswith("o.") for p in parts)) and b == 0:
             return OMITTED
@@ -253,7 +253,7 @@ def _merge_rows(models: list[tuple[str, EResults]], opts: TableOptions) -> list[
             if name not in rows:
                 rows.append(name)
                 cells[(eq, name)] = [Cell() for _ in models]
-            cells[(eq, name)][i] = Cell(_state(raw, b, var), b, var)
+            cells[(eq, name)][i] = Cell(_state(raw, b, var, col in e.empty_cells), b, var)
     out: list[CoefRow] = []
     for eq, names in order.items():
         names = [n for n in names if n != "_cons"] + [n for n in names if n == "_cons"]

@@ -220,6 +220,7 @@ def build_eresults(
     }
     if design.spec.noconstant:
         e.matrices["Cns"] = _cons_constraint(colnames, depvar)
+    e.empty_cells = frozenset(colnames[j] for j in np.flatnonzero(fx.empty))
     e.value_labels = {
         v: labels
         for v, labels in design.value_labels.items()

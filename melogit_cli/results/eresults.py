@@ -2,7 +2,9 @@
 
 Replay and the renderer work from an EResults alone, as Stata's replay works from
 ``e()`` alone.  ``value_labels`` is not part of ``e()``; it carries the data set's value
-labels of the factor variables so that a replay can label factor levels.
+labels of the factor variables so that a replay can label factor levels.  ``empty_cells``
+is what Stata keeps hidden in e(b) (``_ms_build_info``): the columns that are empty cells
+of an interaction, named ``1o.a#3o.b`` as omitted columns are, and shown ``(empty)``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class EResults:
     macros: dict[str, str] = field(default_factory=dict)
     matrices: dict[str, Matrix] = field(default_factory=dict)
     value_labels: dict[str, dict[int, str]] = field(default_factory=dict)
+    empty_cells: frozenset[str] = frozenset()  # e(b) column names (eq:name)
 
     @property
     def b(self) -> Matrix:
