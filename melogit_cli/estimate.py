@@ -19,6 +19,7 @@ from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.integration import LAPLACE, Integration
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
 from melogit_cli.engine.optimize.newton import Display, Settings, infeasible, parse_technique
+from melogit_cli.engine.optimize.shown_metric import ShownMetric
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.registry import select
 from melogit_cli.errors import StataError, option_not_allowed
@@ -138,6 +139,7 @@ def _estimate(
             showstep=opts.showstep,
             showtolerance=opts.showtolerance,
             names=_parameter_names(design, cov),
+            metric=ShownMetric(int(design.fixed.keep.sum()), cov),
         ),
     )
     start = _start_options(spec, design, cov)
@@ -359,15 +361,14 @@ def _refuse_unsupported(opts: Options) -> None:
 
 
 def _parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) -> tuple[str, ...]:
-    """The maximizer's parameters as the detailed log labels them: the coefficients by
-    their e(b) names, then the covariance parameters in the maximizer's metric (log
-    standard deviations and Cholesky factors, see engine/model/covariance.py) as
-    ``/:theta#``."""
+    """The maximizer's parameters as the detailed log labels them: e(b)'s names, the
+    coefficients then the variances and covariances (the log shows them in that metric,
+    see engine/optimize/shown_metric.py)."""
     fx = design.fixed
     fixed = [
         str(names.fixed(design.depvar, n)) for n, k in zip(fx.names, fx.keep, strict=False) if k
     ]
-    return tuple(fixed + [f"/:theta{i + 1}" for i in range(cov.n_params)])
+    return tuple(fixed + [str(p) for p in re_parameters(design, cov)])
 
 
 def _start_options(

@@ -63,7 +63,10 @@ def test_trace_shows_the_parameter_vector(data_dir) -> None:
     i = lines.index("Parameter vector:")
     assert lines[i - 1] == "Iteration 0:"
     assert lines[i + 1].split() == ["c_use:", "c_use:", "/:"]
-    assert lines[i + 2].split() == ["age", "_cons", "theta1"]
+    # e(b)'s names and metric: the variance itself, 1 at the start (abbreviated as Stata's
+    # abbrev() does to the 12 characters of the column)
+    assert lines[i + 2].split() == ["age", "_cons", "var(_cons[~)"]
+    assert lines[i + 3].split()[-1] == "1"
     assert lines[i + 3].startswith("r1 ")
     assert " " * 51 + "Log likelihood = -230.03945" in lines
     assert "-" * 78 in lines and "Iteration 1:" in lines
@@ -110,3 +113,48 @@ def test_iterate0_stops_at_the_start(data_dir) -> None:
     assert not res.converged
     assert "Iteration 1:" not in res.log.split("Fitting full model:")[1]
     assert "convergence not achieved" in res.log
+
+
+def test_trace_labels_and_metric_of_an_unstructured_model(data_dir) -> None:
+    model = "melogit c_use age if district<=10 || district: urban, cov(unstructured)"
+    log = fit(f"{model} trace iterate(0)", data_dir / "bangladesh.dta", log=True).log
+    lines = log.splitlines()
+    i = lines.index("Parameter vector:")
+    header = " ".join(lines[i + 1 : i + 3])
+    assert "var(urban[~)" in header and "var(_cons[~)" in header and "cov(urban[~)" in header
+    # the start: both variances 1, the covariance 0
+    assert lines[i + 3].split()[-3:] == ["1", "1", "0"]
+
+
+def test_shown_metric_derivatives_are_those_of_the_reported_parameters() -> None:
+    """Gradient and Hessian mapped to (var, cov) equal central differences in that metric."""
+    from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance
+    from melogit_cli.engine.optimize.shown_metric import ShownMetric
+
+    cov = LevelCovariance((CovBlock("unstructured", 2),))
+    metric = ShownMetric(1, cov)
+
+    def f_theta(x):  # any smooth function of (beta, theta)
+        return np.sin(x[0]) * x[1] + np.exp(0.3 * x[2]) * x[3] ** 2 + x[1] * x[3] + x[0] * x[2]
+
+    def to_theta(phi):  # (beta, var1, var2, cov) -> (beta, theta)
+        sigma = np.array([[phi[1], phi[3]], [phi[3], phi[2]]])
+        return np.concatenate([phi[:1], cov.theta_from_sigma(sigma)])
+
+    def diff(f, x, h=1e-5):
+        k = len(x)
+        E = np.eye(k) * h
+        g = np.array([(f(x + E[i]) - f(x - E[i])) / (2 * h) for i in range(k)])
+        H = np.array(
+            [[(f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j])
+               + f(x - E[i] - E[j])) / (4 * h * h) for j in range(k)] for i in range(k)]
+        )
+        return g, H
+
+    x = np.array([0.4, 0.2, -0.3, 0.5])
+    g, H = diff(f_theta, x)
+    phi = metric.params(x)
+    g_phi, H_phi = diff(lambda v: f_theta(to_theta(v)), phi)
+    np.testing.assert_allclose(to_theta(phi), x, atol=1e-12)
+    np.testing.assert_allclose(metric.gradient(x, g), g_phi, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(metric.hessian(x, g, H), H_phi, rtol=1e-4, atol=1e-5)

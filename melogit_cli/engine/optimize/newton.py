@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from melogit_cli.engine.events import Detail, EventSink, Iteration, Message, ignore
 from melogit_cli.errors import StataError
+
+if TYPE_CHECKING:
+    from melogit_cli.engine.optimize.shown_metric import ShownMetric
 
 MAX_STEP_HALVINGS = 40
 FAR_BELOW = 0.01  # relative shortfall of a trial point that is not worth settling
@@ -65,7 +68,8 @@ QUASI_NEWTON = ("dfp", "bfgs")
 class Display:
     """What the log shows besides the log likelihood (maximize's display options).
 
-    ``names`` label the parameter vector (the maximizer's metric)."""
+    ``names`` label the parameter vector; ``metric`` (when given) maps the maximizer's
+    vector, gradient and Hessian to the metric those names are in."""
 
     trace: bool = False
     gradient: bool = False
@@ -73,6 +77,11 @@ class Display:
     showstep: bool = False
     showtolerance: bool = False
     names: tuple[str, ...] = ()
+    metric: ShownMetric | None = None
+
+    def shown(self, x: np.ndarray) -> np.ndarray:
+        """The parameter vector as the log shows it."""
+        return x if self.metric is None or len(self.names) != len(x) else self.metric.params(x)
 
     @property
     def detailed(self) -> bool:
@@ -381,12 +390,15 @@ def _show_iteration(
 ) -> None:
     """One iteration's block of the detailed log, as Stata's optimize() prints it."""
     names = show.names if len(show.names) == len(x) else ()
+    metric = show.metric if names else None
     sink(Detail("head", number=it))
     if show.trace:
-        sink(Detail("params", vector=tuple(x), names=names))
+        sink(Detail("params", vector=tuple(show.shown(x)), names=names))
     sink(Detail("value", value=ll, text="(not concave)" if not_concave else ""))
     if show.showtolerance and tolerance is not None:
         sink(Detail("tolerance", value=tolerance[1], text=tolerance[0], full=True))
+    if metric is not None and (show.gradient or show.showstep or show.hessian):
+        g, H = metric.gradient(x, g), metric.hessian(x, g, H)
     if show.gradient or show.showstep:
         sink(Detail("gradient", vector=tuple(g), names=names, full=show.gradient))
     if show.hessian:
@@ -402,14 +414,16 @@ def _show_iteration(
 
 def _show_step(sink: EventSink, show: Display, x: np.ndarray, direction: np.ndarray) -> None:
     names = show.names if len(show.names) == len(x) else ()
+    new = show.shown(x + direction)
+    step = new - show.shown(x)
     sink(
         Detail(
             "step",
-            vector=tuple(direction),
-            matrix=(tuple(x + direction),),
+            vector=tuple(step),
+            matrix=(tuple(new),),
             names=names,
             full=show.trace,
-            length=float(np.linalg.norm(direction)),
+            length=float(np.linalg.norm(step)),
             blank_before=show.trace or show.gradient or show.hessian,
         )
     )
@@ -432,9 +446,9 @@ def _line_search(
     """Full step, halved until the log likelihood does not decrease (``sink`` gets the
     ``showstep`` lines)."""
     t = 1.0
-    length = float(np.linalg.norm(direction))
     names = show.names if show is not None and len(show.names) == len(x) else ()
     full = show is not None and show.trace
+    shown = show.shown if show is not None else (lambda v: v)
     for halvings in range(MAX_STEP_HALVINGS):
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
@@ -448,10 +462,10 @@ def _line_search(
                     "halving",
                     number=halvings,
                     value=value,
-                    vector=tuple(trial),
+                    vector=tuple(shown(trial)),
                     names=names,
                     full=full,
-                    length=t * length,
+                    length=float(np.linalg.norm(shown(trial) - shown(x))),
                 )
             )
         if good:
