@@ -222,3 +222,47 @@ def test_svyset_refuses_other_weights():
     with pytest.raises(StataError) as err:
         execute(session, "svyset psu [fw=w]")
     assert (err.value.message, err.value.rc) == ("fweights not allowed", 101)
+
+
+def test_svy_header_is_stata_prefix_header():
+    """svy results get _coef_table_header's block alone (Stata's _me_display hands them to
+    _prefix_display): no group table, no integration method, a blank line before the
+    table."""
+    session, stream = _session()
+    execute(session, "svyset psu [pw=w], strata(s)")
+    execute(session, "svy: melogit y x || psu:")
+    lines = stream.getvalue().splitlines()
+    i = lines.index("Survey: Mixed-effects logistic regression")
+    assert lines[i - 1 : i + 10] == [
+        "",
+        "Survey: Mixed-effects logistic regression",
+        "",
+        "Number of strata = 3                            Number of obs     =        232",
+        "Number of PSUs   = 24                           Population size   =      3,220",
+        "                                                Design df         =         21",
+        "                                                F(1, 21)          =       9.96",
+        "                                                Prob > F          =     0.0048",
+        "",
+        "-" * 78,
+        "             |              Linearized",
+    ]
+    text = "\n".join(lines)
+    assert "Group variable" not in text and "Integration method" not in text
+
+
+def test_svy_header_moves_left_for_a_long_population_size():
+    from melogit_cli.render.header import header_lines
+    from melogit_cli.results.eresults import EResults
+
+    e = EResults(
+        scalars=dict(N=10351, N_pop=117157513.0, N_strata=31, N_psu=62, df_r=31, df_m=3,
+                     df2=29, F=81.04, p=1e-12),
+        macros=dict(prefix="svy", title="Mixed-effects logistic regression"),
+    )
+    assert header_lines(e)[3:8] == [
+        "Number of strata = 31                         Number of obs     =       10,351",
+        "Number of PSUs   = 62                         Population size   =  117,157,513",
+        "                                              Design df         =           31",
+        "                                              F(3, 29)          =        81.04",
+        "                                              Prob > F          =       0.0000",
+    ]

@@ -124,14 +124,19 @@ def crit_label(e: EResults) -> str:
 
 
 def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
-    """The header, starting with its blank line."""
+    """The header, starting with its blank line.
+
+    ``svy:`` results get the survey header alone (Stata's ``_me_display`` hands them to
+    ``_prefix_display``, whose header is ``_coef_table_header``: no group table, no
+    integration method) and a blank line before the table."""
     s, m = e.scalars, e.macros
     title = m.get("title") or "Mixed-effects logistic regression"
-    survey = m.get("prefix") == "svy"
-    if survey:
+    if m.get("prefix") == "svy":
         lines = ["", f"Survey: {title}", ""] + survey_lines(e)
-    else:
-        lines = ["", _right(title, "Number of obs", fmt(s.get("N", math.nan), "%10.0gc"))]
+        if s.get("estimates", 1) != 0:
+            lines += f_test_lines(e)
+        return lines + [""]
+    lines = ["", _right(title, "Number of obs", fmt(s.get("N", math.nan), "%10.0gc"))]
     binom = m.get("binomial", "")
     if binom:
         try:
@@ -153,8 +158,6 @@ def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
     lines.append("")
     if s.get("estimates", 1) == 0:
         return lines
-    if survey:
-        return lines + f_test_lines(e)
     df_m = s.get("df_m", math.nan)
     chi2 = s.get("chi2", math.nan)
     p = s.get("p", math.nan)
@@ -170,37 +173,46 @@ def header_lines(e: EResults, nogroup: bool = False) -> list[str]:
     return lines
 
 
-def _number(value: float) -> str:
-    """A count or total as Stata's survey header shows it: commas, widened past 10."""
-    text = fmt(value, "%15.0gc").strip()
-    return text.rjust(10)
+def _survey_columns(e: EResults) -> tuple[int, int, int]:
+    """Where the right column's labels and ``=`` go and its values' width: Stata's
+    ``_coef_table_header`` moves them left as far as a long population size needs."""
+    pop = fmt(e.scalars.get("N_pop", math.nan), "%19.0fc").strip()
+    length = len(pop) + 1
+    if 10 <= length <= 20:
+        return 49 + 10 - length, 67 + 10 - length, length
+    return 49, 67, 10
 
 
 def survey_lines(e: EResults) -> list[str]:
     """The design block of ``svy:`` results: strata, PSUs, population size, design df."""
     s = e.scalars
-    right = [
-        ("Number of obs", _number(s.get("N", math.nan))),
-        ("Population size", _number(s.get("N_pop", math.nan))),
-    ]
+    c3, c4, w = _survey_columns(e)
+
+    def count(name: str) -> str:
+        return "= " + fmt(s.get(name, math.nan), f"%{w}.0fc")
+
+    def total(name: str) -> str:
+        return "=" + fmt(s.get(name, math.nan), f"%{w + 1}.0gc")
+
+    right = [("Number of obs", count("N")), ("Population size", total("N_pop"))]
     if "N_sub" in s:
-        right += [
-            ("Subpop. no. obs", _number(s.get("N_sub", math.nan))),
-            ("Subpop. size", _number(s.get("N_subpop", math.nan))),
-        ]
-    right.append(("Design df", _number(s.get("df_r", math.nan))))
+        right += [("Subpop. no. obs", "=" + fmt(s["N_sub"], f"%{w + 1}.0fc")),
+                  ("Subpop. size", total("N_subpop"))]
+    right.append(("Design df", count("df_r")))
     left = [
-        f"Number of strata = {_number(s.get('N_strata', math.nan)).strip()}",
-        f"Number of PSUs   = {_number(s.get('N_psu', math.nan)).strip()}",
+        f"Number of strata = {fmt(s.get('N_strata', math.nan), '%15.0gc').strip()}",
+        f"Number of PSUs   = {fmt(s.get('N_psu', math.nan), '%15.0gc').strip()}",
     ] + [""] * (len(right) - 2)
-    return [_right(lt, label, value) for lt, (label, value) in zip(left, right, strict=True)]
+    rows = zip(left, right, strict=True)
+    return [col(col(lt, c3, label), c4, value) for lt, (label, value) in rows]
 
 
 def f_test_lines(e: EResults) -> list[str]:
     """``F(k, d) =`` and ``Prob > F =``: the design-adjusted Wald test of svy results."""
     s = e.scalars
+    c3, c4, w = _survey_columns(e)
     k = fmt(s.get("df_m", math.nan), "%9.0g").strip()
     d = fmt(s.get("df2", math.nan), "%9.0g").strip()
-    f_line = col(col(col("", 49, f"F({k}, {d})"), 67, "="), 70, fmt(s.get("F", math.nan), "%9.2f"))
-    p_line = col(col(col("", 49, "Prob > F"), 67, "="), 73, fmt(s.get("p", math.nan), "%6.4f"))
+    f_line = col(col("", c3, f"F({k}, {d})"), c4, "= " + fmt(s.get("F", math.nan), f"%{w}.2f"))
+    p_line = col(col("", c3, "Prob > F"), c4, "= " + fmt(s.get("p", math.nan), f"%{w}.4f"))
     return [f_line, p_line]
