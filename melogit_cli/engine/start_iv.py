@@ -79,16 +79,15 @@ def moment_sigmas(terms: list[Term], r: np.ndarray, w: np.ndarray) -> list[np.nd
 
 
 def _terms(data, cov: LevelCovariance | NestedCovariance) -> list[Term]:
+    """Each grouping of the layout's arrays (two-level: ``cov`` is the level's; nested:
+    one level each; crossed: the terms carry their own)."""
     layout = data.layout
     if layout == "clusters":
-        assert isinstance(cov, LevelCovariance)
         group = np.repeat(np.arange(len(data.starts) - 1), np.diff(data.starts))
-        return [Term(group, data.Z, cov)]
+        return [Term(group, data.Z, cov)]  # type: ignore[arg-type]
     if layout == "nested":
-        assert isinstance(cov, NestedCovariance)
-        return [
-            Term(g, Z, lv) for g, Z, lv in zip(data.row_unit, data.Z, cov.levels, strict=True)
-        ]
+        levels = cov.levels  # type: ignore[union-attr]
+        return [Term(g, Z, lv) for g, Z, lv in zip(data.row_unit, data.Z, levels, strict=True)]
     return [Term(t.group, t.Z, t.cov) for t in data.terms]
 
 
