@@ -22,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from melogit_cli.engine.model.covariance import (
     LevelCovariance,
     NestedCovariance,
     block_diagonal,
 )
+from melogit_cli.special import expit
 
 FLOOR = 0.01  # smallest start variance (eigenvalue) of a level's covariance
 
