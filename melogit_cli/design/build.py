@@ -122,7 +122,8 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
     if family == "bernoulli":
         check_outcome_varies(y)
     fixed = expand_terms(
-        spec.fixed, ds, rows, constant=not spec.noconstant, collinear=spec.options.collinear
+        spec.fixed, ds, rows, constant=not spec.noconstant, collinear=spec.options.collinear,
+        drop_empty=spec.options.emptycells == "drop",
     )
     if family == "bernoulli" and not spec.asis:
         perfect = drop_perfect_predictors(y, fixed, collinear=spec.options.collinear)

@@ -430,6 +430,18 @@ def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool)
     return _Built(xmat, cols, base, empty, np.array(io_flags, dtype=bool))
 
 
+def _without_empty(built: _Built) -> _Built:
+    """The columns that are not empty cells."""
+    keep = ~built.empty
+    return _Built(
+        built.X[:, keep],
+        [c for c, k in zip(built.columns, keep, strict=True) if k],
+        built.base[keep],
+        built.empty[keep],
+        built.io[keep],
+    )
+
+
 def _fallback_base(
     t: TermInfo, cells: list, cache: dict[str, _Levels], any_base: list[bool]
 ) -> list[bool]:
@@ -540,17 +552,21 @@ def expand_terms(
     *,
     constant: bool = True,
     collinear: bool = False,
+    drop_empty: bool = False,
 ) -> FixedColumns:
     """Fixed-effects columns of ``terms`` on the sample ``rows`` (boolean mask).
 
     Observations with a missing value in any term variable leave the sample
-    (``result.rows``).  Empty cells are omitted with Stata's note; collinear
-    columns are omitted with their note unless ``collinear``.
+    (``result.rows``).  Empty cells are omitted with Stata's note, or left out of the
+    columns under ``drop_empty`` (``set emptycells drop``); collinear columns are omitted
+    with their note unless ``collinear``.
     """
     infos = resolve_terms(terms, ds)
     _check_types(infos, ds)
     rows = markout(infos, ds, rows)
     built = _build(infos, ds, rows, constant)
+    if drop_empty:
+        built = _without_empty(built)
     p = len(built.columns)
     reasons: list[str | None] = [None] * p
     omitted = built.empty | built.io

@@ -8,6 +8,7 @@ command raises :class:`~melogit_cli.errors.StataError`.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -456,11 +457,12 @@ def _lark_error(exc: LarkError, text: str) -> StataError:
 # ---------------------------------------------------------------- entry point
 
 
-def parse_melogit(text: str) -> ModelSpec:
+def parse_melogit(text: str, defaults: Options | None = None) -> ModelSpec:
     """Parse a ``melogit`` command, with or without the leading word ``melogit``.
 
     ``melogit`` or ``melogit, options`` (no depvar) gives a replay spec:
-    ``ModelSpec(replay=True, depvar="", options=...)``.
+    ``ModelSpec(replay=True, depvar="", options=...)``.  ``defaults`` are the options
+    before the command's own (a session's ``set level``, ``set maxiter``, ...).
     """
     if text is None or not text.strip():
         raise StataError("empty command", 198)
@@ -470,7 +472,7 @@ def parse_melogit(text: str) -> ModelSpec:
     try:
         tree = _parse_tree(stripped, depth)
         parts = _transform(tree)
-        return _assemble(parts, cmdline)
+        return _assemble(parts, cmdline, defaults)
     except VisitError as exc:
         if isinstance(exc.orig_exc, StataError):
             raise exc.orig_exc from None
@@ -528,9 +530,10 @@ def _blank_inner_terms(text: str, tokens: list[Token], pieces: tuple[str, ...]) 
     return "".join(chars)
 
 
-def _assemble(tree: object, cmdline: str) -> ModelSpec:
+def _assemble(tree: object, cmdline: str, defaults: Options | None) -> ModelSpec:
     body = [c for c in getattr(tree, "children", []) if not isinstance(c, Token)]
-    spec = ModelSpec(cmdline=cmdline, depvar="")
+    options = copy.deepcopy(defaults) if defaults is not None else Options()
+    spec = ModelSpec(cmdline=cmdline, depvar="", options=options)
     if not body:
         spec.replay = True
         return spec

@@ -180,6 +180,9 @@ class Options:
     dnumerical: bool = False
     collinear: bool = False
     coeflegend: bool = False
+    # Not an option: Stata's ``set emptycells keep|drop``; ``drop`` leaves the empty cells of
+    # interactions out of e(b)
+    emptycells: str = "keep"
 
 
 @dataclass
