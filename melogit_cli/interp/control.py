@@ -10,6 +10,7 @@ from melogit_cli.files import open_for_writing, read_text
 from melogit_cli.interp.parse import parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
+from melogit_cli.interp.settings import apply_set
 from melogit_cli.syntax.limits import MAX_DO_NESTING
 
 RULE = "-" * 79
@@ -78,15 +79,8 @@ def close_log(session: Session, announce: bool = True) -> None:
 
 @command("set")
 def set_(session: Session, rest: str) -> None:
-    """``set linesize #``; other settings (more, seed, type, ...) are accepted and ignored."""
-    words = rest.split()
-    if not words:
-        raise syntax_error()
-    if words[0] in ("linesize", "li") and len(words) > 1:
-        try:
-            session.linesize = max(40, min(255, int(words[1])))
-        except ValueError:
-            raise syntax_error() from None
+    """``set NAME value [, permanently]``: the table of :mod:`melogit_cli.interp.settings`."""
+    apply_set(session, rest)
 
 
 @command("version", "vers")

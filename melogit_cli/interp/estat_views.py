@@ -25,10 +25,10 @@ def _only(body: Body, *allowed: str) -> None:
             raise option_not_allowed(o.name + (f"({o.arg})" if o.arg is not None else ""))
 
 
-def _level(body: Body) -> float:
+def _level(body: Body, default: float) -> float:
     opt = body.option("level", "l", "le", "lev", "leve")
     if opt is None:
-        return 95.0
+        return default
     try:
         level = float(opt.arg or "")
     except ValueError:
@@ -42,7 +42,7 @@ def estat_sd(session: Session, est: Estimate, body: Body) -> None:
     """``estat sd [, variance level(#) post]``: sd() and corr() instead of var() and cov()."""
     _only(body, "variance", "var", "level", "l", "le", "lev", "leve", "post")
     e = est.e
-    level = _level(body)
+    level = _level(body, session.settings.level)
     b, V, names = e.b.data[0].astype(float), e.V.data.astype(float), e.b.colnames
     params, est_v, V_sd = stats.standard_deviations(b, V, names, level)
     if body.flag("variance", "var"):

@@ -28,7 +28,7 @@ def melogit(session: Session, rest: str, fitter=None) -> None:
     from melogit_cli.render.progress import show_progress
     from melogit_cli.syntax.parser import parse_melogit
 
-    spec = parse_melogit(f"melogit {rest}".strip())
+    spec = parse_melogit(f"melogit {rest}".strip(), session.settings.option_defaults())
     if spec.replay:
         est = session.last()
         if est.e.macros.get("cmd2") != "melogit":
@@ -133,11 +133,10 @@ def estimates(session: Session, rest: str) -> None:
     raise StataError(f"estimates: unknown subcommand {sub}", 198)
 
 
-def _display_options(opts: str) -> Options:
+def _display_options(opts: str, session: Session) -> Options:
     from melogit_cli.syntax import options as opt
-    from melogit_cli.syntax.spec import Options as Opts
 
-    options = Opts()
+    options = session.settings.option_defaults()
     raw = [opt.split_option(w) for w in top_level_words(opts)]
     opt.apply_replay_options(raw, options)
     return options
@@ -147,7 +146,7 @@ def _replay(session: Session, arg: str, opts: str) -> None:
     from melogit_cli.render import render_results
 
     names = arg.split() or ["."]
-    options = _display_options(opts)
+    options = _display_options(opts, session)
     for name in names:
         est = session.estimate_named(name)
         title = "active results" if name == "." else f"Model {name}"

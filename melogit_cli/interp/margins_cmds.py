@@ -23,7 +23,7 @@ def _arg(opt: Option) -> str:
     return opt.arg.strip()
 
 
-def _request(body: Body):
+def _request(body: Body, level: float):
     from melogit_cli.postest.margins import (
         MarginsRequest,
         parse_at,
@@ -31,7 +31,7 @@ def _request(body: Body):
         parse_prediction,
     )
 
-    req = MarginsRequest(terms=parse_marginlist(body.anything))
+    req = MarginsRequest(terms=parse_marginlist(body.anything), level=level)
     post = False
     for opt in body.options:
         name = opt.name
@@ -79,7 +79,7 @@ def margins(session: Session, rest: str) -> None:
         raise StataError("margins requires the data of the estimation; refit the model", 321)
     ds = session.data()
     body = parse_body(rest)
-    req, post = _request(body)
+    req, post = _request(body, session.settings.level)
     design = est.estimation.design  # type: ignore[attr-defined]
     ids = est.sample_ids if est.sample_ids is not None else np.zeros(0, dtype=np.int64)
     design_row = positions(ids, session.row_ids)

@@ -106,9 +106,9 @@ def re_columns(ds: object, names: list[str]) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def _parse_targets(text: str) -> tuple[str, list[str]]:
+def _parse_targets(text: str, kind: str) -> tuple[str, list[str]]:
+    """The storage type (``kind`` unless typed) and the new variables' names."""
     words = text.split()
-    kind = "float"
     if words and _TYPE_RE.match(words[0]):
         kind = words.pop(0)
     if not words:
@@ -240,7 +240,7 @@ def predict(session: Session, rest: str) -> None:
     est = _melogit_estimate(session)
     ds = session.data()
     body = parse_body(rest)
-    kind, words = _parse_targets(body.anything)
+    kind, words = _parse_targets(body.anything, session.settings.type)
     req = _request(body)
     estimation = est.estimation
     if estimation is None:
@@ -470,7 +470,7 @@ def _icc(session: Session, e: EResults, body: Body) -> None:
     scale."""
     from melogit_cli.results.varcomp import icc as icc_table
 
-    level = 95.0
+    level = session.settings.level
     opt = body.option("level", "l", "le", "lev", "leve")
     if opt is not None:
         try:

@@ -12,6 +12,7 @@ import numpy as np
 
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError
+from melogit_cli.interp.settings import Settings
 from melogit_cli.results.eresults import EResults, Matrix
 
 _ROW_IDS = itertools.count()
@@ -87,6 +88,7 @@ class Session:
     globals: dict[str, str] = field(default_factory=dict)
     log_path: str | None = None
     linesize: int = 80
+    settings: Settings = field(default_factory=Settings)  # set level, maxiter, ...
     progress: bool = False  # a status line on stderr during long fits (the CLI, on a terminal)
     do_depth: int = 1  # do-files running, this one included (Stata allows 64)
     last_test: tuple[Estimate, list] | None = None  # for test's accumulate and replay

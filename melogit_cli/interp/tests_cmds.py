@@ -193,7 +193,7 @@ def lincom(session: Session, rest: str) -> None:
     """``lincom exp [, or eform level(#)]``."""
     e = _estimates(session)
     text, opts = split_top_comma(rest)
-    level = 95.0
+    level = session.settings.level
     eforms: list[str] = []
     for name, arg in _option_words(opts):
         if option_matches(name, "level", 1):
@@ -229,7 +229,7 @@ def nlcom(session: Session, rest: str) -> None:
     est = session.last()
     e = est.e
     text, opts = split_top_comma(rest)
-    level = 95.0
+    level = session.settings.level
     post = noheader = False
     for name, arg in _option_words(opts):
         if option_matches(name, "level", 1):
@@ -282,7 +282,7 @@ def ereturn_display(session: Session, opts: str | None) -> None:
     from melogit_cli.render.coeftable import TableStyle, table_lines
 
     e = _estimates(session)
-    level = 95.0
+    level = session.settings.level
     eform = False
     for name, arg in _option_words(opts):
         if option_matches(name, "level", 1):

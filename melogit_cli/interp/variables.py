@@ -117,7 +117,7 @@ def generate(session: Session, rest: str) -> None:
     else:
         if kind is not None and kind.startswith("str"):
             raise StataError("type mismatch", 109)
-        kind = kind or "float"
+        kind = kind or session.settings.type
         out = store(np.where(rows, value, np.nan), kind)
         add_variable(session, name, out, kind)
     _missing_note(session, out)
