@@ -345,6 +345,23 @@ def test_bad_input(session, cmd, msg, rc):
     assert (err.value.message, err.value.rc) == (msg, rc)
 
 
+@pytest.mark.parametrize("arg", ["5", "100", "99.999", "abc", "9.99", "1e1x"])
+def test_level_is_checked_as_melogit_checks_it(session, arg):
+    for cmd in (f"margins, level({arg})", f"melogit, level({arg})"):
+        with pytest.raises(StataError) as err:
+            run(session, cmd)
+        assert (err.value.message, err.value.rc) == (
+            "level() must be between 10 and 99.99 inclusive", 198)
+
+
+@pytest.mark.parametrize("level", [5, 100, float("nan")])
+def test_python_level_is_checked(fit1, level):
+    with pytest.raises(StataError) as err:
+        fit1.margins("urban", level=level)
+    assert (err.value.message, err.value.rc) == (
+        "level() must be between 10 and 99.99 inclusive", 198)
+
+
 def test_random_slope_variance_enters_the_marginal_mean():
     """With ``|| district: urban, cov(unstr)`` the random part's variance is
     var(urban) u^2 + 2 cov u + var(_cons); urban is a factor in the fixed part and a

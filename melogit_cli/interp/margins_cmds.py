@@ -30,6 +30,7 @@ def _request(body: Body, level: float):
         parse_marginlist,
         parse_prediction,
     )
+    from melogit_cli.syntax.optargs import parse_level
 
     req = MarginsRequest(terms=parse_marginlist(body.anything), level=level)
     post = False
@@ -54,10 +55,7 @@ def _request(body: Body, level: float):
         elif name == "post":
             post = True
         elif name in ("level", "l", "le", "lev", "leve"):
-            try:
-                req.level = float(_arg(opt))
-            except ValueError:
-                raise StataError("level() invalid", 198) from None
+            req.level = parse_level(_arg(opt))
         else:
             shown = name + (f"({opt.arg})" if opt.arg is not None else "")
             raise StataError(f"option {shown} not allowed", 198)

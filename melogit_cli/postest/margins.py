@@ -28,6 +28,7 @@ from melogit_cli.design.factors import Part
 from melogit_cli.errors import StataError, variable_not_found
 from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.results.rtable import critical_value
+from melogit_cli.results.varcomp import check_level
 from melogit_cli.special import expit, ndtr
 
 MARGINAL_POINTS = 30  # Gauss-Hermite nodes of the 1-D marginal integral (error < 1e-9 for sd <= 3)
@@ -603,8 +604,7 @@ def compute_margins(model: MarginsModel, sample: Sample, req: MarginsRequest) ->
         if np.any(x != np.round(x)) or np.any(x < 0):
             raise StataError("factor variables may not contain noninteger values", 452)
         over_levels.append(sorted(int(v) for v in np.unique(x)))
-    if not req.level or not 10 <= req.level <= 99.99:
-        raise StataError("level() must be between 10 and 99.99 inclusive", 198)
+    check_level(req.level)
     wrt = _wrt_list(model, req.wrt, available) if req.effect else []
     for w in wrt:
         if w in model.factors and req.effect != "dydx":
