@@ -385,7 +385,8 @@ class Results:
 
         Options as in Stata: ``dydx="age"``, ``eyex=``, ``dyex=``, ``eydx=``,
         ``at="age=(-10(5)10)"`` (or ``{"age": [-10, 0, 10]}``), ``atmeans=True``,
-        ``over="children"``, ``predict="mu fixedonly"``, ``level=90``.
+        ``over="children"``, ``predict="mu fixedonly"``, ``level=90``,
+        ``noestimcheck=True``, ``emptycells="strict"``.
         """
         from melogit_cli.postest import margins as lib
 

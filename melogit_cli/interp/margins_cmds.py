@@ -27,6 +27,7 @@ def _request(body: Body, level: float):
     from melogit_cli.postest.margins import (
         MarginsRequest,
         parse_at,
+        parse_emptycells,
         parse_marginlist,
         parse_prediction,
     )
@@ -56,6 +57,10 @@ def _request(body: Body, level: float):
             post = True
         elif name in ("level", "l", "le", "lev", "leve"):
             req.level = parse_level(_arg(opt))
+        elif name == "noestimcheck":
+            req.estimcheck = False
+        elif name == "emptycells":
+            req.emptycells = parse_emptycells(_arg(opt))
         else:
             shown = name + (f"({opt.arg})" if opt.arg is not None else "")
             raise StataError(f"option {shown} not allowed", 198)
@@ -65,7 +70,7 @@ def _request(body: Body, level: float):
 @command("margins")
 def margins(session: Session, rest: str) -> None:
     """``margins [marginlist] [if] [in] [, predict() dydx() eyex() dyex() eydx() at()
-    atmeans over() vce(delta) post level()]``."""
+    atmeans over() vce(delta) post level() noestimcheck emptycells()]``."""
     from melogit_cli.interp.postestimation import positions
     from melogit_cli.postest import margins as lib
     from melogit_cli.postest.margins_render import margins_lines
@@ -97,10 +102,13 @@ def margins(session: Session, rest: str) -> None:
         "b": Matrix(["y1"], names, res.b.reshape(1, -1)),
         "V": Matrix(names, names, 0.5 * (res.V + res.V.T)),
         "table": Matrix(_ROWS, names, res.table()),
+        "error": Matrix(["r1"], names, res.error.reshape(1, -1)),
     }
     session.r_scalars = {"N": float(res.N), "level": res.level, "k_margins": float(len(names))}
     session.r_macros = {"cmd": "margins", "title": res.title, "expression": res.expression,
                         "model_vce": res.vcetype, "vce": "delta"}
+    if req.emptycells:
+        session.r_macros["emptycells"] = req.emptycells
     if post:
         e = lib.posted(res, f"margins {rest}".strip())
         session.current = Estimate(e)

@@ -175,6 +175,7 @@ class MarginsModel:
     vcetype: str
     value_labels: dict[str, dict[int, str]] = field(default_factory=dict)
     n_rows: int = 0  # observations of the estimation sample
+    empty: tuple[int, ...] = ()  # positions in fixed_parts of e(b)'s empty-cell columns
 
     @property
     def variables(self) -> list[str]:
@@ -229,6 +230,7 @@ def margins_model(e: EResults, design: object) -> MarginsModel:
     if len(fx.columns) != len(fixed_j):
         raise StataError("margins: the fixed-effects design does not match e(b)", 498)
     fixed_parts = [tuple(info.parts) for info in fx.columns]
+    empty = tuple(k for k, j in enumerate(fixed_j) if names[j] in e.empty_cells)
     var_terms = []
     for j, c in enumerate(names):
         if not c.startswith("/:"):
@@ -267,6 +269,7 @@ def margins_model(e: EResults, design: object) -> MarginsModel:
         offset_var=getattr(design, "offset_var", "") or "", depvar=depvar,
         N=int(e.scalars.get("N", 0)), vcetype=e.macros.get("vcetype", "") or "OIM",
         value_labels=dict(e.value_labels), n_rows=len(getattr(design, "y", ())),
+        empty=empty,
     )
 
 
@@ -285,6 +288,8 @@ class MarginsRequest:
     over: list[str] = field(default_factory=list)
     prediction: Prediction = field(default_factory=Prediction)
     level: float = 95.0
+    estimcheck: bool = True  # False: noestimcheck
+    emptycells: str = ""  # "strict" or "reweight" as typed; "" when not given
 
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -368,13 +373,24 @@ class MarginsResult:
     vcetype: str
     factor_note: bool
     continuous: list[str]
+    # margins found not estimable: 0 in b and in their rows and columns of V, as Stata's
+    # r(b)/r(V) (which ``post`` turns into e(b)/e(V)), flagged 8 in r(error)
+    not_estimable: frozenset[int] = frozenset()
 
     @property
     def se(self) -> np.ndarray:
         return np.sqrt(np.maximum(np.diag(self.V), 0.0))
 
+    @property
+    def error(self) -> np.ndarray:
+        """Stata's ``r(error)``: 0 for an estimable margin, 8 for one not estimable."""
+        out = np.zeros(len(self.b))
+        out[sorted(self.not_estimable)] = 8.0
+        return out
+
     def table(self) -> np.ndarray:
-        """Stata's ``r(table)`` rows b se z pvalue ll ul df crit eform (9 x k)."""
+        """Stata's ``r(table)`` rows b se z pvalue ll ul df crit eform (9 x k); a margin
+        not estimable has b 0 and se, z, pvalue, ll and ul missing."""
         se = self.se
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(se > 0, self.b / se, np.nan)
@@ -382,8 +398,10 @@ class MarginsResult:
         crit = critical_value(self.level)
         ll, ul = self.b - crit * se, self.b + crit * se
         k = len(self.b)
-        return np.vstack([self.b, se, z, p, ll, ul, np.full(k, np.nan), np.full(k, crit),
-                          np.zeros(k)])
+        out = np.vstack([self.b, se, z, p, ll, ul, np.full(k, np.nan), np.full(k, crit),
+                         np.zeros(k)])
+        out[1:6, sorted(self.not_estimable)] = np.nan
+        return out
 
     @property
     def colnames(self) -> list[str]:
@@ -404,6 +422,7 @@ class MarginsResult:
         import pandas as pd
 
         t = self.table()
+        t[0, sorted(self.not_estimable)] = np.nan  # a frame has no r(error) beside it
         index = [label_of(r) for r in self.rows]
         return pd.DataFrame(
             {"estimate": t[0], "se": t[1], "z": t[2], "p": t[3], "ll": t[4], "ul": t[5]},
@@ -504,8 +523,19 @@ def _average(w: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (w @ rows) / w.sum() if rows.ndim > 1 else float(w @ rows / w.sum())
 
 
+def _estimable(model: MarginsModel, *columns: np.ndarray | None) -> bool:
+    """False when some observation's fixed-effects columns (or their derivatives) put
+    weight on an empty cell of e(b): the prediction then rests on a coefficient the data
+    cannot identify (Stata's z = zH fails, H having zero rows for empty cells)."""
+    if not model.empty:
+        return True
+    idx = list(model.empty)
+    return not any(c is not None and np.any(c[:, idx] != 0) for c in columns)
+
+
 def _predictive(model: MarginsModel, pred: Prediction, data: Sample, scen: Scenario):
-    """The average prediction and its gradient with respect to e(b)."""
+    """The average prediction, its gradient with respect to e(b), and whether it is
+    estimable."""
     X, _, C, _, eta, v, _ = _evaluate(model, pred, data, scen)
     pc = prediction_pieces(pred, eta, v)
     grad = np.zeros(len(model.b))
@@ -513,12 +543,13 @@ def _predictive(model: MarginsModel, pred: Prediction, data: Sample, scen: Scena
     grad[model.fixed_j] = _average(w, pc.g_e[:, None] * X)
     if C.shape[1]:
         grad[[t.j for t in model.var_terms]] = _average(w, pc.g_v[:, None] * C)
-    return _average(w, pc.g), grad
+    return _average(w, pc.g), grad, _estimable(model, X)
 
 
 def _effect(model: MarginsModel, pred: Prediction, data: Sample, scen: Scenario, var: str,
             effect: str):
-    """Average of d g/d var (scaled for elasticities) and its gradient w.r.t. e(b)."""
+    """Average of d g/d var (scaled for elasticities), its gradient w.r.t. e(b), and
+    whether it is estimable."""
     X, dX, C, dC, eta, v, theta = _evaluate(model, pred, data, scen, var)
     bf = model.b[model.fixed_j]
     pc = prediction_pieces(pred, eta, v)
@@ -542,7 +573,7 @@ def _effect(model: MarginsModel, pred: Prediction, data: Sample, scen: Scenario,
     grad[model.fixed_j] = _average(w, d_b)
     if C.shape[1]:
         grad[[t.j for t in model.var_terms]] = _average(w, d_t)
-    return _average(w, d), grad
+    return _average(w, d), grad, _estimable(model, X, dX)
 
 
 def _check_covariate(model: MarginsModel, available: set[str], var: str) -> None:
@@ -617,6 +648,7 @@ def compute_margins(model: MarginsModel, sample: Sample, req: MarginsRequest) ->
     rows: list[MarginRow] = []
     values: list[float] = []
     grads: list[np.ndarray] = []
+    not_estimable: set[int] = set()
     legend: list[tuple[str, list[tuple[str, str, str]]]] = []
 
     # which effects: (label, variable, level or None)
@@ -672,14 +704,18 @@ def compute_margins(model: MarginsModel, sample: Sample, req: MarginsRequest) ->
                         for t, level in zip(term, combo, strict=True):
                             s = s.with_value(t, float(level))
                         if not req.effect:
-                            val, grad = _predictive(model, pred, sub, s)
+                            val, grad, ok = _predictive(model, pred, sub, s)
                         elif lev is not None:
-                            v1, g1 = _predictive(model, pred, sub, s.with_value(var, lev))
-                            v0, g0 = _predictive(model, pred, sub,
-                                                 s.with_value(var, model.bases[var]))
-                            val, grad = v1 - v0, g1 - g0
+                            v1, g1, ok1 = _predictive(model, pred, sub,
+                                                      s.with_value(var, lev))
+                            v0, g0, ok0 = _predictive(model, pred, sub,
+                                                      s.with_value(var, model.bases[var]))
+                            val, grad, ok = v1 - v0, g1 - g0, ok1 and ok0
                         else:
-                            val, grad = _effect(model, pred, sub, s, var, req.effect)
+                            val, grad, ok = _effect(model, pred, sub, s, var, req.effect)
+                        if req.estimcheck and not ok:
+                            not_estimable.add(len(values))
+                            val, grad = 0.0, np.zeros_like(grad)
                         vals = ([a + 1] if multi_at else []) + list(over_combo) + list(combo)
                         labels = [str(a + 1)] if multi_at else []
                         labels += [_level_label(model, ov, x)
@@ -707,7 +743,7 @@ def compute_margins(model: MarginsModel, sample: Sample, req: MarginsRequest) ->
         # e(N) for the whole sample (it counts frequency weights); else the rows used
         N=model.N if len(sample.weight) == model.n_rows else len(sample.weight),
         factor_note=any(lev is not None for _, _, lev in effects),
-        continuous=list(model.continuous),
+        continuous=list(model.continuous), not_estimable=frozenset(not_estimable),
     )
 
 
@@ -775,11 +811,25 @@ def _at_settings(at: object) -> list[dict[str, float]]:
     return out
 
 
+EMPTYCELLS = ("strict", "reweight")
+
+
+def parse_emptycells(text: str) -> str:
+    """``emptycells(strict|reweight)``.  Stata documents both as relevant only with
+    ``asbalanced`` (not supported here): without it they change nothing, and a margin
+    that involves an empty cell stays not estimable under either."""
+    word = text.strip()
+    if word not in EMPTYCELLS:
+        raise StataError("option emptycells() invalid", 198)
+    return word
+
+
 def make_request(
     marginlist: str | list[str] = "", *, dydx: str | list[str] | None = None,
     eyex: str | list[str] | None = None, dyex: str | list[str] | None = None,
     eydx: str | list[str] | None = None, at: object = None, atmeans: bool = False,
     over: str | list[str] | None = None, predict: str | None = None, level: float = 95.0,
+    noestimcheck: bool = False, emptycells: str | None = None,
 ) -> MarginsRequest:
     """A request from Python arguments (strings as typed in Stata, or lists)."""
     given = [(k, v) for k, v in zip(EFFECTS, (dydx, eyex, dyex, eydx), strict=True)
@@ -793,7 +843,8 @@ def make_request(
     return MarginsRequest(
         terms=parse_marginlist(text), effect=effect, wrt=wrt, at=_at_settings(at),
         atmeans=atmeans, over=_words(over), prediction=parse_prediction(predict),
-        level=float(level),
+        level=float(level), estimcheck=not noestimcheck,
+        emptycells=parse_emptycells(emptycells) if emptycells is not None else "",
     )
 
 
@@ -838,6 +889,7 @@ def posted(res: MarginsResult, cmdline: str = "margins") -> EResults:
     e = EResults()
     e.matrices["b"] = Matrix(["y1"], names, res.b.reshape(1, -1))
     e.matrices["V"] = Matrix(names, names, 0.5 * (res.V + res.V.T))  # exactly symmetric
+    e.matrices["error"] = Matrix(["r1"], names, res.error.reshape(1, -1))
     e.scalars["N"] = float(res.N)
     e.macros.update({"cmd": "margins", "title": res.title, "cmdline": cmdline,
                      "expression": res.expression, "vcetype": "Delta-method",

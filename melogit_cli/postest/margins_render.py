@@ -76,7 +76,8 @@ def margins_lines(res: MarginsResult) -> list[str]:
                 text = f"{lab[: width - 1]:>{width - 1}}  |"
             else:
                 text = f"{lab[:width]:>{width}} |"
-            out.append(text + cells(table[:, i]))
+            out.append(text + ("  (not estimable)" if i in res.not_estimable
+                               else cells(table[:, i])))
         previous = len(rows) + (1 if headed else 0)
     out.append("-" * (width + 66))
     if res.factor_note:

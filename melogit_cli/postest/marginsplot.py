@@ -8,6 +8,7 @@ matplotlib is an optional dependency, imported only when a plot is drawn.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,7 +104,8 @@ def plot_data(res: MarginsResult, title: str | None = None) -> PlotData:
         key = ", ".join(p for p in key_parts if p)
         s = series.setdefault(key, Series(key))
         s.x.append(x)
-        s.y.append(float(table[0, i]))
+        # a margin not estimable has no point (NaN leaves a gap in the line)
+        s.y.append(math.nan if i in res.not_estimable else float(table[0, i]))
         s.lo.append(float(table[4, i]))
         s.hi.append(float(table[5, i]))
     connect = at_var is not None or any(len(s.x) > 1 for s in series.values()) and not (
