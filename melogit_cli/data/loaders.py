@@ -17,6 +17,7 @@ import numpy as np
 
 from melogit_cli.data.columns import Columns, is_numeric_dtype
 from melogit_cli.data.dataset import Dataset
+from melogit_cli.data.sources import is_glob
 from melogit_cli.errors import StataError
 from melogit_cli.files import check_readable, open_text, reading
 
@@ -28,12 +29,65 @@ MISSING_CELLS = ("", ".")
 
 
 def load(path: str | Path) -> Dataset:
-    """Load a data set by its extension; Stata-style errors for every failure."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in (".dta", ".csv"):
-        raise StataError(f"file {p} not Stata format (expected a .dta or .csv file)", 610)
-    return load_dta(p) if suffix == ".dta" else load_csv(p)
+    """Load a data set: a .dta or .csv file, a Parquet file or folder, or a glob of CSV
+    or Parquet files (read in the glob's sorted order, one after the other); Stata-style
+    errors for every failure."""
+    from melogit_cli.data.sources import resolve
+
+    src = resolve(path)
+    if src.kind == "dta":
+        return load_dta(src.paths[0])
+    if src.kind == "parquet":
+        return load_parquet(src.paths, src.text)
+    if len(src.paths) == 1 and not is_glob(src.text):
+        return load_csv(src.paths[0])
+    return _appended([load_csv(p) for p in src.paths], src.text)
+
+
+def _appended(parts: list[Dataset], source: str) -> Dataset:
+    """CSV parts one after the other; every part must have the first one's variables."""
+    first = parts[0]
+    names = first.varnames
+    for ds in parts[1:]:
+        if ds.varnames != names:
+            raise StataError(
+                f"file {ds.source} has other variables than {first.source}", 198
+            )
+    columns = {}
+    for v in names:
+        pieces = [ds.frame[v].to_numpy() for ds in parts]
+        strings = [ds.is_string(v) for ds in parts]
+        if any(strings) and not all(strings):
+            a = parts[strings.index(True)].source
+            b = parts[strings.index(False)].source
+            raise StataError(f"variable {v} is string in {a} but numeric in {b}", 106)
+        columns[v] = np.concatenate(pieces)
+    return Dataset(frame=Columns(columns), source=source)
+
+
+def load_parquet(paths: tuple[Path, ...] | list[Path], source: str) -> Dataset:
+    """Parquet files (pyarrow), one after the other: categorical (dictionary) columns
+    become labelled numeric variables, as in :func:`load_frame`."""
+    from melogit_cli.data.sources import import_pyarrow
+
+    import_pyarrow()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for p in paths:
+        try:
+            with reading(p):
+                tables.append(pq.read_table(str(p)))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+            raise StataError(f"file {p} not Stata format ({exc})", 610) from None
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StataError(f"file {source}: parts do not fit together ({exc})", 106) from None
+    ds = load_frame(table.to_pandas())
+    ds.source = source
+    return ds
 
 
 def load_dta(path: Path) -> Dataset:

@@ -57,6 +57,13 @@ def use(session: Session, rest: str) -> None:
         if stem not in BUNDLED:
             _not_bundled(session, name if name.endswith(".dta") else name + ".dta")
         path = bundled_path(stem)
+    elif _scaled_source(name):  # Parquet files and folders, globs of CSV/Parquet parts
+        from melogit_cli.data.loaders import load
+
+        ds = load(name)
+        session.set_data(ds)
+        _announce(session, ds)
+        return
     else:
         path = Path(name)
         if not path.suffix:
@@ -73,6 +80,14 @@ def use(session: Session, rest: str) -> None:
         ds.source += ".dta"
     session.set_data(ds)
     _announce(session, ds)
+
+
+def _scaled_source(name: str) -> bool:
+    """``use`` of data stored at scale: a glob, a Parquet file or a folder."""
+    from melogit_cli.data.sources import is_glob
+
+    path = Path(name)
+    return is_glob(name) or path.suffix.lower() in (".parquet", ".parq") or path.is_dir()
 
 
 def _not_bundled(session: Session, name: str) -> None:
