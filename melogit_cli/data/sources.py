@@ -49,7 +49,7 @@ def resolve(text: str | Path) -> Source:
             check_readable(p)
         return Source(name, kinds.pop(), tuple(paths))
     p = Path(name)
-    if p.is_dir():
+    if p.is_dir() and _kind(p) in ("", "parquet"):
         parts = sorted(q for q in p.rglob("*") if q.is_file() and _kind(q) == "parquet")
         if not parts:
             raise StataError(f"file {p} not Stata format (a folder must hold .parquet files)", 610)
