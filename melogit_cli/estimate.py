@@ -69,20 +69,22 @@ def estimate(
     progress: EventSink = ignore,
     constraints: dict[int, str] | None = None,
     matrices: dict[str, Matrix] | None = None,
+    arrays: Callable[[Design], tuple] | None = None,
 ) -> Estimation:
     """Fit ``spec`` on ``ds`` as Stata's melogit does.
 
     ``sink`` gets the iteration log (none of the fit's events under ``nolog``);
     ``progress`` gets every event of the fit, ``nolog`` or not; ``constraints`` holds the
     defined constraints (``constraint define``) that ``constraints(numlist)`` refers to,
-    ``matrices`` the matrices that ``covariance(fixed()|pattern())`` may name.
+    ``matrices`` the matrices that ``covariance(fixed()|pattern())`` may name; ``arrays``
+    lays the design out for an engine kept elsewhere (a Dask cluster) instead of here.
 
     Floating-point warnings are silenced: extreme data overflow in places whose
     results the fit checks (non-finite likelihoods, derivatives and steps end it with
     Stata's error), and a warning printed by numpy is nothing Stata would show.
     """
     with np.errstate(all="ignore"):
-        return _estimate(spec, ds, sink, progress, constraints or {}, matrices or {})
+        return _estimate(spec, ds, sink, progress, constraints or {}, matrices or {}, arrays)
 
 
 def _estimate(
@@ -92,6 +94,7 @@ def _estimate(
     progress: EventSink,
     defined: dict[int, str],
     matrices: dict[str, Matrix],
+    arrays: Callable[[Design], tuple] | None = None,
 ) -> Estimation:
     check_supported(spec)
     keep_freed_memory()
@@ -120,7 +123,7 @@ def _estimate(
         scores=opts.vce != "oim" or _pweighted(design),
         weighted=weighted,
     )
-    data, cov = ARRAYS[engine.layout](design)
+    data, cov = (arrays or ARRAYS[engine.layout])(design)
     problem = Problem(
         data, cov, computed.method, computed.points, has_constant=not spec.noconstant
     )

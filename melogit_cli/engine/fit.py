@@ -388,7 +388,12 @@ def _fit_fixed_effects(
     # technique() and the display options apply to the full model only, as in Stata
     default = Settings()
     fe_settings = replace(settings, technique=default.technique, display=default.display)
-    res = fit_logit(d.y, d.trials, d.X, d.offset, row_weight, fe_settings, sink)
+    kept_elsewhere = getattr(d, "logit_objective", None)  # arrays on a cluster sum their own
+    if kept_elsewhere is not None:
+        obj = kept_elsewhere()
+        res = maximize(obj, obj.irls_start(), fe_settings, sink)
+    else:
+        res = fit_logit(d.y, d.trials, d.X, d.offset, row_weight, fe_settings, sink)
     if not res.converged:
         sink(Message("note: the fixed-effects model did not converge"))
     return res
@@ -399,7 +404,11 @@ def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray
     p = d.X.shape[1]
     beta = np.zeros(p)
     if problem.has_constant:
-        obj = LogitObjective(d.y, d.trials, np.ones((len(d.y), 1)), d.offset, row_weight)
+        kept_elsewhere = getattr(d, "logit_objective", None)
+        if kept_elsewhere is not None:
+            obj = kept_elsewhere(constant_only=True)
+        else:
+            obj = LogitObjective(d.y, d.trials, np.ones((len(d.y), 1)), d.offset, row_weight)
         res = maximize(obj, obj.irls_start(), Settings())
         beta[-1] = res.x[0]
     return beta

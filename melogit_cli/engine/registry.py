@@ -35,6 +35,10 @@ class Registration:
 
     def engine_class(self) -> type[Engine]:
         """The engine's class (imported on first use: the joint engine needs scipy)."""
+        if self.layout == "distributed":
+            from melogit_cli.cluster.engine import DaskEngine
+
+            return DaskEngine
         if self.layout == "crossed":
             from melogit_cli.engine.laplace.crossed import CrossedLaplace
 
@@ -76,6 +80,13 @@ REGISTRY: tuple[Registration, ...] = (
 )
 
 
+# arrays kept on a Dask cluster (melogit_cli.cluster): laid out on request only, never
+# selected for a model (no kinds), its buckets fitted by the engines above
+DISTRIBUTED = Registration(
+    "Dask cluster", "distributed", frozenset(), QUADRATURE | LAPLACE, scores=True, weights=True
+)
+
+
 def select(kind: str, method: str, *, scores: bool, weighted: bool) -> Registration:
     """The first registered engine that fits a model of ``kind`` by ``method``."""
     for registration in REGISTRY:
@@ -86,7 +97,7 @@ def select(kind: str, method: str, *, scores: bool, weighted: bool) -> Registrat
 
 def engine_for(layout: str) -> type[Engine]:
     """The engine that takes arrays of ``layout``."""
-    for registration in REGISTRY:
+    for registration in (*REGISTRY, DISTRIBUTED):
         if registration.layout == layout:
             return registration.engine_class()
     raise LookupError(f"no engine takes {layout} arrays")

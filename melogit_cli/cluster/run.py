@@ -1,0 +1,207 @@
+"""One estimation on a Dask cluster.
+
+1. The source is read lazily (only the model's columns) and once collected here, where
+   the same design code as in memory fixes the estimation sample, the factor levels and
+   bases, the omitted columns, the value labels and the group counts: the printed output
+   cannot differ.  Only the design's metadata is kept past this step.
+2. The source partitions are read again on the workers, their sample rows dealt into
+   buckets by top-level cluster and each bucket turned once into the engine's arrays.
+3. The fit runs here, each evaluation summed over the buckets (``cluster.engine``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from melogit_cli.cluster import require_dask
+from melogit_cli.cluster.engine import DistributedData, gather
+from melogit_cli.cluster.faults import remote_errors
+from melogit_cli.cluster.partition import Plan
+from melogit_cli.data.dataset import Dataset
+from melogit_cli.design.build import Design
+from melogit_cli.engine.events import EventSink, ignore
+from melogit_cli.errors import StataError
+from melogit_cli.syntax.spec import ModelSpec
+
+ROWS_PER_BUCKET = 1_000_000  # at most, roughly: a bucket's arrays are a few hundred MB
+BUCKETS_PER_WORKER = 2
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_*?~-]*")
+
+
+def read(data: Any) -> tuple[Any, dict]:
+    """The source as a lazy Dask DataFrame, and what the in-memory loader would add
+    (value labels of a .dta file)."""
+    require_dask()
+    import dask.dataframe as dd
+
+    if isinstance(data, dd.DataFrame):
+        return data, {}
+    from melogit_cli.data.sources import resolve
+
+    src = resolve(data)
+    paths = [str(p) for p in src.paths]
+    with remote_errors():
+        if src.kind == "parquet":
+            return dd.read_parquet(paths), {}
+        if src.kind == "csv":
+            return (
+                dd.read_csv(
+                    paths, keep_default_na=False, na_values=["", "."], assume_missing=True
+                ),
+                {},
+            )
+    from melogit_cli.data.loaders import load_dta
+
+    ds = load_dta(src.paths[0])  # a .dta file is read whole: it holds no partitions
+    extra = {"value_labels": ds.value_labels, "label_names": ds.label_names}
+    return dd.from_pandas(ds.frame.to_pandas(), npartitions=4, sort=False), extra
+
+
+def model_columns(command: str, names: list[str]) -> list[str]:
+    """The source's columns the command can name (as variables, abbreviations or
+    wildcards, in the model, ``if``, weights and options): only these are read."""
+    from melogit_cli.design.varlist import resolve_pattern
+
+    wanted: set[str] = set()
+    for token in set(_NAME.findall(command)):
+        try:
+            wanted.update(resolve_pattern(token, names))
+        except StataError:
+            continue
+    return [n for n in names if n in wanted]
+
+
+def fit_on_cluster(
+    spec: ModelSpec,
+    data: Any,
+    client: Any,
+    sink: EventSink = ignore,
+    progress: EventSink = ignore,
+    constraints: dict[int, str] | None = None,
+    matrices: dict | None = None,
+) -> tuple[Any, Dataset]:
+    """Fit ``spec`` on ``data`` (a path, glob or Dask DataFrame) through ``client``;
+    returns the Estimation and the client's dataset of the model's columns."""
+    from melogit_cli.data.loaders import load_frame
+    from melogit_cli.estimate import estimate
+
+    ddf, extra = read(data)
+    columns = model_columns(spec.cmdline or "", [str(c) for c in ddf.columns])
+    parts = ddf[columns].to_delayed() if columns else ddf.to_delayed()
+    with remote_errors():
+        frames = client.gather(client.compute(parts))
+    import pandas as pd
+
+    lengths = [len(f) for f in frames]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    del frames
+    ds = load_frame(frame)
+    del frame
+    ds.source = str(data) if not hasattr(data, "dask") else "<Dask DataFrame>"
+    for key, value in extra.items():
+        setattr(ds, key, {k: v for k, v in value.items() if k in ds.varnames})
+    offsets = list(np.cumsum([0] + lengths[:-1]).astype(int))
+
+    def arrays(design: Design) -> tuple[DistributedData, Any]:
+        return distribute(design, ds, parts, offsets, client)
+
+    est = estimate(spec, ds, sink, progress, constraints, matrices, arrays=arrays)
+    return est, ds
+
+
+def distribute(
+    design: Design, ds: Dataset, parts: list[Any], offsets: list[int], client: Any
+) -> tuple[DistributedData, Any]:
+    """The engine's arrays as buckets of top-level clusters on the workers."""
+    import dask
+
+    from melogit_cli.cluster import partition
+    from melogit_cli.design.build import _normalize_equations, _resolved
+    from melogit_cli.design.factors import expand_re_terms
+    from melogit_cli.engine.integration import Integration
+    from melogit_cli.engine.model.covariance import NestedCovariance
+    from melogit_cli.estimate import integration, level_covariance
+
+    spec = design.spec
+    levels = design.levels.levels
+    if design.levels.crossed:
+        raise StataError(
+            "crossed random effects (R.varname) cannot be fitted on a cluster: their "
+            "clusters do not split into independent parts; fit the model in memory",
+            198,
+        )
+    if spec.options.dnumerical:
+        raise StataError("option dnumerical not allowed with a fit on a cluster", 198)
+    inner = "clusters" if len(levels) == 1 else "nested"
+    cov = (
+        level_covariance(levels[0])
+        if inner == "clusters"
+        else NestedCovariance(tuple(level_covariance(lv) for lv in levels))
+    )
+    computed = Integration.of(*integration(spec.options))
+    equations = _normalize_equations([_resolved(eq, ds) for eq in spec.re_equations])
+    sample = design.sample
+    re_columns = [
+        expand_re_terms(eq.terms, ds, sample, constant=not eq.noconstant).columns
+        for eq in equations
+    ]
+    top = levels[0].name
+    top_ids = np.zeros(0)
+    if top != "_all":
+        col = ds.frame[top].to_numpy()[sample]
+        top_ids = np.unique(col.astype(str) if ds.is_string(top) else col.astype(float))
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    buckets = min(
+        levels[0].n_groups,
+        max(BUCKETS_PER_WORKER * n_workers, math.ceil(int(sample.sum()) / ROWS_PER_BUCKET)),
+    )
+    binomial = spec.options.binomial
+    plan = Plan(
+        offsets=offsets,
+        runs=_runs(sample),
+        top=top,
+        top_ids=top_ids,
+        buckets=buckets,
+        layout=inner,
+        method=computed.method,
+        points=computed.points,
+        cov=cov,
+        depvar=design.depvar,
+        binomial=design.binomial_text if isinstance(binomial, str) else binomial,
+        weight_expr=spec.weight.expr if spec.weight is not None else None,
+        fixed=[c for c, k in zip(design.fixed.columns, design.fixed.keep, strict=True) if k],
+        offset_var=design.offset_var,
+        equations=equations,
+        re_columns=re_columns,
+    )
+    plan_d = dask.delayed(plan, pure=False)
+    splits = [
+        dask.delayed(partition.split, pure=False)(d, i, plan_d) for i, d in enumerate(parts)
+    ]
+    built = [dask.delayed(partition.build, pure=False)(plan_d, b, *splits) for b in range(buckets)]
+    engines = client.compute(built)
+    rows = gather(client, [client.submit(partition.rows_of, e, pure=False) for e in engines])
+    if sum(rows) != len(design.y):
+        raise StataError(
+            f"the data changed while it was read: {sum(rows)} observations in the "
+            f"partitions, {len(design.y)} in the estimation sample",
+            459,
+        )
+    data = DistributedData(
+        client=client,
+        engines=engines,
+        inner=inner,
+        p=int(design.fixed.keep.sum()),
+        cluster_weight=levels[0].cluster_weight,
+    )
+    return data, cov
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """[start, stop) of every run of True in ``mask``."""
+    edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return np.column_stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)])
