@@ -510,18 +510,38 @@ def fit(
     log: bool = False,
     constraints: dict[int, str] | None = None,
     matrices: dict[str, Matrix] | None = None,
+    client: object | None = None,
 ) -> Results:
-    """Fit a ``melogit`` command on a .dta/.csv path, a pandas DataFrame (numeric, string,
-    bool and categorical columns) or a dict of arrays; with ``log=True`` the iteration
-    log is kept in ``.log``.  ``constraints`` defines the constraints ``constraints(numlist)``
+    """Fit a ``melogit`` command on a .dta/.csv/.parquet path or glob, a pandas DataFrame
+    (numeric, string, bool and categorical columns) or a dict of arrays; with
+    ``log=True`` the iteration log is kept in ``.log``.  With a Dask ``client`` (or a
+    Dask DataFrame, on the default client) the fit runs on that cluster.
+    ``constraints`` defines the constraints ``constraints(numlist)``
     names (``{1: "[c_use]1.children = [c_use]2.children"}``, as ``constraint define``);
     ``matrices`` the matrices ``covariance(fixed())``/``pattern()`` and ``from()`` name.
     Errors raise StataError with Stata's message and code."""
     spec = parse(command)
-    ds = as_dataset(data)
     buffer = io.StringIO()
-    est = run(spec, ds, IterationLog(buffer) if log else ignore, ignore, constraints, matrices)
+    sink = IterationLog(buffer) if log else ignore
+    if client is not None or _is_dask_frame(data):
+        from melogit_cli.cluster.run import default_client, fit_on_cluster
+
+        if spec.replay:
+            raise StataError("last estimates not found", 301)
+        est, ds = fit_on_cluster(
+            spec, data, client or default_client(), sink, ignore, constraints, matrices
+        )
+        return Results(est.eresults, spec.options, est.notes, buffer.getvalue(), est, ds)
+    ds = as_dataset(data)
+    est = run(spec, ds, sink, ignore, constraints, matrices)
     return Results(est.eresults, spec.options, est.notes, buffer.getvalue(), est, ds)
+
+
+def _is_dask_frame(data: object) -> bool:
+    """A Dask DataFrame (told without importing dask)."""
+    return type(data).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(
+        data, "npartitions"
+    )
 
 
 def run_dofile(path: str | Path, *, data: str | Path | Dataset | object | None = None):

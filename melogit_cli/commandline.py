@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from typing import TextIO
 
 import click
@@ -25,7 +26,26 @@ def check_json_path(json_path: str, *inputs: str | None) -> None:
     check_writable(json_path)
 
 
-def run_command(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
+@dataclass(frozen=True)
+class ClusterOptions:
+    """``--scheduler ADDRESS`` or ``--workers N`` (a local cluster), ``--dashboard``."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    dashboard: bool = False
+
+    @property
+    def wanted(self) -> bool:
+        return self.scheduler is not None or self.workers is not None
+
+
+def run_command(
+    command: str,
+    data: str | None,
+    json_path: str | None,
+    out: TextIO,
+    cluster: ClusterOptions | None = None,
+) -> int:
     """Parse, fit, print; returns the Stata return code (0 on success)."""
     from melogit_cli.api import as_dataset, parse, run
     from melogit_cli.render import render_results
@@ -33,16 +53,23 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
     from melogit_cli.render.progress import show_progress
 
     def work() -> int:
+        distributed = cluster is not None and cluster.wanted
         if _PREFIX_RE.match(command):
+            if distributed:
+                raise StataError(ON_CLUSTER_ONLY, 198)
             return _run_prefixed(command, data, json_path, out)
         spec = parse(command)
         if data is None:
             raise StataError("no data: give --data FILE (.dta or .csv)", 198)
         if json_path:
             check_json_path(json_path, data)
-        ds = as_dataset(data)
-        with show_progress(IterationLog(out)) as progress:
-            est = run(spec, ds, progress.log, progress)
+        if distributed:
+            assert cluster is not None
+            est = _run_on_cluster(spec, data, cluster, out)
+        else:
+            ds = as_dataset(data)
+            with show_progress(IterationLog(out)) as progress:
+                est = run(spec, ds, progress.log, progress)
         notes = [n for n in est.notes if n.startswith("Warning")]
         out.write(render_results(est.eresults, spec.options))
         for note in notes:
@@ -53,6 +80,24 @@ def run_command(command: str, data: str | None, json_path: str | None, out: Text
         return 0
 
     return reporting_errors(work, out)
+
+
+ON_CLUSTER_ONLY = "--scheduler and --workers apply to one melogit command"
+
+
+def _run_on_cluster(spec: object, data: str, cluster: ClusterOptions, out: TextIO) -> object:
+    """The estimation on a Dask cluster (``--scheduler`` or ``--workers``)."""
+    from melogit_cli.cluster.connect import client_for
+    from melogit_cli.cluster.run import fit_on_cluster
+    from melogit_cli.render.iterlog import IterationLog
+    from melogit_cli.render.progress import show_progress
+
+    if getattr(spec, "replay", False):
+        raise StataError("last estimates not found", 301)
+    with client_for(cluster.scheduler, cluster.workers, cluster.dashboard, out) as client:
+        with show_progress(IterationLog(out)) as progress:
+            est, _ = fit_on_cluster(spec, data, client, progress.log, progress)  # type: ignore[arg-type]
+    return est
 
 
 _PREFIX_RE = re.compile(r"^\s*(?:svy|by|bys|byso|bysor|bysort)(?![A-Za-z0-9_])")
@@ -123,8 +168,25 @@ class _Melogit(click.Command):
 @click.option("--data", "-d", "data", metavar="FILE", help="Data set: a .dta or .csv file.")
 @click.option("--json", "json_path", metavar="FILE", help="Write every e() result to FILE as JSON.")
 @click.option("--demo", is_flag=True, help=f"Fit the bundled bangladesh example: {DEMO_COMMAND}")
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Fit on the Dask cluster of this scheduler (tcp://host:8786).",
+)
+@click.option(
+    "--workers", type=int, metavar="N", help="Fit on a local Dask cluster of N worker processes."
+)
+@click.option("--dashboard", is_flag=True, help="Print the link to Dask's dashboard of the fit.")
 @click.argument("command", nargs=-1)
-def cli(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> None:
+def cli(
+    data: str | None,
+    json_path: str | None,
+    demo: bool,
+    scheduler: str | None,
+    workers: int | None,
+    dashboard: bool,
+    command: tuple[str, ...],
+) -> None:
     """Run one melogit command, or a do-file, e.g.
 
     melogit --data bangladesh.dta "melogit c_use i.urban age i.children || district:, or"
@@ -134,16 +196,26 @@ def cli(data: str | None, json_path: str | None, demo: bool, command: tuple[str,
     melogit verify published.log [--tolerance se=0.3%] [--html report.html]
     """
     try:
-        sys.exit(_run(data, json_path, demo, command))
+        cluster = ClusterOptions(scheduler, workers, dashboard)
+        sys.exit(_run(data, json_path, demo, command, cluster))
     except BrokenPipeError:  # click would make this exit status 1; the entry point decides
         raise OutputClosedError from None
 
 
-def _run(data: str | None, json_path: str | None, demo: bool, command: tuple[str, ...]) -> int:
+def _run(
+    data: str | None,
+    json_path: str | None,
+    demo: bool,
+    command: tuple[str, ...],
+    cluster: ClusterOptions | None = None,
+) -> int:
     """The exit status of the command line's work (1 after an error)."""
     if command and command[0] == "do" and not demo:
         if len(command) != 2:
             raise click.UsageError("give one do-file: melogit do FILE.do")
+        if cluster is not None and cluster.wanted:
+            print_error(StataError(ON_CLUSTER_ONLY, 198), sys.stderr)
+            return 1
         rc = run_do(command[1], data, sys.stdout, json_path)
         return 0 if rc == 0 else 1
     if demo:
@@ -156,5 +228,5 @@ def _run(data: str | None, json_path: str | None, demo: bool, command: tuple[str
         text = " ".join(command).strip()
         if not text:
             raise click.UsageError("give a melogit command, or --demo")
-    rc = run_command(text, data, json_path, sys.stdout)
+    rc = run_command(text, data, json_path, sys.stdout, cluster)
     return 0 if rc == 0 else 1

@@ -61,6 +61,19 @@ def read(data: Any) -> tuple[Any, dict]:
     return dd.from_pandas(ds.frame.to_pandas(), npartitions=4, sort=False), extra
 
 
+def default_client() -> Any:
+    """The Dask client this process made last (r(198) when there is none)."""
+    require_dask()
+    from distributed import default_client as current
+
+    try:
+        return current()
+    except ValueError:
+        raise StataError(
+            "a Dask DataFrame needs a Dask client: fit(..., client=Client(...))", 198
+        ) from None
+
+
 def model_columns(command: str, names: list[str]) -> list[str]:
     """The source's columns the command can name (as variables, abbreviations or
     wildcards, in the model, ``if``, weights and options): only these are read."""
