@@ -16,7 +16,11 @@ CONNECT_TIMEOUT = "10s"
 
 @contextmanager
 def client_for(
-    scheduler: str | None, workers: int | None, dashboard: bool, out: TextIO
+    scheduler: str | None,
+    workers: int | None,
+    dashboard: bool,
+    out: TextIO,
+    timeout: str = CONNECT_TIMEOUT,
 ) -> Iterator[Any]:
     """A client of ``scheduler``, or of a local cluster of ``workers`` processes (closed
     when the block ends); with ``dashboard`` the dashboard's link is printed."""
@@ -28,8 +32,8 @@ def client_for(
         raise StataError("--workers must be a positive integer", 198)
     if scheduler is not None:
         try:
-            with dask.config.set({"distributed.comm.timeouts.connect": CONNECT_TIMEOUT}):
-                client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+            with dask.config.set({"distributed.comm.timeouts.connect": timeout}):
+                client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as err:
             raise StataError(
                 f"could not connect to the Dask scheduler at {scheduler} ({type(err).__name__})",

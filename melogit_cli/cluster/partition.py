@@ -10,6 +10,7 @@ only save work.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -105,11 +106,41 @@ def split(frame: Any, part: int, plan: Plan) -> list[dict[str, np.ndarray]]:
 @guarded
 def build(plan: Plan, b: int, *pieces: list[dict[str, np.ndarray]]) -> PartitionEngine:
     """Bucket ``b`` of every split partition, in source order, as an engine."""
+    keep_freed_memory_on_worker()
     parts = [p[b] for p in pieces]
     columns = {v: np.concatenate([p[v] for p in parts]) for v in parts[0]}
     order = np.argsort(columns[ROW], kind="stable")
     columns = {v: c[order] for v, c in columns.items()}
     return PartitionEngine(plan, Dataset(frame=Columns(columns)))
+
+
+@cache
+def keep_freed_memory_on_worker() -> bool:
+    """The allocator setting of an in-memory fit (engine/allocator.py), on a worker too.
+
+    Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_`` set, which the
+    in-memory setting leaves alone as a user's choice; with it, every large temporary
+    array of the engines is mapped afresh and faults page by page (the buckets' Newton
+    derivatives ran 3-5 times slower than in memory).
+    """
+    import ctypes
+    import os
+    import sys
+
+    from melogit_cli.engine import allocator
+
+    own = {k for k in os.environ if k.startswith("MALLOC_")} == {"MALLOC_TRIM_THRESHOLD_"}
+    if not sys.platform.startswith("linux") or not own:
+        return allocator.keep_freed_memory()
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(allocator.M_MMAP_THRESHOLD, allocator.MMAP_THRESHOLD)) and bool(
+        mallopt(allocator.M_TRIM_THRESHOLD, allocator.TRIM_THRESHOLD)
+    )
 
 
 def column_values(info: ColumnInfo, ds: Dataset) -> np.ndarray:

@@ -28,7 +28,7 @@ from melogit_cli.errors import StataError
 from melogit_cli.syntax.spec import ModelSpec
 
 ROWS_PER_BUCKET = 1_000_000  # at most, roughly: a bucket's arrays are a few hundred MB
-BUCKETS_PER_WORKER = 2
+BUCKETS_PER_WORKER = 1
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_*?~-]*")
 
 

@@ -1,0 +1,215 @@
+"""Fits on a Dask cluster (a local cluster of 2 worker processes) give the in-memory fit's
+output, digit for digit, and e() to 1e-8; a worker lost during the fit is survived."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+pytest.importorskip("distributed")
+pytest.importorskip("pyarrow")
+pytest.importorskip("dask.dataframe")
+import dask.dataframe as dd  # noqa: E402
+import pandas as pd  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+from melogit_cli.api import fit, parse  # noqa: E402
+from melogit_cli.cluster.run import fit_on_cluster  # noqa: E402
+from melogit_cli.engine.events import Iteration, PhaseStart  # noqa: E402
+from melogit_cli.errors import StataError  # noqa: E402
+from melogit_cli.results.eresults import EResults  # noqa: E402
+
+pytestmark = pytest.mark.dask
+EXAMPLE1 = "melogit c_use i.urban age i.children || district:"
+THREE_LEVEL = "melogit y x || school: || class:, intpoints(5)"
+
+
+@pytest.fixture(scope="session")
+def client():
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def same_e(a: EResults, b: EResults, tol: float = 1e-8) -> None:
+    """Every e() scalar, macro and matrix of ``a`` is ``b``'s (numbers to ``tol``)."""
+    assert a.macros == b.macros
+    assert a.scalars.keys() == b.scalars.keys()
+    for k, v in a.scalars.items():
+        assert np.isclose(v, b.scalars[k], rtol=tol, atol=tol, equal_nan=True), k
+    assert a.matrices.keys() == b.matrices.keys()
+    for k, m in a.matrices.items():
+        other = b.matrices[k]
+        assert (m.rownames, m.colnames) == (other.rownames, other.colnames), k
+        x, y = np.asarray(m.data, dtype=float), np.asarray(other.data, dtype=float)
+        np.testing.assert_allclose(x, y, rtol=tol, atol=tol, err_msg=k)
+
+
+def simulate(n_school: int = 400, n_class: int = 10, n_pupil: int = 50) -> pd.DataFrame:
+    """Pupils in classes in schools (200,000 rows): y on x, school and class intercepts."""
+    rng = np.random.default_rng(1)
+    school = np.repeat(np.arange(n_school), n_class * n_pupil)
+    klass = np.tile(np.repeat(np.arange(n_class), n_pupil), n_school)
+    x = rng.normal(size=school.size)
+    u = rng.normal(scale=0.8, size=n_school)[school]
+    v = rng.normal(scale=0.5, size=(n_school, n_class))[school, klass]
+    eta = -0.3 + 0.7 * x + u + v
+    y = (rng.random(school.size) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"school": school, "class": klass, "x": x, "y": y})
+
+
+def test_example_1_through_dask(client: Client) -> None:
+    memory = fit(EXAMPLE1 + ", or", DATA / "bangladesh.dta")
+    dask_fit = fit(EXAMPLE1 + ", or", DATA / "bangladesh.dta", client=client)
+    assert dask_fit.summary() == memory.summary()
+    same_e(dask_fit.e, memory.e)
+
+
+def test_three_level_model_of_200000_rows(client: Client) -> None:
+    df = simulate()
+    assert len(df) == 200_000
+    memory = fit(THREE_LEVEL, df)
+    ddf = dd.from_pandas(df, npartitions=4, sort=False)
+    dask_fit = fit(THREE_LEVEL, ddf, client=client)
+    assert dask_fit.summary() == memory.summary()
+    same_e(dask_fit.e, memory.e)
+
+
+def test_a_worker_killed_in_the_third_newton_iteration(client: Client) -> None:
+    memory = fit(EXAMPLE1, DATA / "bangladesh.dta")
+    pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    killed: list[int] = []
+    phase = [""]
+
+    def sink(event: object) -> None:
+        if isinstance(event, PhaseStart):
+            phase[0] = event.title
+        if (
+            isinstance(event, Iteration)
+            and phase[0] == "Fitting full model"
+            and event.number == 2  # iteration 2 logged: the third is under way
+            and not killed
+        ):
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    est, _ = fit_on_cluster(parse(EXAMPLE1), str(DATA / "bangladesh.dta"), client, sink)
+    assert killed == [victim]
+    np.testing.assert_allclose(est.eresults.b.data, memory.e.b.data, rtol=0, atol=1e-8)
+    same_e(est.eresults, memory.e)
+    client.wait_for_workers(2, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cluster")
+    df = pd.read_csv(DATA / "bangladesh.csv")
+    df.to_parquet(root / "b.parquet")
+    (root / "parts").mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(df)), 8)):
+        df.iloc[rows].to_csv(root / "parts" / f"p{i}.csv", index=False)
+    return root
+
+
+@pytest.mark.parametrize("name", ["b.parquet", "parts/*.csv"])
+def test_parquet_and_csv_parts_give_the_single_csv_fit(
+    client: Client, stored: Path, name: str
+) -> None:
+    memory = fit(EXAMPLE1, DATA / "bangladesh.csv")
+    dask_fit = fit(EXAMPLE1, str(stored / name), client=client)
+    assert dask_fit.summary() == memory.summary()
+    same_e(dask_fit.e, memory.e)
+
+
+def test_crossed_models_are_refused(client: Client) -> None:
+    with pytest.raises(StataError) as info:
+        fit("melogit c_use age || _all: R.district", DATA / "bangladesh.dta", client=client)
+    assert info.value.rc == 198
+    assert info.value.message == (
+        "crossed random effects (R.varname) cannot be fitted on a cluster: their "
+        "clusters do not split into independent parts; fit the model in memory"
+    )
+
+
+def test_a_file_that_vanished(client: Client, tmp_path: Path) -> None:
+    df = pd.read_csv(DATA / "bangladesh.csv")
+    for i, rows in enumerate(np.array_split(np.arange(len(df)), 3)):
+        df.iloc[rows].to_csv(tmp_path / f"p{i}.csv", index=False)
+    ddf = dd.read_csv(str(tmp_path / "*.csv"))
+    (tmp_path / "p1.csv").unlink()
+    with pytest.raises(StataError) as info:
+        fit(EXAMPLE1, ddf, client=client)
+    assert info.value.rc == 601
+    assert info.value.message == f"file {tmp_path}/p1.csv not found"
+
+
+def test_an_unreachable_scheduler() -> None:
+    from melogit_cli.cluster.connect import client_for
+
+    with pytest.raises(StataError) as info:
+        with client_for("tcp://127.0.0.1:9", None, False, io.StringIO(), timeout="1s"):
+            pass
+    assert info.value.rc == 677
+    assert info.value.message.startswith(
+        "could not connect to the Dask scheduler at tcp://127.0.0.1:9 ("
+    )
+
+
+def test_a_worker_without_the_package() -> None:
+    import importlib.metadata
+
+    from melogit_cli.cluster.connect import check_workers
+    from melogit_cli.cluster.faults import remote_errors
+
+    message = (
+        "a Dask worker cannot import melogit_cli: install melogit-cli on every worker "
+        "(pip install 'melogit-cli[dask]')"
+    )
+    with pytest.raises(StataError) as info, remote_errors():
+        raise ModuleNotFoundError("No module named 'melogit_cli'", name="melogit_cli")
+    assert (info.value.rc, info.value.message) == (199, message)
+
+    class Missing:
+        def run(self, *args: object) -> None:
+            raise importlib.metadata.PackageNotFoundError("melogit-cli")
+
+    with pytest.raises(StataError) as info:
+        check_workers(Missing())
+    assert (info.value.rc, info.value.message) == (199, message)
+
+
+def test_without_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    from melogit_cli.cluster import require_dask
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(StataError) as info:
+        require_dask()
+    assert (info.value.rc, info.value.message) == (
+        199,
+        "fitting on a cluster requires dask: pip install 'melogit-cli[dask]'",
+    )
+
+
+def test_cluster_options_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from melogit_cli.commandline import ClusterOptions, _run, run_command
+
+    out = io.StringIO()
+    rc = run_command(EXAMPLE1, str(DATA / "bangladesh.dta"), None, out, ClusterOptions(workers=0))
+    assert rc == 198
+    assert capsys.readouterr().err == "--workers must be a positive integer\nr(198);\n"
+    assert _run(None, None, False, ("do", "x.do"), ClusterOptions(workers=2)) == 1
+    assert capsys.readouterr().err == (
+        "--scheduler and --workers apply to one melogit command\nr(198);\n"
+    )
