@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -213,3 +214,26 @@ def test_cluster_options_on_the_command_line(capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().err == (
         "--scheduler and --workers apply to one melogit command\nr(198);\n"
     )
+
+
+def test_the_progress_line_shows_the_cluster_time(client: Client) -> None:
+    class Status:
+        note = ""
+        events: list[object] = []
+
+        def __call__(self, event: object) -> None:
+            self.events.append(event)
+
+    status = Status()
+    fit_on_cluster(parse(EXAMPLE1), str(DATA / "bangladesh.dta"), client, progress=status)
+    assert any(isinstance(e, Iteration) for e in status.events)
+    assert re.fullmatch(r"cluster \d+\.\ds/iteration", status.note)
+
+
+def test_the_dashboard_link(capsys: pytest.CaptureFixture[str]) -> None:
+    from melogit_cli.cluster.connect import client_for
+
+    out = io.StringIO()
+    with client_for(None, 1, True, out) as c:
+        link = c.dashboard_link
+    assert out.getvalue() == f"(Dask dashboard: {link})\n"

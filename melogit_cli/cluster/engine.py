@@ -16,7 +16,8 @@ returns only when every bucket's result is in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +29,8 @@ from melogit_cli.engine.optimize.newton import finite, infeasible
 from melogit_cli.engine.protocol import Objective
 from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.engine.shared import adaptation
+
+GATHERED = 4  # partial sums gathered from the workers and added here
 
 
 @dataclass
@@ -49,7 +52,15 @@ class DistributedData:
     inner: str  # the buckets' layout: "clusters" or "nested"
     p: int
     cluster_weight: np.ndarray  # per top-level cluster, in the design's order
-    cluster_time: list[float] = field(default_factory=list)
+    busy: float = 0.0  # seconds spent waiting for the workers' results
+
+    def gather(self, futures: Any) -> Any:
+        """The futures' results (Stata's errors for a worker's), timed in ``busy``."""
+        start = time.perf_counter()
+        try:
+            return gather(self.client, futures)
+        finally:
+            self.busy += time.perf_counter() - start
 
     @property
     def X(self) -> np.ndarray:
@@ -78,15 +89,21 @@ class DistributedData:
         return [self.client.submit(part.item, f, i, pure=False) for f in futures]
 
     def total(self, futures: list[Any]) -> Any:
-        """The sum of the buckets' results, by a tree of additions on the workers."""
+        """The sum of the buckets' results, by a tree of additions on the workers whose
+        last ``GATHERED`` (or fewer) partial sums are added here, in a fixed order (each
+        level of the tree is a round trip: a few more numbers cost less)."""
         level = list(futures)
-        while len(level) > 1:
+        while len(level) > GATHERED:
             pairs = [
                 self.client.submit(part.add, level[i], level[i + 1], pure=False)
                 for i in range(0, len(level) - 1, 2)
             ]
             level = pairs + ([level[-1]] if len(level) % 2 else [])
-        return gather(self.client, level[0])
+        pieces = self.gather(level)
+        out = pieces[0]
+        for piece in pieces[1:]:
+            out = part.add(out, piece)
+        return out
 
 
 def gather(client: Any, futures: Any) -> Any:
@@ -141,7 +158,7 @@ class DaskEngine:
                 from_modes,
                 floor=floor,
                 tolerance=self.adapt_tolerance,
-                sound=lambda st: all(gather(d.client, d.map(part.sound, theta, states=st.parts))),
+                sound=lambda st: all(d.gather(d.map(part.sound, theta, states=st.parts))),
             )
         carried = None
         if state.moments:
@@ -158,9 +175,7 @@ class DaskEngine:
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: States) -> np.ndarray:
         d = self.data
         out = np.zeros((len(d.cluster_weight), self.p + self.cov.n_params))
-        pieces = gather(
-            d.client, d.map(part.cluster_scores, beta, theta, states=state.parts)
-        )
+        pieces = d.gather(d.map(part.cluster_scores, beta, theta, states=state.parts))
         for clusters, scores in pieces:
             out[clusters] = scores
         return out

@@ -23,7 +23,7 @@ from melogit_cli.cluster.faults import remote_errors
 from melogit_cli.cluster.partition import Plan
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import Design
-from melogit_cli.engine.events import EventSink, ignore
+from melogit_cli.engine.events import EventSink, Iteration, ignore
 from melogit_cli.errors import StataError
 from melogit_cli.syntax.spec import ModelSpec
 
@@ -119,11 +119,34 @@ def fit_on_cluster(
         setattr(ds, key, {k: v for k, v in value.items() if k in ds.varnames})
     offsets = list(np.cumsum([0] + lengths[:-1]).astype(int))
 
-    def arrays(design: Design) -> tuple[DistributedData, Any]:
-        return distribute(design, ds, parts, offsets, client)
+    kept: list[DistributedData] = []
 
-    est = estimate(spec, ds, sink, progress, constraints, matrices, arrays=arrays)
+    def arrays(design: Design) -> tuple[DistributedData, Any]:
+        data, cov = distribute(design, ds, parts, offsets, client)
+        kept.append(data)
+        return data, cov
+
+    est = estimate(
+        spec, ds, sink, _timed(progress, kept), constraints, matrices, arrays=arrays
+    )
     return est, ds
+
+
+def _timed(progress: EventSink, kept: list[DistributedData]) -> EventSink:
+    """``progress`` told, at each iteration, how long the workers took for the last one
+    (the status line shows it as its ``note``)."""
+    if progress is ignore:
+        return progress
+    last = [0.0]
+
+    def sink(event: Any) -> None:
+        if isinstance(event, Iteration) and kept and hasattr(progress, "note"):
+            busy = kept[0].busy
+            progress.note = f"cluster {busy - last[0]:.1f}s/iteration"  # type: ignore[attr-defined]
+            last[0] = busy
+        progress(event)
+
+    return sink
 
 
 def distribute(

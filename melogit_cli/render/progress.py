@@ -70,6 +70,7 @@ class Progress:
         self.phase = "Preparing"
         self.step = ""
         self.ll: float | None = None
+        self.note = ""  # shown after the rest (a fit on a cluster: its time per iteration)
         self.visible = False
         self._cursor_hidden = False
         self._start = time.monotonic()
@@ -128,6 +129,8 @@ class Progress:
         if self.ll is not None:
             parts.append(f"log likelihood = {fmt(self.ll, '%10.0g').strip()}")
         parts.append(_duration(elapsed))
+        if self.note:
+            parts.append(self.note)
         frame = self._spinner.render(elapsed)
         return Text.assemble(frame, " ", (self.phase, "bold"), ("  " + "  ".join(parts), "dim"))
 
