@@ -237,3 +237,43 @@ def test_the_dashboard_link(capsys: pytest.CaptureFixture[str]) -> None:
     with client_for(None, 1, True, out) as c:
         link = c.dashboard_link
     assert out.getvalue() == f"(Dask dashboard: {link})\n"
+
+
+@pytest.fixture(scope="module")
+def bangladesh() -> pd.DataFrame:
+    df = pd.read_csv(DATA / "bangladesh.csv")
+    df["w"] = 1 + (df.index % 3) * 0.5
+    df["region"] = df["district"] // 10
+    return df
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "melogit c_use i.urban age i.children [pw=w] || district:, vce(robust)",
+        "melogit c_use i.urban age || district: urban, cov(unstructured) intmethod(mcaghermite)",
+        "melogit c_use age || region: || district:, intmethod(laplace)",
+        "melogit y i.urban || district:, binomial(n)",
+    ],
+)
+def test_weights_scores_slopes_nesting_and_trials(
+    client: Client, bangladesh: pd.DataFrame, command: str
+) -> None:
+    data = bangladesh
+    if "binomial" in command:
+        data = bangladesh.groupby(["district", "urban"], as_index=False).agg(
+            y=("c_use", "sum"), n=("c_use", "size")
+        )
+    memory = fit(command, data)
+    dask_fit = fit(command, dd.from_pandas(data, npartitions=3, sort=False), client=client)
+    assert dask_fit.summary() == memory.summary()
+    same_e(dask_fit.e, memory.e)
+
+
+def test_dnumerical_is_refused(client: Client) -> None:
+    with pytest.raises(StataError) as info:
+        fit(EXAMPLE1 + ", dnumerical", DATA / "bangladesh.dta", client=client)
+    assert (info.value.rc, info.value.message) == (
+        198,
+        "option dnumerical not allowed with a fit on a cluster",
+    )
