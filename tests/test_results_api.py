@@ -283,7 +283,8 @@ def test_wrong_keywords_name_the_accepted_ones(from_file):
     with pytest.raises(StataError) as err:
         fit(EX1, BANGLADESH, iterlog=True)
     assert err.value.message == (
-        "option iterlog not allowed; fit() takes command, data, log, constraints, matrices"
+        "option iterlog not allowed; fit() takes command, data, log, constraints, matrices, "
+        "client"
     )
     with pytest.raises(StataError) as err:
         from_file.predict(conditional="ebmedian")
