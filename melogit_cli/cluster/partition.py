@@ -84,7 +84,7 @@ def _ids(ds: Dataset, name: str) -> np.ndarray:
 
 
 @guarded
-def split(frame: Any, part: int, plan: Plan) -> list[dict[str, np.ndarray]]:
+def split(frame: Any, part: int, plan: Plan) -> tuple[dict[str, np.ndarray], ...]:
     """One source partition's sample rows, dealt into the buckets by top-level cluster
     (the cluster's rank among all ids, modulo the number of buckets)."""
     ds = _as_dataset(frame)
@@ -100,14 +100,13 @@ def split(frame: Any, part: int, plan: Plan) -> list[dict[str, np.ndarray]]:
     else:
         rank = np.searchsorted(plan.top_ids, _ids(ds, plan.top)[keep])
         bucket = rank % plan.buckets
-    return [{v: c[bucket == b] for v, c in columns.items()} for b in range(plan.buckets)]
+    return tuple({v: c[bucket == b] for v, c in columns.items()} for b in range(plan.buckets))
 
 
 @guarded
-def build(plan: Plan, b: int, *pieces: list[dict[str, np.ndarray]]) -> PartitionEngine:
-    """Bucket ``b`` of every split partition, in source order, as an engine."""
+def build(plan: Plan, *parts: dict[str, np.ndarray]) -> PartitionEngine:
+    """One bucket's rows of every split partition, in source order, as an engine."""
     keep_freed_memory_on_worker()
-    parts = [p[b] for p in pieces]
     columns = {v: np.concatenate([p[v] for p in parts]) for v in parts[0]}
     order = np.argsort(columns[ROW], kind="stable")
     columns = {v: c[order] for v, c in columns.items()}

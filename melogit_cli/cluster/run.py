@@ -215,10 +215,16 @@ def distribute(
         re_columns=re_columns,
     )
     plan_d = dask.delayed(plan, pure=False)
+    # each split's buckets are separate results, so that a bucket's worker fetches only
+    # its own rows of every source partition
     splits = [
-        dask.delayed(partition.split, pure=False)(d, i, plan_d) for i, d in enumerate(parts)
+        dask.delayed(partition.split, pure=False, nout=buckets)(d, i, plan_d)
+        for i, d in enumerate(parts)
     ]
-    built = [dask.delayed(partition.build, pure=False)(plan_d, b, *splits) for b in range(buckets)]
+    built = [
+        dask.delayed(partition.build, pure=False)(plan_d, *[s[b] for s in splits])
+        for b in range(buckets)
+    ]
     engines = client.compute(built)
     rows = gather(client, [client.submit(partition.rows_of, e, pure=False) for e in engines])
     if sum(rows) != len(design.y):
