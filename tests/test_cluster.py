@@ -277,3 +277,23 @@ def test_dnumerical_is_refused(client: Client) -> None:
         198,
         "option dnumerical not allowed with a fit on a cluster",
     )
+
+
+def test_parts_whose_types_differ(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("y,x,g\n1,2,1\n0,3,1\n")
+    (tmp_path / "b.csv").write_text("y,x,g\n1,two,2\n0,3,2\n")
+    with pytest.raises(StataError) as info:
+        fit("melogit y x || g:", str(tmp_path / "*.csv"), client=client)
+    assert info.value.rc == 610
+    assert info.value.message.startswith(
+        f"file {tmp_path}/*.csv could not be read as one data set ("
+    )
+
+
+def test_only_the_models_columns_are_read() -> None:
+    from melogit_cli.cluster.run import model_columns
+
+    names = ["district", "c_use", "urban", "age", "child1", "child2", "children", "w"]
+    command = "melogit c_use i.urban age child* if w > 0 || distr:, or"
+    assert model_columns("melogit c_use age || district:", names) == ["district", "c_use", "age"]
+    assert model_columns(command, names + ["unused"]) == names

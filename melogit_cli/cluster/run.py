@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,7 @@ def read(data: Any) -> tuple[Any, dict]:
 
     src = resolve(data)
     paths = [str(p) for p in src.paths]
-    with remote_errors():
+    with remote_errors(), _unreadable(data):
         if src.kind == "parquet":
             return dd.read_parquet(paths), {}
         if src.kind == "csv":
@@ -59,6 +61,18 @@ def read(data: Any) -> tuple[Any, dict]:
     ds = load_dta(src.paths[0])  # a .dta file is read whole: it holds no partitions
     extra = {"value_labels": ds.value_labels, "label_names": ds.label_names}
     return dd.from_pandas(ds.frame.to_pandas(), npartitions=4, sort=False), extra
+
+
+@contextmanager
+def _unreadable(data: Any) -> Iterator[None]:
+    """A reader's complaint about the data (parts whose types differ, a broken file) as
+    Stata's r(610)."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        name = "the Dask DataFrame" if hasattr(data, "dask") else f"file {data}"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StataError(f"{name} could not be read as one data set ({first})", 610) from None
 
 
 def default_client() -> Any:
@@ -105,7 +119,7 @@ def fit_on_cluster(
     ddf, extra = read(data)
     columns = model_columns(spec.cmdline or "", [str(c) for c in ddf.columns])
     parts = ddf[columns].to_delayed() if columns else ddf.to_delayed()
-    with remote_errors():
+    with remote_errors(), _unreadable(data):
         frames = client.gather(client.compute(parts))
     import pandas as pd
 
