@@ -301,6 +301,7 @@ def crossed_arrays(design: Design) -> tuple[CrossedData, NestedCovariance]:
                     lv.Z,
                     LevelCovariance(tuple(ordinary)),
                     np.concatenate(ordinary_idx),
+                    lv.cluster_weight if np.any(lv.cluster_weight != 1) else None,
                 )
             )
         level_covs.append(LevelCovariance(tuple(blocks)))

@@ -148,9 +148,7 @@ def test_joint_laplace_scores_sum_to_the_gradient():
 
 
 def test_selector_weights_and_crossed():
-    assert select("two-level", "laplace", scores=False, weighted=True).name == (
-        "two-level quadrature"
-    )
+    assert select("two-level", "laplace", scores=False, weighted=True).name == "joint Laplace"
     fife = pd.read_csv(DATA / "fifeschool.csv")
     fife["attain_gt_6"] = (fife["attain"] > 6).astype(np.int8)
     est = run(parse("melogit attain_gt_6 sex || _all:R.sid || pid:"), as_dataset(fife))
@@ -247,6 +245,36 @@ def test_weighted_laplace_gradient_against_differences(layout, command):
         return model.loglik(z[:p], z[p:], held)[0]
 
     assert f(x) == pytest.approx(ll, rel=1e-12)
+    h = 1e-5
+    numeric = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+    assert np.max(np.abs(numeric - g)) < 1e-6 * np.max(np.abs(g))
+
+
+@pytest.mark.parametrize("layout, command", WEIGHTED_LAPLACE)
+def test_joint_engine_counts_weighted_units_as_copies(layout, command):
+    """The joint engine's weighted Laplace likelihood is the other engines' (units counted
+    as copies: the replicated log determinant), and its gradient is the central
+    difference of it."""
+    df = pd.read_stata(DATA / "bangladesh.dta").assign(
+        wd=lambda d: 1 + d.district.astype(int) % 3,
+        wc=lambda d: 1 + d.children.cat.codes % 2,
+        wi=lambda d: 1 + np.arange(len(d)) % 2,
+    )
+    design = build_design(parse(command), as_dataset(df))
+    joint = make_model(Problem(*ARRAYS["crossed"](design), "laplace", 1))
+    other = make_model(Problem(*ARRAYS[layout](design), "laplace", 1))
+    p = joint.p
+    rng = np.random.default_rng(2)
+    x = np.concatenate([0.2 * rng.normal(size=p), 0.2 * rng.normal(size=joint.T) - 0.5])
+    objective = joint.objective(joint.start_state(x[:p], x[p:]))
+    ll, g, _ = objective.derivatives(x)
+    held = objective.state
+    assert ll == pytest.approx(other.loglik(x[:p], x[p:], other.start_state(x[:p], x[p:]))[0],
+                               rel=1e-11)
+
+    def f(z: np.ndarray) -> float:
+        return joint.loglik(z[:p], z[p:], held)[0]
+
     h = 1e-5
     numeric = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
     assert np.max(np.abs(numeric - g)) < 1e-6 * np.max(np.abs(g))

@@ -1,9 +1,8 @@
 """Which engine fits which model: each engine registers what it can fit, and ``select``
 picks the first that fits, once, for the estimation.
 
-The joint sparse Laplace engine comes first: it is the same approximation as the
-two-level and nested engines' Laplace, and faster, but it takes no weights, so weighted
-fits fall to the others.
+The joint sparse Laplace engine fits every Laplace model; the quadrature engines the
+rest.
 """
 
 from __future__ import annotations
@@ -59,13 +58,13 @@ REGISTRY: tuple[Registration, ...] = (
         frozenset({"two-level", "nested"}),
         LAPLACE,
         scores=True,
-        weights=False,
+        weights=True,
     ),
     Registration(
         "two-level quadrature",
         "clusters",
         frozenset({"two-level"}),
-        QUADRATURE | LAPLACE,
+        QUADRATURE,
         scores=True,
         weights=True,
     ),
@@ -73,7 +72,7 @@ REGISTRY: tuple[Registration, ...] = (
         "nested quadrature",
         "nested",
         frozenset({"nested"}),
-        QUADRATURE | LAPLACE,
+        QUADRATURE,
         scores=True,
         weights=True,
     ),

@@ -1,2 +1,2 @@
-"""The Laplacian approximation: the joint sparse engine (crossed, and every Laplace fit whose
-variance needs no scores), the two-level and nested exact gradients, and dense SPD factors."""
+"""The Laplacian approximation: the joint sparse engine (every Laplace fit, weighted or
+not), its Newton objective, and dense SPD factors."""

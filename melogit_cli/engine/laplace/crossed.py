@@ -30,6 +30,14 @@ is the difference of this gradient (forward while iterating, central at the end)
 
 Every pass is over the rows, so identical rows are merged first, weighted by their count
 (``collapse_identical_rows``): the likelihood is the same, the passes shorter.
+
+Weights (nested designs only) count a row or unit as that many copies, as in the other
+engines (``nested_tree``).  Copies share their mode, so ``v`` keeps one vector per unit
+and ``H`` is the matrix of the reduced problem: rows weighted by their copies, the prior
+term ``v'v`` by the units' (``c``).  The levels are then eliminated from the lowest up;
+with ``H = L L'`` in that order, the factor of one copy is ``L c^-1/2``, so the
+replicated ``log|H|`` is ``sum_e c_e (log L_ee^2 - log c_e)`` and its inverse on one
+copy's path, which the gradient's selected inverse needs, is ``L'^-1 c L^-1``.
 """
 
 from __future__ import annotations
@@ -137,11 +145,16 @@ class CrossedLaplace:
         self.p = data.X.shape[1]
         self.T = cov.n_params
         r, y = data.trials, data.y
-        self.constant = float(np.sum(data.obs_weight * log_binomial_coefficients(r, y)))
+        self.w = data.row_weight()
+        self.constant = float(np.sum(self.w * log_binomial_coefficients(r, y)))
         terms = data.terms
+        copies = data.copies()
         # eliminate the largest term first; the others are the Schur complement's effects
+        # (weighted, nested: the levels from the lowest up)
         first = int(np.argmax([t.size for t in terms]))
         self.order = [first] + [k for k in range(len(terms)) if k != first]
+        if copies is not None:
+            self.order = list(reversed(range(len(terms))))
         self.terms = [terms[k] for k in self.order]
         t1 = self.terms[0]
         self.q1, self.G1 = t1.q, t1.n_groups
@@ -164,6 +177,11 @@ class CrossedLaplace:
         self.cols2 = np.concatenate(cols2, axis=1) if cols2 else np.zeros((n, 0), dtype=np.int64)
         self.Q2 = self.cols2.shape[1]
         self.Q = self.q1 + self.Q2
+        # each effect's copies (None: one each), and those of term 1's groups
+        self.c: np.ndarray | None = None
+        if copies is not None:
+            self.c = np.concatenate([np.repeat(copies[k], terms[k].q) for k in self.order])
+            self.c1 = copies[self.order[0]]
         # the same, one row per nonzero slot (Q x n) in global columns: products and sums
         # over the n rows then run along contiguous memory
         self.cols = np.ascontiguousarray(np.concatenate([self.cols1, self.cols2 + self.m1], 1).T)
@@ -309,8 +327,12 @@ class CrossedLaplace:
 
     def _h_from_eta(self, eta: np.ndarray, v: np.ndarray) -> float:
         d = self.data
-        ll = d.obs_weight * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
-        return float(np.sum(ll) - 0.5 * v @ v)
+        ll = self.w * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
+        return float(np.sum(ll) - 0.5 * v @ self._prior(v))
+
+    def _prior(self, v: np.ndarray) -> np.ndarray:
+        """The prior term's gradient ``c v`` (``v`` without weights)."""
+        return v if self.c is None else self.c * v
 
     def _bt(self, rows: _Rows, r: np.ndarray) -> np.ndarray:
         """``B' r'`` for an n-vector (an m-vector back) or a k x n matrix (k x m back)."""
@@ -342,18 +364,23 @@ class CrossedLaplace:
                 s = np.bincount(g1, W * b1[:, a] * b1[:, b], minlength=G1)
                 H11[:, a, b] = s
                 H11[:, b, a] = s
-        H11 += np.eye(q1)
+        c1 = 1.0 if self.c is None else self.c1[:, None, None]
+        H11 += c1 * np.eye(q1)
         if q1 == 1:
             H11inv = 1.0 / H11
-            logdet = float(np.sum(np.log(H11)))
+            logdets = np.log(H11[:, 0, 0])
         else:
             H11inv = np.linalg.inv(H11)
-            logdet = float(np.sum(np.linalg.slogdet(H11)[1]))
+            logdets = np.linalg.slogdet(H11)[1]
+        if self.c is None:
+            logdet = float(np.sum(logdets))
+        else:  # the pivots of one copy, counted by copies
+            logdet = float(self.c1 @ (logdets - q1 * np.log(self.c1)))
         if m2 == 0:
             return _Factor(H11inv, logdet, None, None, None, None)
         wts = (W[:, None, None] * b2[:, :, None] * b2[:, None, :]).ravel()
         S = np.bincount(self.s_index, wts, minlength=m2 * m2).reshape(m2, m2)
-        S[np.diag_indices(m2)] += 1.0
+        S[np.diag_indices(m2)] += 1.0 if self.c is None else self.c[m1:]
         Wb1 = W[:, None] * b1
         G: np.ndarray | None = None
         Gv: np.ndarray | None = None
@@ -378,7 +405,8 @@ class CrossedLaplace:
             else:
                 S -= (self._csr(Cv).T @ self._csr(Gv)).toarray()
         schur = BlockDiagonalSPD(S, self.Q2) if self.nested_schur else DenseSPD(S)
-        return _Factor(H11inv, logdet + schur.logdet, C, G, Gv, schur)
+        logdet += schur.logdet if self.c is None else schur.copies_logdet(self.c[m1:])
+        return _Factor(H11inv, logdet, C, G, Gv, schur)
 
     def _h11_solve(self, H11inv: np.ndarray, x: np.ndarray) -> np.ndarray:
         """``H11^-1 x`` for an m1 x k matrix (H11 block diagonal)."""
@@ -452,9 +480,9 @@ class CrossedLaplace:
         h = None  # h(v), computed when a step has to be checked
         for _ in range(iterations):
             mu = expit(eta)
-            resid = d.obs_weight * (d.y - d.trials * mu)
-            W = d.obs_weight * d.trials * mu * (1 - mu)
-            grad = self._bt(rows, resid) - v
+            resid = self.w * (d.y - d.trials * mu)
+            W = self.w * d.trials * mu * (1 - mu)
+            grad = self._bt(rows, resid) - self._prior(v)
             f = self._factor(rows, W)
             step = self._solve(f, grad)
             if np.max(np.abs(step), initial=0.0) < tolerance:
@@ -475,7 +503,7 @@ class CrossedLaplace:
             v = v + t * step
             h, eta = h_new, eta_new
         mu = expit(self._eta(xb, rows, v))
-        W = d.obs_weight * d.trials * mu * (1 - mu)
+        W = self.w * d.trials * mu * (1 - mu)
         return v, h, rows, self._factor(rows, W)
 
     # ------------------------------------------------------------ likelihood
@@ -517,8 +545,8 @@ class CrossedLaplace:
         factors = self._factors(theta)
         v, _, rows, f = self.modes(beta, theta, factors, state)
         mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
-        resid = d.obs_weight * (d.y - d.trials * mu)
-        W = d.obs_weight * d.trials * mu * (1 - mu)
+        resid = self.w * (d.y - d.trials * mu)
+        W = self.w * d.trials * mu * (1 - mu)
         W1 = W * (1 - 2 * mu)
         M = self._selected_inverse(f)
         bt = rows.slots.T  # n x Q
@@ -543,6 +571,8 @@ class CrossedLaplace:
         scores = np.empty((top.n_groups, p + T))
         for j in range(p + T):
             scores[:, j] = np.bincount(top.group, per_row[j], minlength=top.n_groups)
+        if top.weight is not None:  # one copy of each cluster
+            scores /= top.weight[:, None]
         return scores
 
     def refined_hessian(self, x: np.ndarray) -> None:
@@ -554,14 +584,16 @@ class CrossedLaplace:
         n, q1, G1, m2 = self.n, self.q1, self.G1, self.m2
         M = np.empty((n, self.Q, self.Q))
         g1 = self.terms[0].group
+        # one copy's blocks (H^-1 of the reduced problem without weights)
+        H11inv = f.H11inv if self.c is None else f.H11inv * self.c1[:, None, None]
         if f.schur is None:
-            M[:, :q1, :q1] = f.H11inv[g1]
+            M[:, :q1, :q1] = H11inv[g1]
             return M
-        Sinv = f.schur.inverse()
+        Sinv = f.schur.inverse(None if self.c is None else self.c[self.m1 :])
         M[:, q1:, q1:] = Sinv[self.cols2[:, :, None], self.cols2[:, None, :]]
         if f.G is not None:
             P = (f.G @ Sinv).reshape(G1, q1, m2)  # G S^-1
-            M[:, :q1, :q1] = (f.H11inv + np.einsum("kam,kbm->kab", P, f.G.reshape(G1, q1, m2)))[g1]
+            M[:, :q1, :q1] = (H11inv + np.einsum("kam,kbm->kab", P, f.G.reshape(G1, q1, m2)))[g1]
             M12 = -P[g1[:, None], :, self.cols2]  # n x Q2 x q1
             M[:, q1:, :q1] = M12
             M[:, :q1, q1:] = M12.transpose(0, 2, 1)
@@ -576,7 +608,7 @@ class CrossedLaplace:
                 [np.bincount(pe2, Gv[pe1, a] * sv, minlength=self.nnzb) for a in range(q1)],
                 axis=1,
             )
-            M11 = f.H11inv.copy()
+            M11 = H11inv.copy()
             for a in range(q1):
                 for b in range(q1):
                     M11[:, a, b] += np.bincount(self.ke, P[:, a] * Gv[:, b], minlength=G1)
@@ -594,7 +626,7 @@ class CrossedLaplace:
             P = np.asarray(Gc.tocsr() @ Sinv).reshape(g_end - g0, q1, m2)  # (G S^-1) rows
             # M11 = H11^-1 + G_k S^-1 G_k', summed over the nonzeros of G_k
             gk, gb = Gc.row // q1, Gc.row % q1
-            M11 = f.H11inv[g0:g_end].copy()
+            M11 = H11inv[g0:g_end].copy()
             for a in range(q1):
                 M11[:, a, :] += np.bincount(
                     gk * q1 + gb, P[gk, a, Gc.col] * Gc.data, minlength=(g_end - g0) * q1
@@ -628,8 +660,8 @@ class CrossedLaplace:
         factors = self._factors(theta)
         v, _, rows, f = self.modes(beta, theta, factors, state, v0)
         mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
-        resid = d.obs_weight * (d.y - d.trials * mu)
-        W = d.obs_weight * d.trials * mu * (1 - mu)
+        resid = self.w * (d.y - d.trials * mu)
+        W = self.w * d.trials * mu * (1 - mu)
         W1 = W * (1 - 2 * mu)
         # direct derivatives of eta (fixed v), P x n, and the derivatives of B's values
         D = np.empty((p + T, self.n))
@@ -668,6 +700,13 @@ class CrossedLaplace:
                 )
             dv = self._solve(f, X2.T)  # m x P
         return dh - 0.5 * trace, v, dv
+
+
+def joint_scores(arrays: tuple[CrossedData, NestedCovariance], beta, theta) -> np.ndarray:
+    """The per-top-cluster Laplace scores of another engine's arrays (converted by
+    ``crossed_data.from_clusters`` or ``from_nested``), the modes found anew."""
+    model = CrossedLaplace(*arrays)
+    return model.cluster_scores(beta, theta, model.prior_state(theta))
 
 
 class CrossedObjective(LaplaceObjective):

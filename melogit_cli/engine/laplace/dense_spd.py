@@ -22,14 +22,16 @@ class DenseSPD:
         self._cho: tuple[np.ndarray, bool] | None = None
         if self.order <= SMALL:
             L = np.linalg.cholesky(S)
-            self.logdet = 2.0 * float(np.sum(np.log(np.diag(L))))
-            Linv = np.linalg.inv(L)
-            self._inverse = Linv.T @ Linv
+            self._log_pivots = np.log(np.diag(L))
+            self.logdet = 2.0 * float(np.sum(self._log_pivots))
+            self._Linv = np.linalg.inv(L)
+            self._inverse = self._Linv.T @ self._Linv
         else:
             from scipy.linalg import cho_factor
 
             self._cho = cho_factor(S, lower=True, check_finite=False)
-            self.logdet = 2.0 * float(np.sum(np.log(np.diag(self._cho[0]))))
+            self._log_pivots = np.log(np.diag(self._cho[0]))
+            self.logdet = 2.0 * float(np.sum(self._log_pivots))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """``S^-1 rhs``."""
@@ -40,8 +42,23 @@ class DenseSPD:
         assert self._cho is not None
         return cho_solve(self._cho, rhs, check_finite=False)
 
-    def inverse(self) -> np.ndarray:
-        """``S^-1`` (symmetric)."""
+    def copies_logdet(self, copies: np.ndarray) -> float:
+        """``sum_e c_e (log L_ee^2 - log c_e)``: the log determinant with each effect's
+        unit replicated ``c_e`` times (``S`` the reduced matrix, effects ordered from the
+        lowest level up)."""
+        return float(copies @ (2.0 * self._log_pivots - np.log(copies)))
+
+    def inverse(self, copies: np.ndarray | None = None) -> np.ndarray:
+        """``S^-1`` (symmetric); with ``copies``, ``L'^-1 c L^-1``, the inverse of the
+        replicated matrix on one copy's effects."""
+        if copies is not None:
+            if self._cho is not None:
+                from scipy.linalg import solve_triangular
+
+                self._Linv = solve_triangular(
+                    self._cho[0], np.eye(self.order), lower=True, check_finite=False
+                )
+            return self._Linv.T @ (copies[:, None] * self._Linv)
         if self._inverse is None:
             from scipy.linalg import lapack
 
@@ -64,9 +81,9 @@ class BlockDiagonalSPD:
         at = np.arange(groups)
         blocks = S.reshape(groups, size, groups, size)[at, :, at, :]  # groups x size x size
         L = np.linalg.cholesky(blocks)
-        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        self._log_pivots = np.log(np.diagonal(L, axis1=1, axis2=2)).reshape(-1)
+        self.logdet = 2.0 * float(np.sum(self._log_pivots))
         self._blocks_inv = np.linalg.inv(blocks)
-        self._inverse: np.ndarray | None = None
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """``S^-1 rhs`` for an m x k matrix."""
@@ -74,12 +91,17 @@ class BlockDiagonalSPD:
         x = np.einsum("gab,gbk->gak", self._blocks_inv, rhs.reshape(groups, self.size, k))
         return x.reshape(self.order, k)
 
-    def inverse(self) -> np.ndarray:
-        """``S^-1`` as a dense matrix."""
-        if self._inverse is None:
-            groups = self.order // self.size
-            at = np.arange(groups)
-            inv = np.zeros((groups, self.size, groups, self.size))
-            inv[at, :, at, :] = self._blocks_inv
-            self._inverse = inv.reshape(self.order, self.order)
-        return self._inverse
+    copies_logdet = DenseSPD.copies_logdet
+
+    def inverse(self, copies: np.ndarray | None = None) -> np.ndarray:
+        """``S^-1`` as a dense matrix; with ``copies`` (constant within a block: the
+        blocks are the top level's units), the replicated matrix's inverse on one copy's
+        effects."""
+        blocks_inv = self._blocks_inv
+        if copies is not None:
+            blocks_inv = blocks_inv * copies[:: self.size, None, None]
+        groups = self.order // self.size
+        at = np.arange(groups)
+        inv = np.zeros((groups, self.size, groups, self.size))
+        inv[at, :, at, :] = blocks_inv
+        return inv.reshape(self.order, self.order)

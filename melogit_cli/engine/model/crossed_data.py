@@ -1,4 +1,10 @@
-"""The arrays of a crossed model, apart from the engine (which needs scipy.sparse)."""
+"""The arrays of the joint Laplace engine (crossed models, and every Laplace fit), apart
+from the engine (which needs scipy.sparse).
+
+Weights are those of the other engines: a row's ``obs_weight`` and a unit's level weight
+count it as that many copies.  Level weights occur only in nested designs (crossed
+models refuse weights), whose terms are the levels, highest first.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from melogit_cli.engine.model.covariance import LevelCovariance
+from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
 
 
 @dataclass
@@ -20,6 +26,7 @@ class RETerm:
     Z: np.ndarray  # n x q covariates (ones for an intercept or an R. indicator)
     cov: LevelCovariance
     theta_index: np.ndarray  # positions of this term's parameters in theta
+    weight: np.ndarray | None = None  # per group: its level weight (None: one each)
 
     @property
     def q(self) -> int:
@@ -44,11 +51,53 @@ class CrossedData:
 
     @property
     def cluster_weight(self) -> np.ndarray:
-        """One per top-level cluster (the first term's groups): no weights."""
-        return np.ones(self.terms[0].n_groups)
+        """The top-level clusters' (the first term's groups') weights."""
+        top = self.terms[0]
+        return np.ones(top.n_groups) if top.weight is None else top.weight
 
     def row_weight(self) -> np.ndarray:
-        return self.obs_weight
+        """Each row's copies: its own weight times those of all its units."""
+        w = self.obs_weight
+        for t in self.terms:
+            if t.weight is not None:
+                w = w * t.weight[t.group]
+        return w
+
+    def copies(self) -> list[np.ndarray] | None:
+        """Per term, each group's copies: the product of its and its ancestors' weights
+        (None without level weights)."""
+        if all(t.weight is None for t in self.terms):
+            return None
+        out, running = [], np.ones(len(self.y))
+        for t in self.terms:
+            if t.weight is not None:
+                running = running * t.weight[t.group]
+            c = np.empty(t.n_groups)
+            c[t.group] = running
+            out.append(c)
+        return out
+
+
+def from_clusters(data, cov: LevelCovariance) -> tuple[CrossedData, NestedCovariance]:
+    """A two-level model's arrays (``ClusterData``) as one term."""
+    group = np.repeat(np.arange(data.n_clusters), data.sizes)
+    term = RETerm("", group, data.n_clusters, data.Z, cov, np.arange(cov.n_params),
+                  data.cluster_weight)
+    crossed = CrossedData(data.y, data.trials, data.X, data.offset, data.obs_weight, [term])
+    return crossed, NestedCovariance((cov,))
+
+
+def from_nested(data, cov: NestedCovariance) -> tuple[CrossedData, NestedCovariance]:
+    """A nested model's arrays (``NestedData``) as one term per level."""
+    index = np.arange(cov.n_params)
+    terms = [
+        RETerm(str(lv), unit, n, Z, level_cov, index[s], w)
+        for lv, (unit, n, Z, level_cov, s, w) in enumerate(
+            zip(data.row_unit, data.n_units, data.Z, cov.levels, cov.theta_slices(),
+                data.unit_weight, strict=True)
+        )
+    ]
+    return CrossedData(data.y, data.trials, data.X, data.offset, data.obs_weight, terms), cov
 
 
 def collapse_identical_rows(data: CrossedData) -> CrossedData:
@@ -86,7 +135,7 @@ def collapse_identical_rows(data: CrossedData) -> CrossedData:
     first = np.sort(order[starts])  # each pattern's first row, in the data's order
     weight = weight[pattern[first]]
     terms = [
-        RETerm(t.label, t.group[first], t.n_groups, t.Z[first], t.cov, t.theta_index)
+        RETerm(t.label, t.group[first], t.n_groups, t.Z[first], t.cov, t.theta_index, t.weight)
         for t in data.terms
     ]
     return CrossedData(

@@ -28,8 +28,8 @@ Every scheme is a valid quadrature rule that converges to the likelihood as the 
 grow.  Derivatives of the quadrature methods hold the nodes fixed in the v-metric, as
 the two-level code does: the gradient is the posterior-weighted score and the Hessian
 is analytic too (``nested_hessian``).  Laplace uses its exact gradient, with the modes
-moving with the parameters (``laplace.nested``), and differences of it for the Hessian
-(forward while iterating, central at the end).
+moving with the parameters (the joint engine's, ``laplace.crossed``), and differences
+of it for the Hessian (forward while iterating, central at the end).
 """
 
 from __future__ import annotations
@@ -364,10 +364,10 @@ class NestedQuadrature:
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
         """Per top-level unit score vectors (G x P)."""
         if self.method in LAPLACE:
-            from melogit_cli.engine.laplace.nested import laplace_scores
+            from melogit_cli.engine.laplace.crossed import joint_scores
+            from melogit_cli.engine.model.crossed_data import from_nested
 
-            assert state.modes is not None
-            return laplace_scores(self, beta, theta, state.modes)
+            return joint_scores(from_nested(self.data, self.cov), beta, theta)
         res = self.evaluate(beta, theta, state.locations, scores=True)
         assert res.scores is not None
         return res.scores

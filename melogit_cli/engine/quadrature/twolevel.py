@@ -556,9 +556,10 @@ class TwoLevelQuadrature:
     ) -> np.ndarray:
         """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
         if self.method in LAPLACE:
-            from melogit_cli.engine.laplace.twolevel import laplace_cluster_scores
+            from melogit_cli.engine.laplace.crossed import joint_scores
+            from melogit_cli.engine.model.crossed_data import from_clusters
 
-            return laplace_cluster_scores(self, beta, theta, state)
+            return joint_scores(from_clusters(self.data, self.cov), beta, theta)
         d = self.data
         p = self.p
         A, dA, _, Ainv = self._factor(theta)
