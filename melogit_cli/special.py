@@ -31,6 +31,12 @@ def expit(x: np.ndarray | float) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + e^x)``, as ``np.logaddexp(0, x)`` to within an ulp and a few times
+    faster (numpy's is a scalar loop)."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
 def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     """``log(sum(exp(a)))`` along ``axis``, shifted by the maximum."""
     top = np.max(a, axis=axis, keepdims=True)

@@ -54,7 +54,7 @@ from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.crossed_data import CrossedData, collapse_identical_rows
 from melogit_cli.engine.optimize.differences import ShiftedGradient
 from melogit_cli.errors import StataError
-from melogit_cli.special import expit, log_binomial_coefficients
+from melogit_cli.special import expit, log_binomial_coefficients, softplus
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -203,7 +203,10 @@ class CrossedLaplace:
         if self.m2:
             self._entries()
             # where each row's pairs of set-2 nonzeros fall in S (m2 x m2, flat)
-            self.s_index = (self.cols2[:, :, None] * self.m2 + self.cols2[:, None, :]).ravel()
+            a, b = self.cols2[:, :, None], self.cols2[:, None, :]
+            self.s_index = (a * self.m2 + b).ravel()
+            # the same pairs in S's upper triangle (``DenseSPD.inverse(triangle=True)``)
+            self.upper_index = np.minimum(a, b) * self.m2 + np.maximum(a, b)
             # one term beyond the first, and each of term 1's clusters within one of its
             # groups (a nested design): S is block diagonal, one block per group
             if len(self.terms) == 2:
@@ -239,7 +242,9 @@ class CrossedLaplace:
     def _pattern(self) -> None:
         """C kept on its pattern: a CSR layout of the entries and ``pairs``, the pairs of
         entries within one cluster (for ``C' H11^-1 C`` and the selected inverse) when
-        they are not too many."""
+        they are not too many: each cluster's entries padded to the largest count
+        (``pad``: an entry's place in the G1 x kmax layout), the pairs then a dense
+        G1 x kmax x kmax array with their places in S (padding goes to a spare slot)."""
         m2, q1, G1 = self.m2, self.q1, self.G1
         counts = self.entry_counts
         starts = np.concatenate([[0], np.cumsum(counts)])
@@ -251,14 +256,27 @@ class CrossedLaplace:
         self.csr_entry = starts[slot_row // q1] + within
         self.csr_a = slot_row % q1
         self.csr_col = self.ce[self.csr_entry]
-        n_pairs = self.n_pairs
+        kmax = int(counts.max())
         self.pairs = None
-        if n_pairs <= MAX_PAIRS:
-            rep = counts[self.ke]
-            pe1 = np.repeat(np.arange(self.nnzb), rep)
-            offs = np.arange(n_pairs) - np.repeat(np.cumsum(rep) - rep, rep)
-            pe2 = np.repeat(starts[self.ke], rep) + offs
-            self.pairs = (pe1, pe2, self.ce[pe1] * m2 + self.ce[pe2])
+        if G1 * kmax * kmax <= MAX_PAIRS:
+            self.pad = self.ke * kmax + np.arange(self.nnzb) - starts[self.ke]
+            cols = np.full(G1 * kmax, -1)
+            cols[self.pad] = self.ce
+            c1, c2 = cols.reshape(G1, kmax, 1), cols.reshape(G1, 1, kmax)
+            real = (c1 >= 0) & (c2 >= 0)
+            # a large dense S is read by the Cholesky factorization on its lower triangle
+            # only: the pairs above it are not summed
+            keep = real & (c1 >= c2) if m2 > SMALL and not self.nested_schur else real
+            target = np.where(keep, c1 * m2 + c2, m2 * m2).ravel()
+            # S^-1 read from its upper triangle; padding reads any entry, times zero
+            upper = np.where(real, np.minimum(c1, c2) * m2 + np.maximum(c1, c2), 0)
+            self.pairs = (target, upper, kmax)
+
+    def _padded(self, values: np.ndarray) -> np.ndarray:
+        """Block-entry values (entries x q1) in the padded layout: G1 x kmax x q1."""
+        out = np.zeros((self.G1 * self.pairs[2], self.q1))
+        out[self.pad] = values
+        return out.reshape(self.G1, self.pairs[2], self.q1)
 
     def _csr(self, values: np.ndarray) -> sp.csr_matrix:
         """A matrix on C's pattern from its block-entry values (entries x q1)."""
@@ -270,14 +288,16 @@ class CrossedLaplace:
     # ------------------------------------------------------------ parameters
     def _factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each term's covariance factor and its derivatives, and (kept with them) B's
-        nonzeros: the shifted points of a differenced Hessian often share theta."""
+        nonzeros and each parameter's ``Z dA`` (term k, position t in theta, n x q):
+        the shifted points of a differenced Hessian often share theta."""
         key = theta.tobytes()
         if self._theta_cache is None or self._theta_cache[0] != key:
-            out = []
-            for t in self.terms:
-                A, dA, _ = t.cov.factor_derivatives(theta[t.theta_index])
+            out, dvals = [], []
+            for k, term in enumerate(self.terms):
+                A, dA, _ = term.cov.factor_derivatives(theta[term.theta_index])
                 out.append((A, dA))
-            self._theta_cache = (key, out, self._values(out))
+                dvals += [(k, int(t), term.Z @ dA[s]) for s, t in enumerate(term.theta_index)]
+            self._theta_cache = (key, out, self._values(out), dvals)
         return self._theta_cache[1]
 
     def _rows(self, factors: list) -> _Rows:
@@ -318,7 +338,10 @@ class CrossedLaplace:
         return _Rows(vals[0], b2, slots)
 
     def _eta(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> np.ndarray:
-        return xb + np.einsum("ai,ai->i", rows.slots, np.take(v, self.cols))
+        out = xb + rows.slots[0] * np.take(v, self.cols[0])
+        for a in range(1, self.Q):
+            out += rows.slots[a] * np.take(v, self.cols[a])
+        return out
 
     def _h(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> tuple[float, np.ndarray]:
         """The log integrand ``h(v)`` and the linear predictor there."""
@@ -327,7 +350,7 @@ class CrossedLaplace:
 
     def _h_from_eta(self, eta: np.ndarray, v: np.ndarray) -> float:
         d = self.data
-        ll = self.w * (d.y * eta - d.trials * np.logaddexp(0.0, eta))
+        ll = self.w * (d.y * eta - d.trials * softplus(eta))
         return float(np.sum(ll) - 0.5 * v @ self._prior(v))
 
     def _prior(self, v: np.ndarray) -> np.ndarray:
@@ -380,7 +403,7 @@ class CrossedLaplace:
             return _Factor(H11inv, logdet, None, None, None, None)
         wts = (W[:, None, None] * b2[:, :, None] * b2[:, None, :]).ravel()
         S = np.bincount(self.s_index, wts, minlength=m2 * m2).reshape(m2, m2)
-        S[np.diag_indices(m2)] += 1.0 if self.c is None else self.c[m1:]
+        S.flat[:: m2 + 1] += 1.0 if self.c is None else self.c[m1:]
         Wb1 = W[:, None] * b1
         G: np.ndarray | None = None
         Gv: np.ndarray | None = None
@@ -398,10 +421,10 @@ class CrossedLaplace:
             Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
             C = _Entries.from_blocks(Cv, self.ke, self.ce, m1, m2)
             if self.pairs is not None:
-                pe1, pe2, target = self.pairs
-                S -= np.bincount(
-                    target, np.einsum("pa,pa->p", Cv[pe1], Gv[pe2]), minlength=m2 * m2
-                ).reshape(m2, m2)
+                pairs = np.einsum("kia,kja->kij", self._padded(Cv), self._padded(Gv))
+                S -= np.bincount(self.pairs[0], pairs.ravel(), minlength=m2 * m2 + 1)[
+                    :-1
+                ].reshape(m2, m2)
             else:
                 S -= (self._csr(Cv).T @ self._csr(Gv)).toarray()
         schur = BlockDiagonalSPD(S, self.Q2) if self.nested_schur else DenseSPD(S)
@@ -540,37 +563,12 @@ class CrossedLaplace:
         so every piece of the gradient, the adjoint ``z = H^-1 B'c`` included, splits
         into sums over each cluster's rows: the scores are those sums.
         """
-        d = self.data
-        p, T = self.p, self.T
-        factors = self._factors(theta)
-        v, _, rows, f = self.modes(beta, theta, factors, state)
-        mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
-        resid = self.w * (d.y - d.trials * mu)
-        W = self.w * d.trials * mu * (1 - mu)
-        W1 = W * (1 - 2 * mu)
-        M = self._selected_inverse(f)
-        bt = rows.slots.T  # n x Q
-        MB = np.einsum("iab,ib->ia", M, bt)
-        c = W1 * np.einsum("ia,ia->i", bt, MB)  # W' lev
-        z = self._solve(f, self._bt(rows, c))
-        # each row's part: D (resid - (c - W B z)/2), D the direct derivatives of eta
-        weight = resid - 0.5 * (c - W * self._bmul(rows, z[None])[0])
-        per_row = np.zeros((p + T, self.n))
-        per_row[:p] = self.XT * weight
-        qs = self.slot_starts
-        for k, (term, (_, dA)) in enumerate(zip(self.terms, factors, strict=True)):
-            vk = v[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
-            zk = z[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
-            v_rows, z_rows = vk[term.group], zk[term.group]
-            for s, t in enumerate(term.theta_index):
-                ZdA = term.Z @ dA[s]
-                per_row[p + t] += weight * np.einsum("ia,ia->i", ZdA, v_rows)
-                per_row[p + t] -= 0.5 * resid * np.einsum("ia,ia->i", ZdA, z_rows)
-                per_row[p + t] -= W * np.einsum("ia,ia->i", MB[:, qs[k] : qs[k + 1]], ZdA)
-        top = d.terms[0]
-        scores = np.empty((top.n_groups, p + T))
-        for j in range(p + T):
-            scores[:, j] = np.bincount(top.group, per_row[j], minlength=top.n_groups)
+        weight, theta_rows, _, _ = self._score_rows(beta, theta, state)
+        per_row = np.vstack([self.XT * weight, theta_rows])
+        top = self.data.terms[0]
+        scores = np.empty((top.n_groups, len(per_row)))
+        for j, row in enumerate(per_row):
+            scores[:, j] = np.bincount(top.group, row, minlength=top.n_groups)
         if top.weight is not None:  # one copy of each cluster
             scores /= top.weight[:, None]
         return scores
@@ -589,8 +587,10 @@ class CrossedLaplace:
         if f.schur is None:
             M[:, :q1, :q1] = H11inv[g1]
             return M
-        Sinv = f.schur.inverse(None if self.c is None else self.c[self.m1 :])
-        M[:, q1:, q1:] = Sinv[self.cols2[:, :, None], self.cols2[:, None, :]]
+        copies = None if self.c is None else self.c[self.m1 :]
+        # the inverse's upper triangle is enough unless S^-1 is multiplied out
+        Sinv = f.schur.inverse(copies, triangle=f.G is None and self.pairs is not None)
+        M[:, q1:, q1:] = Sinv.ravel()[self.upper_index]
         if f.G is not None:
             P = (f.G @ Sinv).reshape(G1, q1, m2)  # G S^-1
             M[:, :q1, :q1] = (H11inv + np.einsum("kam,kbm->kab", P, f.G.reshape(G1, q1, m2)))[g1]
@@ -601,13 +601,9 @@ class CrossedLaplace:
         assert f.Gv is not None
         if self.pairs is not None:
             # P = G S^-1 on C's pattern: P[e2] = sum over e1 of its cluster G[e1] S^-1[c1, c2]
-            pe1, pe2, target = self.pairs
-            sv = Sinv.ravel()[target]
             Gv = f.Gv
-            P = np.stack(
-                [np.bincount(pe2, Gv[pe1, a] * sv, minlength=self.nnzb) for a in range(q1)],
-                axis=1,
-            )
+            sv = Sinv.ravel()[self.pairs[1]]  # G1 x kmax x kmax
+            P = np.einsum("kia,kij->kja", self._padded(Gv), sv).reshape(-1, q1)[self.pad]
             M11 = H11inv.copy()
             for a in range(q1):
                 for b in range(q1):
@@ -639,6 +635,47 @@ class CrossedLaplace:
             M[rows, q1:, :q1] = M12
         return M
 
+    def _score_rows(
+        self,
+        beta: np.ndarray,
+        theta: np.ndarray,
+        state: CrossedState | None,
+        v0: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Each row's part of the gradient: the weight of its direct derivatives of eta
+        (``X`` for beta), theta's parts (T x n), those derivatives for theta (T x n), and
+        the mode, B's values, H's factor and the residuals there.
+
+        The determinant's change through the moving mode, ``c' B dv_hat/dpsi`` with
+        ``c = W' lev``, is ``z' d2h/dv dpsi`` with the one solve ``z = H^-1 B'c`` (the
+        adjoint), so ``dv_hat/dpsi`` itself, P solves, is never formed here.
+        """
+        d = self.data
+        factors = self._factors(theta)
+        dvals = self._theta_cache[3]
+        v, _, rows, f = self.modes(beta, theta, factors, state, v0)
+        mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
+        resid = self.w * (d.y - d.trials * mu)
+        W = self.w * d.trials * mu * (1 - mu)
+        M = self._selected_inverse(f)
+        slots = rows.slots
+        MB = M[:, :, 0] * slots[0][:, None]  # each row's H^-1 b_i on its effects
+        for b in range(1, self.Q):
+            MB += M[:, :, b] * slots[b][:, None]
+        c = W * (1 - 2 * mu) * _rowdot(slots.T, MB)  # W' lev
+        z = self._solve(f, self._bt(rows, c))
+        weight = resid - 0.5 * (c - W * self._bmul(rows, z[None])[0])
+        D = np.zeros((self.T, self.n))
+        parts = np.zeros((self.T, self.n))
+        qs = self.slot_starts
+        for k, t, ZdA in dvals:
+            term, at = self.terms[k], slice(self.starts[k], self.starts[k + 1])
+            D[t] += _rowdot(ZdA, v[at].reshape(term.n_groups, term.q)[term.group])
+            zk = z[at].reshape(term.n_groups, term.q)[term.group]
+            parts[t] -= 0.5 * resid * _rowdot(ZdA, zk) + W * _rowdot(MB[:, qs[k] : qs[k + 1]], ZdA)
+        parts += weight * D
+        return weight, parts, D, (v, rows, f, resid, W)
+
     def gradient(
         self,
         beta: np.ndarray,
@@ -648,58 +685,30 @@ class CrossedLaplace:
         mode_derivatives: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Exact gradient of the Laplace log likelihood, the mode and, when asked,
-        ``dv_hat/dpsi`` (m x P).
-
-        The modes start from ``state`` (or ``v0`` in the v-metric).  The determinant's
-        change through the moving mode, ``c' B dv_hat/dpsi`` with ``c = W' lev``, is
-        computed as ``z' d2h/dv dpsi`` with the one solve ``z = H^-1 B'c`` (the adjoint),
-        so ``dv_hat/dpsi`` itself, P solves, is formed only when asked for.
-        """
-        d = self.data
-        p, T = self.p, self.T
-        factors = self._factors(theta)
-        v, _, rows, f = self.modes(beta, theta, factors, state, v0)
-        mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
-        resid = self.w * (d.y - d.trials * mu)
-        W = self.w * d.trials * mu * (1 - mu)
-        W1 = W * (1 - 2 * mu)
-        # direct derivatives of eta (fixed v), P x n, and the derivatives of B's values
-        D = np.empty((p + T, self.n))
-        D[:p] = self.XT
-        D[p:] = 0.0
-        dvals = []  # (term k, global t, n x q values of Z dA_t)
-        for k, (term, (_, dA)) in enumerate(zip(self.terms, factors, strict=True)):
-            vk = v[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
-            v_rows = vk[term.group]
-            for s, t in enumerate(term.theta_index):
-                ZdA = term.Z @ dA[s]
-                D[p + t] += np.einsum("ia,ia->i", ZdA, v_rows)
-                dvals.append((k, int(t), ZdA))
-        dh = D @ resid
-        M = self._selected_inverse(f)
-        bt = rows.slots.T  # n x Q
-        MB = np.einsum("iab,ib->ia", M, bt)
-        c = W1 * np.einsum("ia,ia->i", bt, MB)  # W' lev
-        z = self._solve(f, self._bt(rows, c))
-        trace = D @ (c - W * self._bmul(rows, z[None])[0])
-        qs = self.slot_starts
-        for k, t, ZdA in dvals:
-            term = self.terms[k]
-            zk = z[self.starts[k] : self.starts[k + 1]].reshape(term.n_groups, term.q)
-            trace[p + t] += float(resid @ np.einsum("ia,ia->i", ZdA, zk[term.group]))
-            trace[p + t] += 2.0 * float(W @ np.einsum("ia,ia->i", MB[:, qs[k] : qs[k + 1]], ZdA))
+        ``dv_hat/dpsi`` (m x P); the modes start from ``state`` (or ``v0`` in the
+        v-metric)."""
+        weight, parts, D, (v, rows, f, resid, W) = self._score_rows(beta, theta, state, v0)
+        g = np.concatenate([self.XT @ weight, parts.sum(axis=1)])
         dv = None
         if mode_derivatives:
             # d2h/dv dpsi: -B'W D, plus dB' r for theta
-            X2 = -self._bt(rows, D * W)  # P x m
-            for k, t, ZdA in dvals:
-                term = self.terms[k]
-                cols = self.term_cols[k]
-                X2[p + t, self.starts[k] : self.starts[k + 1]] += np.bincount(
-                    cols.ravel(), (ZdA * resid[:, None]).ravel(), minlength=term.size
+            X2 = -self._bt(rows, np.vstack([self.XT, D]) * W)  # P x m
+            for k, t, ZdA in self._theta_cache[3]:
+                at = slice(self.starts[k], self.starts[k + 1])
+                r = (ZdA * resid[:, None]).ravel()
+                X2[self.p + t, at] += np.bincount(
+                    self.term_cols[k].ravel(), r, minlength=self.terms[k].size
                 )
             dv = self._solve(f, X2.T)  # m x P
-        return dh - 0.5 * trace, v, dv
+        return g, v, dv
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each row's inner product of two n x q arrays (q small: einsum is slower)."""
+    out = a[:, 0] * b[:, 0]
+    for k in range(1, a.shape[1]):
+        out += a[:, k] * b[:, k]
+    return out
 
 
 def joint_scores(arrays: tuple[CrossedData, NestedCovariance], beta, theta) -> np.ndarray:

@@ -48,9 +48,10 @@ class DenseSPD:
         lowest level up)."""
         return float(copies @ (2.0 * self._log_pivots - np.log(copies)))
 
-    def inverse(self, copies: np.ndarray | None = None) -> np.ndarray:
+    def inverse(self, copies: np.ndarray | None = None, *, triangle: bool = False) -> np.ndarray:
         """``S^-1`` (symmetric); with ``copies``, ``L'^-1 c L^-1``, the inverse of the
-        replicated matrix on one copy's effects."""
+        replicated matrix on one copy's effects; ``triangle``: a C-ordered array right on
+        its upper triangle is enough (spares symmetrizing LAPACK's inverse)."""
         if copies is not None:
             if self._cho is not None:
                 from scipy.linalg import solve_triangular
@@ -66,6 +67,8 @@ class DenseSPD:
             inv, info = lapack.dpotri(self._cho[0], lower=1)
             if info != 0:
                 raise np.linalg.LinAlgError("matrix not positive definite")
+            if triangle:  # LAPACK filled the lower triangle of a Fortran-ordered array
+                return inv.T
             self._inverse = np.tril(inv) + np.tril(inv, -1).T
         return self._inverse
 
@@ -93,10 +96,11 @@ class BlockDiagonalSPD:
 
     copies_logdet = DenseSPD.copies_logdet
 
-    def inverse(self, copies: np.ndarray | None = None) -> np.ndarray:
+    def inverse(self, copies: np.ndarray | None = None, *, triangle: bool = False) -> np.ndarray:
         """``S^-1`` as a dense matrix; with ``copies`` (constant within a block: the
         blocks are the top level's units), the replicated matrix's inverse on one copy's
         effects."""
+        del triangle  # filled in full
         blocks_inv = self._blocks_inv
         if copies is not None:
             blocks_inv = blocks_inv * copies[:: self.size, None, None]
