@@ -42,8 +42,9 @@ copy's path, which the gradient's selected inverse needs, is ``L'^-1 c L^-1``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -144,9 +145,8 @@ class CrossedLaplace:
         self.points = Integration.of(method, points).points  # one: the Laplacian approximation
         self.p = data.X.shape[1]
         self.T = cov.n_params
-        r, y = data.trials, data.y
         self.w = data.row_weight()
-        self.constant = float(np.sum(self.w * log_binomial_coefficients(r, y)))
+        self.constant = float(np.sum(self.w * log_binomial_coefficients(data.trials, data.y)))
         terms = data.terms
         copies = data.copies()
         # eliminate the largest term first; the others are the Schur complement's effects
@@ -187,8 +187,7 @@ class CrossedLaplace:
         self.cols = np.ascontiguousarray(np.concatenate([self.cols1, self.cols2 + self.m1], 1).T)
         self.XT = np.ascontiguousarray(data.X.T)
         self._bt_index: dict[int, np.ndarray] = {}
-        self.sizes = [t.size for t in self.terms]
-        self.starts = np.cumsum([0] + self.sizes)
+        self.starts = np.cumsum([0] + [t.size for t in self.terms])
         self.slot_starts = np.cumsum([0] + [t.q for t in self.terms])  # each term's slots
         # rows sorted by their group of term 1, and where each group's rows begin
         self.row_order = np.argsort(t1.group, kind="stable")
@@ -683,24 +682,27 @@ class CrossedLaplace:
         state: CrossedState | None,
         v0: np.ndarray | None = None,
         mode_derivatives: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Exact gradient of the Laplace log likelihood, the mode and, when asked,
-        ``dv_hat/dpsi`` (m x P); the modes start from ``state`` (or ``v0`` in the
-        v-metric)."""
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Exact gradient of the Laplace log likelihood, the mode and ``dv_hat/dpsi``
+        (m x P) when asked, else a function giving it, or (given a direction) its
+        product with that direction at the cost of one solve; the modes start from
+        ``state`` (or ``v0`` in the v-metric)."""
         weight, parts, D, (v, rows, f, resid, W) = self._score_rows(beta, theta, state, v0)
         g = np.concatenate([self.XT @ weight, parts.sum(axis=1)])
-        dv = None
-        if mode_derivatives:
-            # d2h/dv dpsi: -B'W D, plus dB' r for theta
-            X2 = -self._bt(rows, np.vstack([self.XT, D]) * W)  # P x m
-            for k, t, ZdA in self._theta_cache[3]:
-                at = slice(self.starts[k], self.starts[k + 1])
-                r = (ZdA * resid[:, None]).ravel()
-                X2[self.p + t, at] += np.bincount(
-                    self.term_cols[k].ravel(), r, minlength=self.terms[k].size
-                )
-            dv = self._solve(f, X2.T)  # m x P
-        return g, v, dv
+        dvals, p = self._theta_cache[3], self.p
+
+        def dv(s: np.ndarray | None = None) -> np.ndarray:
+            # H^-1 d2h/dv dpsi: -B'W D, plus dB' r for theta
+            Ds = np.vstack([self.XT, D]) if s is None else (s[:p] @ self.XT + s[p:] @ D)[None]
+            X2 = -self._bt(rows, Ds * W)  # P x m, or 1 x m along s
+            for k, t, ZdA in dvals:
+                at, r = slice(self.starts[k], self.starts[k + 1]), (ZdA * resid[:, None]).ravel()
+                r = np.bincount(self.term_cols[k].ravel(), r, minlength=self.terms[k].size)
+                X2[p + t if s is None else 0, at] += r if s is None else s[p + t] * r
+            out = self._solve(f, X2.T)
+            return out if s is None else out[:, 0]
+
+        return g, v, dv() if mode_derivatives else dv
 
 
 def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -724,7 +726,7 @@ class CrossedObjective(LaplaceObjective):
     extrapolation ``v_hat + h dv_hat/dpsi``)."""
 
     model: CrossedLaplace
-    _mode_line: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # x, v_hat, dv_hat/dx
+    _mode_line: tuple[np.ndarray, np.ndarray, Callable] | None = None  # x, v_hat, dv_hat/dx
 
     def _evaluate(self, x: np.ndarray, state: CrossedState) -> tuple[float, CrossedState]:
         """The log likelihood at ``x``; near the last Newton iterate (the line search's
@@ -732,19 +734,28 @@ class CrossedObjective(LaplaceObjective):
         v0 = None
         if self._mode_line is not None:
             x0, v, dv = self._mode_line
-            v0 = v + dv @ (x - x0)
+            v0 = v + dv(x - x0)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self.model.loglik(x[: self.p], x[self.p :], state, v0=v0)
 
     def _gradient_and_shifts(
         self, x: np.ndarray, state: CrossedState
     ) -> tuple[np.ndarray, ShiftedGradient]:
+        """The gradient, and at shifted points the gradient with the modes started from
+        ``v_hat + h dv_hat/dpsi``: ``dv_hat/dpsi`` is formed (P solves) only for them;
+        a line search without them needs it along its step only."""
         p = self.p
-        g, v, dv = self.model.gradient(x[:p], x[p:], state, mode_derivatives=True)
-        assert dv is not None
-        self._mode_line = (x.copy(), v, dv)
+        g, v, mode_derivatives = self.model.gradient(x[:p], x[p:], state)
+        full: list[np.ndarray] = []
+
+        def along(s: np.ndarray) -> np.ndarray:
+            return full[0] @ s if full else mode_derivatives(s)
+
+        self._mode_line = (x.copy(), v, along)
 
         def gradient_at(z: np.ndarray, i: int, h: float) -> np.ndarray:
-            return self.model.gradient(z[:p], z[p:], None, v + h * dv[:, i])[0]
+            if not full:
+                full.append(mode_derivatives())
+            return self.model.gradient(z[:p], z[p:], None, v + h * full[0][:, i])[0]
 
         return g, gradient_at
