@@ -8,9 +8,25 @@ imported.  Larger ones keep a LAPACK Cholesky factor and solve with it.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 SMALL = 400  # up to this order the inverse is formed at once
+
+
+def _linalg():
+    """``scipy.linalg``, loaded (the first time) with one OpenBLAS thread unless the user
+    sets their number: at the orders factored here a thread pool on a busy machine costs
+    far more than it gains (a 3,000 x 1,000 crossed fit: 21 s with two contended
+    threads, 2.3 s with one).  The variable is read as the library loads, and dropped."""
+    if "scipy.linalg" not in sys.modules and "OPENBLAS_NUM_THREADS" not in os.environ:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        import scipy.linalg
+        del os.environ["OPENBLAS_NUM_THREADS"]
+    import scipy.linalg
+    return scipy.linalg
 
 
 class DenseSPD:
@@ -27,9 +43,7 @@ class DenseSPD:
             self._Linv = np.linalg.inv(L)
             self._inverse = self._Linv.T @ self._Linv
         else:
-            from scipy.linalg import cho_factor
-
-            self._cho = cho_factor(S, lower=True, check_finite=False)
+            self._cho = _linalg().cho_factor(S, lower=True, check_finite=False)
             self._log_pivots = np.log(np.diag(self._cho[0]))
             self.logdet = 2.0 * float(np.sum(self._log_pivots))
 
@@ -37,10 +51,8 @@ class DenseSPD:
         """``S^-1 rhs``."""
         if self._inverse is not None:
             return self._inverse @ rhs
-        from scipy.linalg import cho_solve
-
         assert self._cho is not None
-        return cho_solve(self._cho, rhs, check_finite=False)
+        return _linalg().cho_solve(self._cho, rhs, check_finite=False)
 
     def copies_logdet(self, copies: np.ndarray) -> float:
         """``sum_e c_e (log L_ee^2 - log c_e)``: the log determinant with each effect's
@@ -54,17 +66,13 @@ class DenseSPD:
         its upper triangle is enough (spares symmetrizing LAPACK's inverse)."""
         if copies is not None:
             if self._cho is not None:
-                from scipy.linalg import solve_triangular
-
-                self._Linv = solve_triangular(
+                self._Linv = _linalg().solve_triangular(
                     self._cho[0], np.eye(self.order), lower=True, check_finite=False
                 )
             return self._Linv.T @ (copies[:, None] * self._Linv)
         if self._inverse is None:
-            from scipy.linalg import lapack
-
             assert self._cho is not None
-            inv, info = lapack.dpotri(self._cho[0], lower=1)
+            inv, info = _linalg().lapack.dpotri(self._cho[0], lower=1)
             if info != 0:
                 raise np.linalg.LinAlgError("matrix not positive definite")
             if triangle:  # LAPACK filled the lower triangle of a Fortran-ordered array
