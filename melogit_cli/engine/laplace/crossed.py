@@ -96,14 +96,6 @@ class _Entries:
     ) -> None:
         self.values, self.rows, self.cols, self.shape = values, rows, cols, shape
 
-    @classmethod
-    def from_blocks(cls, values: np.ndarray, k: np.ndarray, c: np.ndarray, m1: int, m2: int):
-        """``C`` (m1 x m2) from block entries: ``values[e, a]`` sits at row ``k_e q1 + a``,
-        column ``c_e``."""
-        q1 = values.shape[1]
-        rows = (k[:, None] * q1 + np.arange(q1)).ravel()
-        return cls(values.ravel(), rows, np.repeat(c, q1), (m1, m2))
-
     @property
     def T(self) -> _Entries:
         return _Entries(self.values, self.cols, self.rows, self.shape[::-1])
@@ -255,6 +247,9 @@ class CrossedLaplace:
         self.csr_entry = starts[slot_row // q1] + within
         self.csr_a = slot_row % q1
         self.csr_col = self.ce[self.csr_entry]
+        # C's nonzeros by block entry: entry e, effect a at row ke_e q1 + a, column ce_e
+        self.c_rows = (self.ke[:, None] * q1 + np.arange(q1)).ravel()
+        self.c_cols = np.repeat(self.ce, q1)
         kmax = int(counts.max())
         self.pairs = None
         if G1 * kmax * kmax <= MAX_PAIRS:
@@ -337,10 +332,7 @@ class CrossedLaplace:
         return _Rows(vals[0], b2, slots)
 
     def _eta(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> np.ndarray:
-        out = xb + rows.slots[0] * np.take(v, self.cols[0])
-        for a in range(1, self.Q):
-            out += rows.slots[a] * np.take(v, self.cols[a])
-        return out
+        return xb + _rowdot(rows.slots.T, np.take(v, self.cols).T)
 
     def _h(self, xb: np.ndarray, rows: _Rows, v: np.ndarray) -> tuple[float, np.ndarray]:
         """The log integrand ``h(v)`` and the linear predictor there."""
@@ -418,7 +410,7 @@ class CrossedLaplace:
             for a in range(q1):
                 Cv[:, a] = np.bincount(pos, (Wb1[:, a, None] * b2).ravel(), minlength=self.nnzb)
             Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
-            C = _Entries.from_blocks(Cv, self.ke, self.ce, m1, m2)
+            C = _Entries(Cv.ravel(), self.c_rows, self.c_cols, (m1, m2))
             if self.pairs is not None:
                 pairs = np.einsum("kia,kja->kij", self._padded(Cv), self._padded(Gv))
                 S -= np.bincount(self.pairs[0], pairs.ravel(), minlength=m2 * m2 + 1)[
