@@ -4,10 +4,12 @@ Integration is recursive, bottom-up.  Level ``l`` has ``K_l`` nodes per unit; a
 unit's nodes are placed separately for every combination ("path") of its ancestors'
 nodes, so arrays of level ``l`` have shape ``(units, M_{l-1}, K_l, ...)`` with
 ``M_l = K_0 ... K_l``.  The rows of a chunk of top-level units are evaluated at all
-``M_{L-1}`` paths of their lowest-level unit, summed into that unit
-(``np.add.reduceat``), integrated over its own nodes (``logsumexp``), summed into the
-parent, and so on up to the top.  The joint grid over all units is never formed, and
-memory is bounded by processing chunks of top-level units.
+``M_{L-1}`` paths of their lowest-level unit and summed into that unit, as the
+two-level engine sums a cluster's rows at its nodes (the same compiled loops for large
+data, ``rows`` otherwise: a bottom unit's paths are its nodes); the sums are integrated
+over the unit's own nodes (``logsumexp``), summed into the parent, and so on up to the
+top.  The joint grid over all units is never formed; rows enter the derivatives only
+through their sums per bottom unit and path; memory is bounded by chunks of top units.
 
 Node placement, in the metric ``v`` of standardized effects (``u_l = A_l v_l``), as
 ``v = mu + C a_k`` with ``a_k`` the Gauss-Hermite nodes:
@@ -34,6 +36,7 @@ of it for the Hessian (forward while iterating, central at the end).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
@@ -43,6 +46,7 @@ from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.integration import LAPLACE, MODE_CURVATURE, Integration
 from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.nested_data import Chunk, NestedData
+from melogit_cli.engine.quadrature import rows
 from melogit_cli.engine.quadrature.nested_hessian import chunk_hessian
 from melogit_cli.engine.quadrature.nested_tree import (
     MODE_TOLERANCE,
@@ -56,7 +60,6 @@ from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import MODE_ITERATIONS
-from melogit_cli.special import expit
 
 if TYPE_CHECKING:
     from melogit_cli.engine.protocol import Objective
@@ -89,8 +92,8 @@ class ChunkPosterior(NamedTuple):
 
     V: list[np.ndarray]  # per level: nodes, units x M_l x q (v-metric)
     post: list[np.ndarray]  # per level: a unit's node weights given its path, G x M_{l-1} x K_l
-    ru: list[np.ndarray]  # per level: each row's unit, counted from the chunk's first
-    eta: np.ndarray  # linear predictor, rows x M_{L-1}
+    paths: np.ndarray  # each bottom unit's effects of all levels at every path, g x M x Q (v)
+    U: np.ndarray  # the same in the u-metric
     lse: np.ndarray  # top level: log integral of each unit, units x 1
 
 
@@ -113,7 +116,7 @@ class NestedQuadrature:
         self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
         self.K = [r.size for r in self.rules]
         self.M = list(np.cumprod(self.K).astype(int))
-        self.compiled = kernels.use_kernels(len(data.y), self.M[-1])
+        self._rows = kernels if kernels.use_kernels(len(data.y), self.M[-1]) else rows
         self.Mp = [1] + self.M[:-1]
         self.p = data.X.shape[1]
         self.T = cov.n_params
@@ -121,6 +124,8 @@ class NestedQuadrature:
         self.slices = cov.theta_slices()
         self.constant = data.log_binomial_constant()
         self.tree = Tree(data, self.dims)
+        self.Zall = np.hstack(data.Z)
+        self.bottom_unit = [ru[data.row_starts[-1][:-1]] for ru in data.row_unit]
 
     # ------------------------------------------------------------ parameters
     def factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -167,7 +172,8 @@ class NestedQuadrature:
         P = self.p + self.T
         out = np.zeros((d.n_clusters, P)) if scores or hessian else None
         hess = np.zeros((P, P)) if hessian else None
-        per_row = self.M[-1] * (4 + 2 * max(self.dims) + (3 * P if hessian else 0))
+        # the numpy row sums form rows x paths x (p + Q) (1 + Q) products
+        per_row = self.M[-1] * (4 + 2 * self.q + (P + self.q) * (1 + self.q) * (out is not None))
         for ch in d.chunks(per_row, CHUNK_ELEMENTS):
             total += self._chunk(beta, facs, locs, ch, mom, out, hess)
         return PassResult(total + self.constant, mom, out, hess)
@@ -176,9 +182,6 @@ class NestedQuadrature:
         """Integrate one chunk bottom-up at the nodes ``locs``: each unit's conditional
         posterior weights over its own nodes, and the top-level log integrals."""
         d, L = self.data, self.L
-        rs = ch.rows
-        n = rs.stop - rs.start
-        ru = [d.row_unit[lv][rs] - ch.units[lv].start for lv in range(L)]
         V, LW = [], []
         for lv in range(L):
             mu, C = locs[lv]
@@ -197,19 +200,8 @@ class NestedQuadrature:
             )
             V.append(v.reshape(v.shape[0], self.M[lv], q))
             LW.append(lw)
-        eta = np.empty((n, self.M[-1]))
-        eta[:] = (d.X[rs] @ beta + d.offset[rs])[:, None]
-        for lv in range(L):
-            Bz = d.Z[lv][rs] @ facs[lv][0]
-            contrib = np.einsum("iq,imq->im", Bz, V[lv][ru[lv]])
-            eta.reshape(n, self.M[lv], -1)[:] += contrib[:, :, None]
-        if self.compiled:
-            ll_rows = kernels.row_loglik(eta, d.y[rs], d.trials[rs], d.obs_weight[rs])
-        else:
-            w, y, r = d.obs_weight[rs, None], d.y[rs, None], d.trials[rs, None]
-            ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
-        bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
-        S = np.add.reduceat(ll_rows, bstarts, axis=0)
+        paths, U = self._paths(facs, V, ch)
+        S = self._rows.node_loglik(*self._row_arrays(beta, ch), U)
         post: list[np.ndarray] = [np.empty(0)] * L
         for lv in reversed(range(L)):
             g = S.shape[0]
@@ -224,11 +216,32 @@ class NestedQuadrature:
                 wl = d.unit_weight[lv][ch.units[lv]]
                 cs = d.child_starts[lv - 1][ch.units[lv - 1]] - ch.units[lv].start
                 S = np.add.reduceat(wl[:, None] * lse, cs, axis=0)
-        return ChunkPosterior(V, post, ru, eta, lse)
+        return ChunkPosterior(V, post, paths, U, lse)
+
+    def _paths(self, facs, V: list[np.ndarray], ch: Chunk) -> tuple[np.ndarray, np.ndarray]:
+        """Each bottom unit's effects of all levels at every path of nodes (g x M x Q),
+        in the v- and u-metrics: the rows' linear predictors depend on nothing else."""
+        bottom = ch.units[-1]
+        g = bottom.stop - bottom.start
+        paths = np.empty((g, self.M[-1], self.q))
+        U = np.empty_like(paths)
+        for lv, (o, e) in enumerate(itertools.pairwise(self.tree.offsets)):
+            anc = self.bottom_unit[lv][bottom] - ch.units[lv].start
+            v = V[lv][anc][:, :, None, :]
+            paths.reshape(g, self.M[lv], -1, self.q)[..., o:e] = v
+            U.reshape(g, self.M[lv], -1, self.q)[..., o:e] = v @ facs[lv][0].T
+        return paths, U
+
+    def _row_arrays(self, beta: np.ndarray, ch: Chunk) -> tuple:
+        """The chunk's ``xb, Z, y, trials, weight`` and its bottom units' row bounds."""
+        d, rs = self.data, ch.rows
+        bounds = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop + 1] - rs.start
+        xb = d.X[rs] @ beta + d.offset[rs]
+        return xb, self.Zall[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds
 
     def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
         d, L = self.data, self.L
-        V, post, ru, eta, lse = self.chunk_posterior(beta, facs, locs, ch)
+        V, post, paths, U, lse = self.chunk_posterior(beta, facs, locs, ch)
         top = lse[:, 0]
         w0 = d.unit_weight[0][ch.g0 : ch.g1]
         if mom is not None:
@@ -240,33 +253,34 @@ class NestedQuadrature:
                 mom[lv][0][ch.units[lv]] = mean
                 mom[lv][1][ch.units[lv]] = np.einsum("gmk,gmka,gmkb->gmab", post[lv], dev, dev)
         if out is not None or hess is not None:
-            mu = kernels.expit(eta) if self.compiled else expit(eta)  # once for both
-        if out is not None:
-            out[ch.g0 : ch.g1] = self._chunk_scores(facs, ch, V, post, ru, mu)
-        if hess is not None:
-            hess += chunk_hessian(self, facs, ch, V, post, ru, mu)
+            self._chunk_derivatives(beta, facs, ch, post, paths, U, out, hess)
         return float(w0 @ top)
 
-    def _chunk_scores(self, facs, ch: Chunk, V, post, ru, mu) -> np.ndarray:
-        """Posterior-weighted scores of each top-level unit (nodes fixed); ``mu`` is the
-        logistic function of the chunk's linear predictor (rows x paths)."""
-        d, L = self.data, self.L
-        rs = ch.rows
-        n = rs.stop - rs.start
-        cum = post[0].reshape(post[0].shape[0], self.M[0])
-        for lv in range(1, L):
+    def _chunk_derivatives(self, beta, facs, ch: Chunk, post, paths, U, out, hess) -> None:
+        """The chunk's top-level unit scores into ``out`` and its Hessian into ``hess``."""
+        d, bottom = self.data, ch.units[-1]
+        cums = [post[0].reshape(-1, self.M[0])]  # path weights, with the weights below the top
+        for lv in range(1, self.L):
             par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
-            wl = d.unit_weight[lv][ch.units[lv]]
-            cum = (cum[par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, self.M[lv])
-        resid = d.obs_weight[rs, None] * (d.y[rs, None] - d.trials[rs, None] * mu)
-        Rw = cum[ru[-1]] * resid
-        tstarts = d.row_starts[0][ch.g0 : ch.g1] - rs.start
-        parts = [np.add.reduceat(d.X[rs] * Rw.sum(axis=1)[:, None], tstarts, axis=0)]
-        for lv in range(L):
-            E = np.einsum("im,imq->iq", Rw.reshape(n, self.M[lv], -1).sum(axis=2), V[lv][ru[lv]])
-            st = np.einsum("ia,tab,ib->it", d.Z[lv][rs], facs[lv][1], E)
-            parts.append(np.add.reduceat(st, tstarts, axis=0))
-        return np.concatenate(parts, axis=1)
+            wl = d.unit_weight[lv][ch.units[lv]][:, None, None]
+            cums.append((cums[-1][par][:, :, None] * wl * post[lv]).reshape(-1, self.M[lv]))
+        w0 = d.unit_weight[0][ch.g0 : ch.g1]
+        xb, *arrays = self._row_arrays(beta, ch)
+        X = d.X[ch.rows]
+        top_weight = w0[self.bottom_unit[0][bottom] - ch.g0, None]
+        sums = self._rows.node_sums(xb, X, *arrays, U, cums[-1] * top_weight)
+        # d u / d theta along every path: the theta columns of d eta / d psi are Z times these
+        D = np.zeros(paths.shape + (self.T,))
+        for lv, s in enumerate(self.slices):
+            o, e = self.tree.offsets[lv], self.tree.offsets[lv + 1]
+            D[:, :, o:e, s] = np.einsum("tab,gmb->gmat", facs[lv][1], paths[..., o:e])
+        scores = np.concatenate([sums[0], np.matmul(sums[1][:, :, None], D)[:, :, 0]], axis=2)
+        if out is not None:
+            starts = d.first[-1][ch.g0 : ch.g1] - bottom.start
+            weighted = np.einsum("gm,gmP->gP", cums[-1], scores)
+            out[ch.g0 : ch.g1] = np.add.reduceat(weighted, starts, axis=0)
+        if hess is not None:
+            hess += chunk_hessian(self, facs, ch, post, cums, w0, X, sums, paths, D, scores)
 
     # ------------------------------------------------------------ likelihood
     def loglik(

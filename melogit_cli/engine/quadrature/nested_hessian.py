@@ -10,8 +10,10 @@ Unrolled from the top, every unit adds the posterior-weighted spread of its
 conditional scores, ``sum_m cum_u(m) S_u S_u' - sum_m' cum_parent(m') w_u Sbar_u Sbar_u'``,
 and the rows add the expected second derivative of their log likelihoods,
 ``sum_m cum(m) (-W x~ x~' + r d2eta)``, where ``cum`` is the product of the posterior
-node probabilities and unit weights along the path and ``x~ = d eta / d psi``.  All
-products are matrix products over (units x paths) rows.
+node probabilities and unit weights along the path and ``x~ = d eta / d psi``.  The
+theta columns of ``x~`` are ``Z D(m)`` (``D`` the derivative of the path's effects), so
+the rows enter only through their sums per bottom unit and path (``rows.node_sums``):
+``sum W X X'``, ``sum W X Z'``, ``sum W Z Z'`` and ``sum resid Z``.
 """
 
 from __future__ import annotations
@@ -19,42 +21,34 @@ from __future__ import annotations
 import numpy as np
 
 
-def chunk_hessian(model, facs, ch, V, post, ru, mu) -> np.ndarray:
-    """This chunk's contribution (weighted by the top-level weights) to the Hessian;
-    ``mu`` is the logistic function of the chunk's linear predictor (rows x paths)."""
+def chunk_hessian(model, facs, ch, post, cums, w0, X, sums, paths, D, scores) -> np.ndarray:
+    """This chunk's contribution (weighted by the top-level weights) to the Hessian.
+
+    ``cums``: per level, the cumulative path weights below the top weight; ``sums``: the
+    rows' node sums (weighted by the bottom ``cums`` and top weights for ``sum W X X'``);
+    ``paths``/``D``: each bottom unit's path effects and their theta derivatives;
+    ``scores``: each bottom unit's conditional scores at every path (g x M x P).
+    """
     d, L = model.data, model.L
-    rs = ch.rows
-    n = rs.stop - rs.start
-    p, P, M = model.p, model.p + model.T, model.M
-    w0 = d.unit_weight[0][ch.g0 : ch.g1]
-    # cumulative path weights per level (with the unit weights, top weight included)
-    cums = [w0[:, None] * post[0].reshape(-1, M[0])]
-    for lv in range(1, L):
-        par = d.parent[lv][ch.units[lv]] - ch.units[lv - 1].start
-        wl = d.unit_weight[lv][ch.units[lv]]
-        cums.append((cums[-1][par][:, :, None] * wl[:, None, None] * post[lv]).reshape(-1, M[lv]))
-    w = d.obs_weight[rs, None]
-    resid = w * (d.y[rs, None] - d.trials[rs, None] * mu)  # n x M
-    W = w * d.trials[rs, None] * mu * (1 - mu)
-    # x~ = d eta / d psi at every path, parameter first (P x n x M) so that every
-    # product below runs along the paths in contiguous memory
-    xt = np.empty((P, n, M[-1]))
-    xt[:p] = d.X[rs].T[:, :, None]
+    p, P = model.p, model.p + model.T
+    # the cumulative path weights with the top-level weights
+    cums = [c * w0[d.top_of_unit[lv][ch.units[lv]] - ch.g0, None] for lv, c in enumerate(cums)]
+    _, rz, zz, xz, wbar = sums
+    c = cums[-1]
+    H = np.zeros((P, P))
+    H[:p, :p] = -X.T @ (wbar[:, None] * X)
+    cD = (D * c[:, :, None, None]).reshape(-1, D.shape[3])  # (g m q) x T
+    H[:p, p:] = -np.moveaxis(xz, 2, 0).reshape(p, -1) @ cD
+    H[p:, :p] = H[:p, p:].T
+    H[p:, p:] = -cD.T @ (zz @ D).reshape(cD.shape)
     for lv, s in enumerate(model.slices):
-        dA = facs[lv][1]
-        g = np.einsum("ia,tab,imb->tim", d.Z[lv][rs], dA, V[lv][ru[lv]])  # T_l x n x M_l
-        xt[p + s.start : p + s.stop].reshape(-1, n, M[lv], M[-1] // M[lv])[:] = g[..., None]
-    crow = cums[-1][ru[-1]]  # n x M
-    flat = xt.reshape(P, -1)
-    H = -(flat * (crow * W).ravel()) @ flat.T
-    Rc = crow * resid
-    for lv, s in enumerate(model.slices):
-        E = np.einsum("im,imq->iq", Rc.reshape(n, M[lv], -1).sum(axis=2), V[lv][ru[lv]])
-        sl = slice(p + s.start, p + s.stop)
-        H[sl, sl] += np.einsum("ia,stab,ib->st", d.Z[lv][rs], facs[lv][2], E)
+        o, e = model.tree.offsets[lv], model.tree.offsets[lv + 1]
+        E = np.einsum("gm,gma,gmb->ab", c, rz[..., o:e], paths[..., o:e])
+        H[p + s.start : p + s.stop, p + s.start : p + s.stop] += np.einsum(
+            "stab,ab->st", facs[lv][2], E
+        )
     # conditional scores, bottom-up, and their posterior spread
-    bstarts = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop] - rs.start
-    S = np.add.reduceat(resid * xt, bstarts, axis=1).transpose(1, 2, 0)  # g_b x M x P
+    S = scores
     for lv in reversed(range(L)):
         g = S.shape[0]
         flatS = S.reshape(-1, P)
