@@ -7,18 +7,21 @@ Map (who owns what):
 - ``protocol``: the ``Engine`` and ``Objective`` protocols every engine implements.
 - ``registry``: what each engine fits; ``select`` picks the engine once per estimation.
 - ``integration``: the ``Integration`` value (method as computed, points per effect, node
-  placement): the one place where Laplace means one point.
+  placement): the one place where Laplace means one point; ``PlacedNodes``, the quadrature
+  engines' log likelihood with the nodes their method places.
 - ``events``: what the fit reports (the iteration log is rendered elsewhere).
 - ``predict``: empirical Bayes means and modes after a two-level fit.
 - ``allocator``: keeps freed memory for reuse during a fit.
 - ``model/``: covariance parametrisations and the arrays of nested and crossed designs.
 - ``optimize/``: Newton-Raphson, the fixed-effects logit, Hessians as gradient differences.
-- ``quadrature/``: Gauss-Hermite rules, the two-level engine, the nested (tree) engine.
+- ``quadrature/``: Gauss-Hermite rules, the two-level engine, the nested (tree) engine,
+  and their per-cluster, per-node sums over rows in numpy (``rows``).
 - ``laplace/``: the joint sparse Laplace engine (likelihood, gradient, per-top-cluster
   scores), the Laplace Newton objective every engine's Laplace fit uses (exact gradient,
   differenced Hessian), and the two-level and nested engines' Laplace scores (weighted
   fits only).
 - ``shared/``: pieces the engines share: the safe Cholesky factor, the mode search and
   mean-variance adaptation.
-- ``compiled/``: numba loops of the two-level quadrature, for large data.
+- ``compiled/``: numba loops of the per-cluster, per-node row sums, for large data (the
+  nested engine's bottom units at their paths are clusters at nodes).
 """

@@ -8,6 +8,11 @@ effect; that rule, and the methods whose few points amount to another method, li
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from melogit_cli.engine.shared import adaptation
 
 LAPLACE = frozenset({"laplace", "pclaplace"})
 QUADRATURE = frozenset({"ghermite", "mvaghermite", "mcaghermite", "pcaghermite"})
@@ -56,3 +61,39 @@ class Integration:
         if self.method == "ghermite":
             return "none"
         return "mode-curvature" if self.method in MODE_CURVATURE else "mean-variance"
+
+
+class PlacedNodes:
+    """The log likelihood of a quadrature engine, whose nodes its ``integration`` places.
+
+    The engine supplies the nodes of the prior (``prior_state``), of the modes and
+    curvatures (``mode_curvature_state``), mean-variance adaptation
+    (``adapt_mean_variance``) and the log likelihood at given nodes (``fixed_loglik``).
+    """
+
+    def __init__(self, data: Any, cov: Any, method: str, points: int) -> None:
+        self.data = data
+        self.cov = cov
+        self.method = method
+        self.integration = Integration.of(method, points)
+        self.points = self.integration.points
+        self.constant = data.log_binomial_constant()
+        self.p = data.X.shape[1]
+        self.q = cov.dim
+        self.T = cov.n_params
+        self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
+
+    def loglik(
+        self, beta: np.ndarray, theta: np.ndarray, state: Any, *, floor: float | None = None
+    ) -> tuple[float, Any]:
+        """Log likelihood at (beta, theta), placing the nodes first for adaptive methods
+        (a line search's trial point far below ``floor`` is not adapted to the end)."""
+        engine: Any = self
+        adaptation = self.integration.adaptation
+        if adaptation == "mean-variance":
+            return engine.adapt_mean_variance(beta, theta, state, floor)
+        if adaptation == "none":
+            state = engine.prior_state(theta)
+        else:
+            state = engine.mode_curvature_state(beta, theta, state)
+        return engine.fixed_loglik(beta, theta, state), state

@@ -24,7 +24,7 @@ def nested_posterior(
     if engine.method == "mvaghermite":
         _, state = engine.loglik(beta, theta, NestedState([]))
     else:
-        state = engine.mode_state(beta, theta, NestedState([]))
+        state = engine.mode_curvature_state(beta, theta, NestedState([]))
     d = engine.data
     facs = engine.factors(theta)
     out = [

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 import numpy as np
 
 from melogit_cli.engine.compiled import kernels
-from melogit_cli.engine.integration import LAPLACE, MODE_CURVATURE, Integration
+from melogit_cli.engine.integration import LAPLACE, PlacedNodes
 from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.nested_data import Chunk, NestedData
 from melogit_cli.engine.quadrature import rows
@@ -97,17 +97,13 @@ class ChunkPosterior(NamedTuple):
     lse: np.ndarray  # top level: log integral of each unit, units x 1
 
 
-class NestedQuadrature:
+class NestedQuadrature(PlacedNodes):
     """Quadrature approximation of a nested logistic likelihood."""
 
     layout: ClassVar[str] = "nested"
 
     def __init__(self, data: NestedData, cov: NestedCovariance, method: str, points: int) -> None:
-        self.data = data
-        self.cov = cov
-        self.method = method
-        self.points = Integration.of(method, points).points
-        self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
+        super().__init__(data, cov, method, points)
         self.adapt_passes = adaptation.PASSES  # at most, from the modes
         self.mode_tolerance = MODE_TOLERANCE  # largest Newton step at the joint modes
         self.mode_iterations = MODE_ITERATIONS
@@ -118,11 +114,7 @@ class NestedQuadrature:
         self.M = list(np.cumprod(self.K).astype(int))
         self._rows = kernels if kernels.use_kernels(len(data.y), self.M[-1]) else rows
         self.Mp = [1] + self.M[:-1]
-        self.p = data.X.shape[1]
-        self.T = cov.n_params
-        self.q = cov.dim
         self.slices = cov.theta_slices()
-        self.constant = data.log_binomial_constant()
         self.tree = Tree(data, self.dims)
         self.Zall = np.hstack(data.Z)
         self.bottom_unit = [ru[data.row_starts[-1][:-1]] for ru in data.row_unit]
@@ -283,25 +275,13 @@ class NestedQuadrature:
             hess += chunk_hessian(self, facs, ch, post, cums, w0, X, sums, paths, D, scores)
 
     # ------------------------------------------------------------ likelihood
-    def loglik(
-        self,
-        beta: np.ndarray,
-        theta: np.ndarray,
-        state: NestedState,
-        *,
-        floor: float | None = None,
-    ) -> tuple[float, NestedState]:
-        """Log likelihood at (beta, theta), placing the nodes first for adaptive methods
-        (a line search's trial point far below ``floor`` is not adapted to the end)."""
-        if self.method == "ghermite":
-            st = self.prior_state(theta)
-            return self.evaluate(beta, theta, st.locations).ll, st
-        if self.method in MODE_CURVATURE:
-            st = self.mode_state(beta, theta, state)
-            return self.evaluate(beta, theta, st.locations).ll, st
-        return self._adapt_mean_variance(beta, theta, state, floor)
+    def fixed_loglik(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> float:
+        """The log likelihood at the nodes of ``state``."""
+        return self.evaluate(beta, theta, state.locations).ll
 
-    def mode_state(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> NestedState:
+    def mode_curvature_state(
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+    ) -> NestedState:
         """Pinheiro-Chao nodes from the joint modes (warm-started from ``state``)."""
         As = [f[0] for f in self.factors(theta)]
         if state.modes is not None:
@@ -322,7 +302,7 @@ class NestedQuadrature:
             locs.append((m_l @ Ainv.T, np.einsum("ab,...bc->...ac", Ainv, R_l)))
         return locs
 
-    def _adapt_mean_variance(
+    def adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState, floor: float | None
     ) -> tuple[float, NestedState]:
         """Move every unit's nodes to its conditional posterior mean and SD, to a fixed
@@ -357,7 +337,7 @@ class NestedQuadrature:
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState
     ) -> tuple[list, list]:
         """Mode-curvature node locations and scales as a mean-variance state (u-metric)."""
-        locs = self.mode_state(beta, theta, NestedState([], modes=state.modes)).locations
+        locs = self.mode_curvature_state(beta, theta, NestedState([], modes=state.modes)).locations
         m, R = [], []
         for (A, _, _), (mu, C) in zip(self.factors(theta), locs, strict=False):
             m.append(mu @ A.T)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from melogit_cli.engine.compiled import kernels
-from melogit_cli.engine.integration import LAPLACE, MODE_CURVATURE, Integration
+from melogit_cli.engine.integration import LAPLACE, PlacedNodes
 from melogit_cli.engine.model.covariance import LevelCovariance
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
@@ -174,26 +174,18 @@ class Evaluation:
     hessian: np.ndarray | None = None
 
 
-class TwoLevelQuadrature:
+class TwoLevelQuadrature(PlacedNodes):
     """Quadrature approximation of a two-level logistic likelihood."""
 
     layout: ClassVar[str] = "clusters"
 
     def __init__(self, data: ClusterData, cov: LevelCovariance, method: str, points: int) -> None:
-        self.data = data
-        self.cov = cov
-        self.method = method
-        self.points = Integration.of(method, points).points
+        super().__init__(data, cov, method, points)
         self.rule: Rule = normal_rule(self.points, cov.dim)
-        self.constant = data.log_binomial_constant()
-        self.p = data.X.shape[1]
-        self.q = cov.dim
-        self.T = cov.n_params
         self.compiled = kernels.use_kernels(len(data.y), self.rule.size)
         self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
-        self.adapt_tolerance = adaptation.TOLERANCE  # relative change at which adaptation stops
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
         self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
         self._xb_cache: tuple[bytes, int, np.ndarray] | None = None
@@ -393,23 +385,9 @@ class TwoLevelQuadrature:
         return self._padding[1]
 
     # ------------------------------------------------------------ likelihood
-    def loglik(
-        self,
-        beta: np.ndarray,
-        theta: np.ndarray,
-        state: AdaptiveState,
-        *,
-        floor: float | None = None,
-    ) -> tuple[float, AdaptiveState]:
-        """Log likelihood at (beta, theta), adapting the nodes first for adaptive methods
-        (a line search's trial point far below ``floor`` is not adapted to the end)."""
-        if self.method == "ghermite":
-            state = self.prior_state(theta)
-            return self._posterior_moments(beta, theta, state)[0], state
-        if self.method in MODE_CURVATURE:
-            state = self.mode_curvature_state(beta, theta, state)
-            return self._posterior_moments(beta, theta, state)[0], state
-        return self._adapt_mean_variance(beta, theta, state, floor)
+    def fixed_loglik(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> float:
+        """The log likelihood at the nodes of ``state``."""
+        return self._posterior_moments(beta, theta, state)[0]
 
     def _posterior_moments(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
@@ -451,7 +429,7 @@ class TwoLevelQuadrature:
                 return lambda gs: (ll_nodes[gs], odds)
         return lambda gs: None
 
-    def _adapt_mean_variance(
+    def adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, floor: float | None
     ) -> tuple[float, AdaptiveState]:
         """Move nodes to posterior means and SDs until the log likelihood settles."""
