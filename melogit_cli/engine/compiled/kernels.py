@@ -23,6 +23,8 @@ import numpy as np
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from melogit_cli.engine.quadrature.rows import Rows
+
 KERNEL_MIN_ROW_NODES = 2_000_000  # below this numpy is fast enough and start-up matters more
 MIN_SPLIT = 50_000  # row-nodes (or elements) below which one thread does all the work
 
@@ -97,42 +99,29 @@ def expit(eta: np.ndarray) -> np.ndarray:
     return _elementwise(_compiled().expit_array, eta)
 
 
-def node_loglik(
-    xb: np.ndarray,
-    Z: np.ndarray,
-    y: np.ndarray,
-    trials: np.ndarray,
-    weight: np.ndarray,
-    starts: np.ndarray,
-    u: np.ndarray,
-) -> np.ndarray:
+def _over_clusters(loop: Callable, rows: Rows, u: np.ndarray, *arrays: np.ndarray) -> None:
+    """Run ``loop(xb, Z, y, trials, weight, bounds, uT, *arrays, g0, g1)`` over ranges of
+    clusters of about equal rows x nodes; ``uT`` is ``u`` node-last (G x q x K)."""
+    uT = np.ascontiguousarray(u.transpose(0, 2, 1))
+    b = rows.bounds
+    head = (rows.xb, rows.Z, rows.y, rows.trials, rows.weight, b, uT)
+    work = int(b[-1] - b[0]) * u.shape[1]
+    _run(lambda g0, g1: loop(*head, *arrays, g0, g1), len(b) - 1, work, b - b[0])
+
+
+def node_loglik(rows: Rows, u: np.ndarray) -> np.ndarray:
     """``sum_i w_i (y_i eta_ik - r_i log(1 + exp eta_ik))`` per cluster g and node k.
 
     ``u`` is G x K x q (the random effects at each cluster's nodes); rows of cluster
-    g are ``starts[g]:starts[g+1]``; ``eta_ik = xb_i + Z_i u_gk``.
+    g are ``bounds[g]:bounds[g+1]``; ``eta_ik = xb_i + Z_i u_gk``.
     """
     out = np.empty(u.shape[:2])
-    uT = np.ascontiguousarray(u.transpose(0, 2, 1))
-    loop = _compiled().node_loglik
-    _run(
-        lambda g0, g1: loop(xb, Z, y, trials, weight, starts, uT, out, g0, g1),
-        len(starts) - 1,
-        int(starts[-1] - starts[0]) * u.shape[1],
-        starts - starts[0],
-    )
+    _over_clusters(_compiled().node_loglik, rows, u, out)
     return out
 
 
 def node_sums(
-    xb: np.ndarray,
-    X: np.ndarray,
-    Z: np.ndarray,
-    y: np.ndarray,
-    trials: np.ndarray,
-    weight: np.ndarray,
-    starts: np.ndarray,
-    u: np.ndarray,
-    post: np.ndarray,
+    rows: Rows, u: np.ndarray, post: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per cluster and node: ``sum resid X``, ``sum resid Z``, ``sum wgt Z Z'``,
     ``sum wgt X Z'``; per row: ``sum_k wgt_ik post_gk``.
@@ -140,23 +129,11 @@ def node_sums(
     ``resid = w (y - r m)`` and ``wgt = w r m (1 - m)`` with ``m = expit(eta)``.
     """
     G, K, q = u.shape
-    p = X.shape[1]
-    s_beta = np.empty((G, p, K))
-    s_z = np.empty((G, q, K))
-    zz = np.empty((G, q, q, K))
-    xz = np.empty((G, p, q, K))
-    wbar = np.empty(len(xb))
-    uT = np.ascontiguousarray(u.transpose(0, 2, 1))
-    post = np.ascontiguousarray(post)
-    loop = _compiled().node_sums
-    _run(
-        lambda g0, g1: loop(
-            xb, X, Z, y, trials, weight, starts, uT, post, s_beta, s_z, zz, xz, wbar, g0, g1
-        ),
-        len(starts) - 1,
-        int(starts[-1] - starts[0]) * K,
-        starts - starts[0],
-    )
+    p = rows.X.shape[1]
+    sums = [np.empty((G, p, K)), np.empty((G, q, K)), np.empty((G, q, q, K))]
+    sums += [np.empty((G, p, q, K)), np.empty(len(rows.xb))]
+    _over_clusters(_compiled().node_sums, rows, u, rows.X, np.ascontiguousarray(post), *sums)
+    s_beta, s_z, zz, xz, wbar = sums
     return (
         s_beta.transpose(0, 2, 1),
         s_z.transpose(0, 2, 1),

@@ -11,6 +11,8 @@ in the last place of 1 on their ranges (the tests compare them with numpy over
 dense grids), which is all the log likelihood and its derivatives need.
 """
 
+import math
+
 import numba
 import numpy as np
 
@@ -23,6 +25,19 @@ LN2_LO = 1.90821492927058770002e-10
 INV_LN2 = 1.44269504088896338700e00
 SQRT2 = 1.4142135623730951
 SOFTPLUS_CUT = 40.0  # log(1 + e^-t) < 5e-18 beyond: below double precision of the sums
+# Taylor coefficients of e^r, 1/13! down to 1, and of atanh(s) / s in s^2 (times 2), 2/21
+# down to 2/3 (2 s, the first term, is added separately for accuracy)
+EXP_SERIES = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+ATANH_SERIES = tuple(2.0 / k for k in range(21, 2, -2))
+
+
+@inline
+def _horner(coefficients, x):
+    """The polynomial with ``coefficients`` (highest power first) at ``x``."""
+    p = coefficients[0]
+    for j in range(1, len(coefficients)):
+        p = p * x + coefficients[j]
+    return p
 
 
 @inline
@@ -31,20 +46,7 @@ def _exp_neg(t: float) -> float:
     x = -t
     n = np.floor(x * INV_LN2 + 0.5)  # x = n ln2 + r, |r| <= ln2 / 2
     r = (x - n * LN2_HI) - n * LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    p = _horner(EXP_SERIES, r)
     # 2^n for -58 <= n <= 0 from the bits of -n, with selects rather than a table
     m = int(-n)
     p *= 0.5 if m & 1 else 1.0
@@ -67,16 +69,7 @@ def _log1p_unit(a: float) -> float:
     f = z * 0.5 if big else z
     s = (f - 1.0) / (f + 1.0)
     s2 = s * s
-    q = 2.0 / 21.0
-    q = q * s2 + 2.0 / 19.0
-    q = q * s2 + 2.0 / 17.0
-    q = q * s2 + 2.0 / 15.0
-    q = q * s2 + 2.0 / 13.0
-    q = q * s2 + 2.0 / 11.0
-    q = q * s2 + 2.0 / 9.0
-    q = q * s2 + 2.0 / 7.0
-    q = q * s2 + 2.0 / 5.0
-    q = q * s2 + 2.0 / 3.0
+    q = _horner(ATANH_SERIES, s2)
     return 2.0 * s + s * s2 * q + (LN2 if big else 0.0) + c
 
 
@@ -115,9 +108,11 @@ def row_loglik_rows(eta, y, r, w, out, i0, i1):
 
 
 @serial
-def _cluster_eta(xb, Z, uT, g, r0, r1, eta):
-    """``eta[(i - r0) K + k] = xb_i + Z_i u_gk`` for the rows of cluster g."""
+def _cluster_eta(xb, Z, uT, g, r0, r1, logistic):
+    """``eta[(i - r0) K + k] = xb_i + Z_i u_gk`` for the rows of cluster g, and elementwise
+    its logistic function (``logistic``) or ``log(1 + e^eta)``."""
     q, K = uT.shape[1], uT.shape[2]
+    eta = np.empty((r1 - r0) * K)
     idx = 0
     for i in range(r0, r1):
         base = xb[i]
@@ -128,6 +123,12 @@ def _cluster_eta(xb, Z, uT, g, r0, r1, eta):
             for k in range(K):
                 eta[idx + k] += za * uT[g, a, k]
         idx += K
+    out = np.empty_like(eta)
+    if logistic:
+        expit_array(eta, out, 0, eta.size)
+    else:
+        softplus_array(eta, out, 0, eta.size)
+    return eta, out
 
 
 @serial
@@ -140,10 +141,7 @@ def node_loglik(xb, Z, y, r, w, starts, uT, out, g0, g1):
     K = uT.shape[2]
     for g in range(g0, g1):
         r0, r1 = starts[g], starts[g + 1]
-        eta = np.empty((r1 - r0) * K)
-        soft = np.empty((r1 - r0) * K)
-        _cluster_eta(xb, Z, uT, g, r0, r1, eta)
-        softplus_array(eta, soft, 0, eta.size)
+        eta, soft = _cluster_eta(xb, Z, uT, g, r0, r1, False)
         acc = np.zeros(K)
         idx = 0
         for i in range(r0, r1):
@@ -156,7 +154,7 @@ def node_loglik(xb, Z, y, r, w, starts, uT, out, g0, g1):
 
 
 @serial
-def node_sums(xb, X, Z, y, r, w, starts, uT, post, s_beta, s_z, zz, xz, wbar, g0, g1):
+def node_sums(xb, Z, y, r, w, starts, uT, X, post, s_beta, s_z, zz, xz, wbar, g0, g1):
     """See ``kernels.node_sums``; ``uT`` is G x q x K; writes clusters ``g0:g1`` into
     the last five arrays, whose node axis comes last (G x p x K, G x q x K,
     G x q x q x K, G x p x q x K)."""
@@ -164,10 +162,7 @@ def node_sums(xb, X, Z, y, r, w, starts, uT, post, s_beta, s_z, zz, xz, wbar, g0
     p = X.shape[1]
     for g in range(g0, g1):
         r0, r1 = starts[g], starts[g + 1]
-        eta = np.empty((r1 - r0) * K)
-        mu = np.empty((r1 - r0) * K)
-        _cluster_eta(xb, Z, uT, g, r0, r1, eta)
-        expit_array(eta, mu, 0, eta.size)
+        _, mu = _cluster_eta(xb, Z, uT, g, r0, r1, True)
         sb = np.zeros((p, K))
         sz = np.zeros((q, K))
         szz = np.zeros((q, q, K))

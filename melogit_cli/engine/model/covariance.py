@@ -127,26 +127,16 @@ class LevelCovariance:
         return sum(b.n_params for b in self.blocks)
 
     def sigma_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``Sigma`` (q x q), ``dSigma`` (T x q x q) and ``d2Sigma`` (T x T x q x q)."""
-        q, T = self.dim, self.n_params
-        sigma = np.zeros((q, q))
-        dS = np.zeros((T, q, q))
-        d2S = np.zeros((T, T, q, q))
-        i = j = 0
-        for blk in self.blocks:
-            m, k = blk.size, blk.n_params
-            A, dA, d2A = blk.factor(theta[j : j + k])
-            s = slice(i, i + m)
-            sigma[s, s] = A @ A.T
-            dAAt = np.einsum("tab,cb->tac", dA, A)
-            dS[j : j + k, s, s] = dAAt + dAAt.transpose(0, 2, 1)
-            cross = np.einsum("tab,ucb->tuac", dA, dA)
-            second = np.einsum("tuab,cb->tuac", d2A, A)
-            d2 = second + second.transpose(0, 1, 3, 2) + cross + cross.transpose(1, 0, 2, 3)
-            d2S[j : j + k, j : j + k, s, s] = d2
-            i += m
-            j += k
-        return sigma, dS, d2S
+        """``Sigma`` (q x q), ``dSigma`` (T x q x q) and ``d2Sigma`` (T x T x q x q).
+
+        ``A`` is block diagonal and each parameter moves one block, so the products of
+        the whole factors are the blocks' products (zero between blocks)."""
+        A, dA, d2A = self.factor_derivatives(theta)
+        dAAt = np.einsum("tab,cb->tac", dA, A)
+        cross = np.einsum("tab,ucb->tuac", dA, dA)
+        second = np.einsum("tuab,cb->tuac", d2A, A)
+        d2S = second + second.transpose(0, 1, 3, 2) + cross + cross.transpose(1, 0, 2, 3)
+        return A @ A.T, dAAt + dAAt.transpose(0, 2, 1), d2S
 
     def factor_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The level's factor ``A`` (q x q), ``dA`` (T x q x q), ``d2A`` (T x T x q x q)."""

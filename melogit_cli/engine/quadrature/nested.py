@@ -193,7 +193,7 @@ class NestedQuadrature(PlacedNodes):
             V.append(v.reshape(v.shape[0], self.M[lv], q))
             LW.append(lw)
         paths, U = self._paths(facs, V, ch)
-        S = self._rows.node_loglik(*self._row_arrays(beta, ch), U)
+        S = self._rows.node_loglik(self._row_arrays(beta, ch), U)
         post: list[np.ndarray] = [np.empty(0)] * L
         for lv in reversed(range(L)):
             g = S.shape[0]
@@ -224,12 +224,13 @@ class NestedQuadrature(PlacedNodes):
             U.reshape(g, self.M[lv], -1, self.q)[..., o:e] = v @ facs[lv][0].T
         return paths, U
 
-    def _row_arrays(self, beta: np.ndarray, ch: Chunk) -> tuple:
-        """The chunk's ``xb, Z, y, trials, weight`` and its bottom units' row bounds."""
+    def _row_arrays(self, beta: np.ndarray, ch: Chunk) -> rows.Rows:
+        """The chunk's rows, with its bottom units as the clusters."""
         d, rs = self.data, ch.rows
         bounds = d.row_starts[-1][ch.units[-1].start : ch.units[-1].stop + 1] - rs.start
-        xb = d.X[rs] @ beta + d.offset[rs]
-        return xb, self.Zall[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds
+        X, Z = d.X[rs], self.Zall[rs]
+        xb = X @ beta + d.offset[rs]
+        return rows.Rows(xb, X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds)
 
     def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
         d, L = self.data, self.L
@@ -257,10 +258,9 @@ class NestedQuadrature(PlacedNodes):
             wl = d.unit_weight[lv][ch.units[lv]][:, None, None]
             cums.append((cums[-1][par][:, :, None] * wl * post[lv]).reshape(-1, self.M[lv]))
         w0 = d.unit_weight[0][ch.g0 : ch.g1]
-        xb, *arrays = self._row_arrays(beta, ch)
-        X = d.X[ch.rows]
+        arrays = self._row_arrays(beta, ch)
         top_weight = w0[self.bottom_unit[0][bottom] - ch.g0, None]
-        sums = self._rows.node_sums(xb, X, *arrays, U, cums[-1] * top_weight)
+        sums = self._rows.node_sums(arrays, U, cums[-1] * top_weight)
         # d u / d theta along every path: the theta columns of d eta / d psi are Z times these
         D = np.zeros(paths.shape + (self.T,))
         for lv, s in enumerate(self.slices):
@@ -272,7 +272,7 @@ class NestedQuadrature(PlacedNodes):
             weighted = np.einsum("gm,gmP->gP", cums[-1], scores)
             out[ch.g0 : ch.g1] = np.add.reduceat(weighted, starts, axis=0)
         if hess is not None:
-            hess += chunk_hessian(self, facs, ch, post, cums, w0, X, sums, paths, D, scores)
+            hess += chunk_hessian(self, facs, ch, post, cums, w0, arrays.X, sums, paths, D, scores)
 
     # ------------------------------------------------------------ likelihood
     def fixed_loglik(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> float:

@@ -25,6 +25,8 @@ import numpy as np
 from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.integration import LAPLACE, PlacedNodes
 from melogit_cli.engine.model.covariance import LevelCovariance
+from melogit_cli.engine.quadrature import rows
+from melogit_cli.engine.quadrature.rows import Rows
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
@@ -88,8 +90,6 @@ class ChunkNodes:
     ll_nodes: np.ndarray  # g x K: the data's log likelihood at each node
     v: np.ndarray  # g x K x q, standardized effects
     u: np.ndarray  # g x K x q, effects (A v)
-    eta: np.ndarray | None  # n x K, when the pass formed it
-    starts: np.ndarray  # row starts within the chunk
     odds: np.ndarray | None = None  # n x K, e^eta, when the random-intercept pass formed it
 
 
@@ -214,6 +214,11 @@ class TwoLevelQuadrature(PlacedNodes):
             self._xb_cache = (key, rs.start, self.data.X[rs] @ beta + self.data.offset[rs])
         return self._xb_cache[2]
 
+    def _rows(self, beta: np.ndarray, gs: slice, rs: slice) -> Rows:
+        d, bounds = self.data, self._layouts[gs.start][2]
+        xb = self._xb(beta, rs)
+        return Rows(xb, d.X[rs], d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds)
+
     # ------------------------------------------------------------------ state
     def prior_state(self, theta: np.ndarray) -> AdaptiveState:
         """Nodes of non-adaptive quadrature: ``mu = 0``, ``C = I``."""
@@ -271,35 +276,25 @@ class TwoLevelQuadrature(PlacedNodes):
         """The chunk's nodes and their log integrand.  ``known``: the chunk's node log
         likelihoods (and odds, if formed) from an earlier pass at the same point and
         nodes."""
-        d = self.data
         a = self.rule.nodes
         v = mu[gs, None, :] + np.matmul(C[gs], a.T).transpose(0, 2, 1)  # g x K x q
         u = v @ A.T
-        starts, sizes, bounds = self._layouts[gs.start]
-        eta = odds = None
+        odds = None
         if known is not None:
             ll_nodes, odds = known
         elif self.compiled:
-            xb = self._xb(beta, rs)
-            ll_nodes = kernels.node_loglik(
-                xb, d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u
-            )
+            ll_nodes = kernels.node_loglik(self._rows(beta, gs, rs), u)
         elif self.intercept_only and np.max(xb := self._xb(beta, rs)) + np.max(u) < 300.0:
             ll_nodes, odds = self._intercept_node_loglik(xb, u[:, :, 0], gs, rs)
         else:
-            xb = self._xb(beta, rs)
-            u_rows = np.repeat(u, sizes, axis=0)  # n x K x q
-            eta = xb[:, None] + np.einsum("iq,ikq->ik", d.Z[rs], u_rows)
-            r, y, w = d.trials[rs, None], d.y[rs, None], d.obs_weight[rs, None]
-            ll_rows = w * (y * eta - r * np.logaddexp(0.0, eta))
-            ll_nodes = np.add.reduceat(ll_rows, starts, axis=0)
+            ll_nodes = rows.node_loglik(self._rows(beta, gs, rs), u)
         log_phi_v = -0.5 * np.sum(v * v, axis=2) - 0.5 * self.q * np.log(2 * np.pi)
         detC = C[gs, 0, 0] if self.q == 1 else np.linalg.det(C[gs])
         logdetC = np.log(np.abs(detC))
         log_integrand = (
             ll_nodes + log_phi_v - self.rule.log_phi + self.rule.log_weights + logdetC[:, None]
         )
-        return ChunkNodes(log_integrand, ll_nodes, v, u, eta, starts, odds)
+        return ChunkNodes(log_integrand, ll_nodes, v, u, odds)
 
     def _intercept_node_loglik(
         self, xb: np.ndarray, u: np.ndarray, gs: slice, rs: slice
@@ -328,51 +323,19 @@ class TwoLevelQuadrature(PlacedNodes):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Node sums of a chunk: resid X (g x K x p), resid Z (g x K x q), wgt Z Z'
         (g x K x q x q), wgt X Z' (g x K x p x q), and per row sum_k wgt post."""
-        d = self.data
-        X, Z = d.X[rs], d.Z[rs]
-        u, eta, odds = nodes.u, nodes.eta, nodes.odds
-        starts, sizes, bounds = self._layouts[gs.start]
-        if eta is None and self.compiled:
-            return kernels.node_sums(
-                self._xb(beta, rs), X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds, u, post
-            )
-        if odds is not None:
-            m = odds / (1.0 + odds)
+        arrays = self._rows(beta, gs, rs)
+        if self.compiled:
+            return kernels.node_sums(arrays, nodes.u, post)
+        if nodes.odds is not None:
+            m = nodes.odds / (1.0 + nodes.odds)
         else:
-            if eta is None:  # the likelihood pass did not form it (or was not run)
-                xb = self._xb(beta, rs)
-                eta = xb[:, None] + np.einsum("iq,ikq->ik", Z, np.repeat(u, sizes, axis=0))
-            m = expit(eta)
-        p, q = X.shape[1], Z.shape[1]
-        w = d.obs_weight[rs, None]
-        resid = w * (d.y[rs, None] - d.trials[rs, None] * m)  # n x K
-        wgt = w * d.trials[rs, None] * m * (1 - m)  # n x K
-        wbar = np.einsum("ik,ik->i", wgt, np.repeat(post, sizes, axis=0))
+            m = expit(rows.linear_predictor(arrays, nodes.u))
+        resid, wgt, wbar = rows.residuals(arrays, m, post)
+        starts, sizes, _ = self._layouts[gs.start]
         padded = self._padded(rs, starts, sizes)
-        if padded is not None:
-            s_beta, s_z, zz, xz = padded.node_sums(resid, wgt)
-            return s_beta, s_z, zz, xz, wbar
-
-        def node_sum(values: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(values, starts, axis=0)
-
-        s_beta = np.stack([node_sum(resid * X[:, [j]]) for j in range(p)], axis=2)
-        s_z = np.stack([node_sum(resid * Z[:, [a]]) for a in range(q)], axis=2)
-        zz = np.stack(
-            [
-                np.stack([node_sum(wgt * (Z[:, a] * Z[:, b])[:, None]) for b in range(q)], axis=2)
-                for a in range(q)
-            ],
-            axis=2,
-        )
-        xz = np.stack(
-            [
-                np.stack([node_sum(wgt * (X[:, j] * Z[:, a])[:, None]) for a in range(q)], axis=2)
-                for j in range(p)
-            ],
-            axis=2,
-        )
-        return s_beta, s_z, zz, xz, wbar
+        if padded is None:
+            return (*rows.segment_sums(arrays, resid, wgt), wbar)
+        return (*padded.node_sums(resid, wgt), wbar)
 
     def _padded(self, rs: slice, starts: np.ndarray, sizes: np.ndarray) -> PaddedClusters | None:
         """The chunk's clusters padded to equal size, when that wastes little.  The last
