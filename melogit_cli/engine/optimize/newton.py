@@ -295,17 +295,20 @@ def maximize(
         step_sink = sink if show.showstep else ignore
         if show.showstep:
             _show_step(sink, show, x, direction)
-        x_new, ll_new, backed_up = _line_search(objective, x, ll, direction, step_sink, show)
+        # at a stationary point a step gains less than the likelihood resolves (adaptive
+        # quadrature settles to a relative 1e-8): halving a bad full step only meets noise
+        stationary = not newton_not_concave and float(g @ newton) < settings.nrtolerance
+        halvings = 1 if stationary else MAX_STEP_HALVINGS
+        x_new, ll_new, backed_up = _line_search(
+            objective, x, ll, direction, step_sink, show, halvings
+        )
         if not show.detailed:
             sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
             if show.showtolerance and tolerance is not None:
                 sink(Detail("tolerance", value=tolerance[1], text=tolerance[0]))
         ilog.append(ll)
         if x_new is None:  # no step improves the likelihood
-            # At a point that meets the gradient criterion the predicted gain (g'd / 2)
-            # is below what the likelihood can resolve (adaptive quadrature settles to a
-            # relative 1e-8): that is the optimum, not a failure.
-            stationary = not newton_not_concave and float(g @ newton) < settings.nrtolerance
+            # at a stationary point that is the optimum, not a failure
             if not stationary:
                 sink(Message("convergence not achieved"))
             ll, g, H = objective.derivatives(x)
@@ -442,14 +445,15 @@ def _line_search(
     direction: np.ndarray,
     sink: EventSink = ignore,
     show: Display | None = None,
+    max_halvings: int = MAX_STEP_HALVINGS,
 ) -> tuple[np.ndarray | None, float, bool]:
     """Full step, halved until the log likelihood does not decrease (``sink`` gets the
-    ``showstep`` lines)."""
+    ``showstep`` lines), at most ``max_halvings`` trials."""
     t = 1.0
     names = show.names if show is not None and len(show.names) == len(x) else ()
     full = show is not None and show.trace
     shown = show.shown if show is not None else (lambda v: v)
-    for halvings in range(MAX_STEP_HALVINGS):
+    for halvings in range(max_halvings):
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
         good = bool(np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1))
