@@ -8,11 +8,14 @@ effect; that rule, and the methods whose few points amount to another method, li
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from melogit_cli.engine.shared import adaptation
+
+if TYPE_CHECKING:
+    from melogit_cli.engine.protocol import Objective
 
 LAPLACE = frozenset({"laplace", "pclaplace"})
 QUADRATURE = frozenset({"ghermite", "mvaghermite", "mcaghermite", "pcaghermite"})
@@ -97,3 +100,14 @@ class PlacedNodes:
         else:
             state = engine.mode_curvature_state(beta, theta, state)
         return engine.fixed_loglik(beta, theta, state), state
+
+    def objective(self, state: Any) -> Objective:
+        """The Newton objective (quadrature's, or Laplace's when the method is)."""
+        from melogit_cli.engine.fit import newton_objective
+
+        return newton_objective(self, state)
+
+    def refined_hessian(self, x: np.ndarray) -> None:
+        """None: the Hessian of ``derivatives`` is the final one (analytic; the Laplace
+        objective refines its own)."""
+        del x

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -60,9 +60,6 @@ from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import MODE_ITERATIONS
-
-if TYPE_CHECKING:
-    from melogit_cli.engine.protocol import Objective
 
 CHUNK_ELEMENTS = 4_000_000
 
@@ -345,16 +342,6 @@ class NestedQuadrature(PlacedNodes):
         return m, R
 
     # ------------------------------------------------------------ derivatives
-    def objective(self, state: NestedState) -> Objective:
-        """The Newton objective (quadrature's, or Laplace's when the method is)."""
-        from melogit_cli.engine.fit import newton_objective
-
-        return newton_objective(self, state)
-
-    def refined_hessian(self, x: np.ndarray) -> None:
-        """None: the quadrature Hessian is analytic; Laplace's objective refines its own."""
-        del x
-
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
         """Per top-level unit score vectors (G x P)."""
         if self.method in LAPLACE:

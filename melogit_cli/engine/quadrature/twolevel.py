@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -32,9 +32,6 @@ from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import cluster_modes
 from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
-
-if TYPE_CHECKING:
-    from melogit_cli.engine.protocol import Objective
 
 MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
 CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
@@ -183,14 +180,18 @@ class TwoLevelQuadrature(PlacedNodes):
         super().__init__(data, cov, method, points)
         self.rule: Rule = normal_rule(self.points, cov.dim)
         self.compiled = kernels.use_kernels(len(data.y), self.rule.size)
-        self.intercept_only = self.q == 1 and bool(np.all(data.Z == 1.0))
+        self._sums = kernels if self.compiled else rows
+        # the compiled loops are faster than the random intercept's separate terms
+        self.intercept_only = not self.compiled and self.q == 1 and bool(np.all(data.Z == 1.0))
         self.bernoulli = bool(np.all(data.trials == 1.0) and np.all(data.obs_weight == 1.0))
         self._last_pass: tuple | None = None
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
         self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
         self._xb_cache: tuple[bytes, int, np.ndarray] | None = None
-        self._chunk_list = list(self._chunk_slices())
-        self._layouts = {gs.start: self._layout(gs, rs) for gs, rs in self._chunk_list}
+        self._chunks = list(self._chunk_slices())  # (clusters, rows) of CHUNK_ELEMENTS row-nodes
+        self._bounds = {  # each chunk's cluster boundaries, counted from its first row
+            g.start: data.starts[g.start : g.stop + 1] - r.start for g, r in self._chunks
+        }
 
     # ------------------------------------------------------------ per point
     def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -215,7 +216,7 @@ class TwoLevelQuadrature(PlacedNodes):
         return self._xb_cache[2]
 
     def _rows(self, beta: np.ndarray, gs: slice, rs: slice) -> Rows:
-        d, bounds = self.data, self._layouts[gs.start][2]
+        d, bounds = self.data, self._bounds[gs.start]
         xb = self._xb(beta, rs)
         return Rows(xb, d.X[rs], d.Z[rs], d.y[rs], d.trials[rs], d.obs_weight[rs], bounds)
 
@@ -241,16 +242,6 @@ class TwoLevelQuadrature(PlacedNodes):
         return mu, C
 
     # ------------------------------------------------------------ chunking
-    def _chunks(self) -> list[tuple[slice, slice]]:
-        """(cluster slice, row slice) pieces with at most CHUNK_ELEMENTS row-nodes."""
-        return self._chunk_list
-
-    def _layout(self, gs: slice, rs: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A chunk's cluster starts within it, cluster sizes, and starts with its end."""
-        starts = self.data.starts[gs.start : gs.stop] - rs.start
-        bounds = np.append(starts, rs.stop - rs.start)
-        return starts, np.diff(bounds), bounds
-
     def _chunk_slices(self) -> Iterator[tuple[slice, slice]]:
         starts, K = self.data.starts, self.rule.size
         max_rows = max(1, CHUNK_ELEMENTS // K)
@@ -282,12 +273,10 @@ class TwoLevelQuadrature(PlacedNodes):
         odds = None
         if known is not None:
             ll_nodes, odds = known
-        elif self.compiled:
-            ll_nodes = kernels.node_loglik(self._rows(beta, gs, rs), u)
         elif self.intercept_only and np.max(xb := self._xb(beta, rs)) + np.max(u) < 300.0:
             ll_nodes, odds = self._intercept_node_loglik(xb, u[:, :, 0], gs, rs)
         else:
-            ll_nodes = rows.node_loglik(self._rows(beta, gs, rs), u)
+            ll_nodes = self._sums.node_loglik(self._rows(beta, gs, rs), u)
         log_phi_v = -0.5 * np.sum(v * v, axis=2) - 0.5 * self.q * np.log(2 * np.pi)
         detC = C[gs, 0, 0] if self.q == 1 else np.linalg.det(C[gs])
         logdetC = np.log(np.abs(detC))
@@ -307,7 +296,8 @@ class TwoLevelQuadrature(PlacedNodes):
         is formed per row and node: one product and one logarithm.
         """
         d = self.data
-        starts, sizes, _ = self._layouts[gs.start]
+        bounds = self._bounds[gs.start]
+        starts, sizes = bounds[:-1], np.diff(bounds)
         wy = d.obs_weight[rs] * d.y[rs]
         linear = np.add.reduceat(wy * xb, starts)[:, None]
         linear = linear + u * np.add.reduceat(wy, starts)[:, None]
@@ -331,20 +321,20 @@ class TwoLevelQuadrature(PlacedNodes):
         else:
             m = expit(rows.linear_predictor(arrays, nodes.u))
         resid, wgt, wbar = rows.residuals(arrays, m, post)
-        starts, sizes, _ = self._layouts[gs.start]
-        padded = self._padded(rs, starts, sizes)
+        padded = self._padded(rs, self._bounds[gs.start])
         if padded is None:
             return (*rows.segment_sums(arrays, resid, wgt), wbar)
         return (*padded.node_sums(resid, wgt), wbar)
 
-    def _padded(self, rs: slice, starts: np.ndarray, sizes: np.ndarray) -> PaddedClusters | None:
+    def _padded(self, rs: slice, bounds: np.ndarray) -> PaddedClusters | None:
         """The chunk's clusters padded to equal size, when that wastes little.  The last
         chunk's layout is kept: a fit in one chunk builds it once, and a fit in several
         holds one chunk's at a time."""
         key = (rs.start, rs.stop)
         if self._padding is None or self._padding[0] != key:
             X, Z = self.data.X[rs], self.data.Z[rs]
-            self._padding = (key, PaddedClusters.build(X, Z, starts, sizes, self.rule.size))
+            layout = (bounds[:-1], np.diff(bounds), self.rule.size)
+            self._padding = (key, PaddedClusters.build(X, Z, *layout))
         return self._padding[1]
 
     # ------------------------------------------------------------ likelihood
@@ -365,10 +355,10 @@ class TwoLevelQuadrature(PlacedNodes):
         S_new = np.empty((G, self.q, self.q))
         ll_nodes = np.empty((G, self.rule.size))
         odds = None
-        for gs, rs in self._chunks():
+        for gs, rs in self._chunks:
             nodes = self._node_loglik(beta, A, mu, C, gs, rs)
             ll_nodes[gs] = nodes.ll_nodes
-            odds = nodes.odds if len(self._chunk_list) == 1 else None
+            odds = nodes.odds if len(self._chunks) == 1 else None
             lse = logsumexp(nodes.log_integrand, axis=1)
             total += float(cw[gs] @ lse)
             p = np.exp(nodes.log_integrand - lse[:, None])
@@ -438,16 +428,6 @@ class TwoLevelQuadrature(PlacedNodes):
         return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
 
     # ------------------------------------------------------------ derivatives
-    def objective(self, state: AdaptiveState) -> Objective:
-        """The Newton objective (quadrature's, or Laplace's when the method is)."""
-        from melogit_cli.engine.fit import newton_objective
-
-        return newton_objective(self, state)
-
-    def refined_hessian(self, x: np.ndarray) -> None:
-        """None: the Hessian of ``derivatives`` is the final one (analytic)."""
-        del x
-
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> Evaluation:
         """Log likelihood, gradient and Hessian with the nodes of ``state`` held fixed."""
         d = self.data
@@ -460,7 +440,7 @@ class TwoLevelQuadrature(PlacedNodes):
         grad = np.zeros(P)
         hess = np.zeros((P, P))
         known = self._known_pass(beta, theta, state)
-        for gs, rs in self._chunks():
+        for gs, rs in self._chunks:
             nodes = self._node_loglik(beta, A, mu, C, gs, rs, known(gs))
             lse = logsumexp(nodes.log_integrand, axis=1)
             c = cw[gs]
@@ -507,7 +487,7 @@ class TwoLevelQuadrature(PlacedNodes):
         mu, C = self._v_nodes(Ainv, state)
         out = np.zeros((d.n_clusters, p + self.T))
         known = self._known_pass(beta, theta, state)
-        for gs, rs in self._chunks():
+        for gs, rs in self._chunks:
             nodes = self._node_loglik(beta, A, mu, C, gs, rs, known(gs))
             log_int = nodes.log_integrand
             post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
