@@ -130,14 +130,7 @@ def node_sums(
     """
     G, K, q = u.shape
     p = rows.X.shape[1]
-    sums = [np.empty((G, p, K)), np.empty((G, q, K)), np.empty((G, q, q, K))]
-    sums += [np.empty((G, p, q, K)), np.empty(len(rows.xb))]
+    sums = (np.empty((G, K, p)), np.empty((G, K, q)), np.empty((G, K, q, q)))
+    sums += (np.empty((G, K, p, q)), np.empty(len(rows.xb)))
     _over_clusters(_compiled().node_sums, rows, u, rows.X, np.ascontiguousarray(post), *sums)
-    s_beta, s_z, zz, xz, wbar = sums
-    return (
-        s_beta.transpose(0, 2, 1),
-        s_z.transpose(0, 2, 1),
-        zz.transpose(0, 3, 1, 2),
-        xz.transpose(0, 3, 1, 2),
-        wbar,
-    )
+    return sums

@@ -156,8 +156,7 @@ def node_loglik(xb, Z, y, r, w, starts, uT, out, g0, g1):
 @serial
 def node_sums(xb, Z, y, r, w, starts, uT, X, post, s_beta, s_z, zz, xz, wbar, g0, g1):
     """See ``kernels.node_sums``; ``uT`` is G x q x K; writes clusters ``g0:g1`` into
-    the last five arrays, whose node axis comes last (G x p x K, G x q x K,
-    G x q x q x K, G x p x q x K)."""
+    the last five arrays (G x K x p, G x K x q, G x K x q x q, G x K x p x q, rows)."""
     _, q, K = uT.shape
     p = X.shape[1]
     for g in range(g0, g1):
@@ -196,7 +195,8 @@ def node_sums(xb, Z, y, r, w, starts, uT, X, post, s_beta, s_z, zz, xz, wbar, g0
                     xza = X[i, j] * za
                     for k in range(K):
                         sxz[j, a, k] += wgt[k] * xza
-        s_beta[g] = sb
-        s_z[g] = sz
-        zz[g] = szz
-        xz[g] = sxz
+        # node-first, as the callers use them
+        s_beta[g] = sb.T
+        s_z[g] = sz.T
+        zz[g] = szz.transpose((2, 0, 1))
+        xz[g] = sxz.transpose((2, 0, 1))
