@@ -7,8 +7,8 @@ Map (who owns what):
 - ``protocol``: the ``Engine`` and ``Objective`` protocols every engine implements.
 - ``registry``: what each engine fits; ``select`` picks the engine once per estimation.
 - ``integration``: the ``Integration`` value (method as computed, points per effect, node
-  placement): the one place where Laplace means one point; ``PlacedNodes``, the quadrature
-  engines' log likelihood with the nodes their method places.
+  placement): the one place where Laplace means one point; ``PlacedNodes``, what the
+  quadrature engines share (the nodes their method places, their Newton objective).
 - ``events``: what the fit reports (the iteration log is rendered elsewhere).
 - ``predict``: empirical Bayes means and modes after a two-level fit.
 - ``allocator``: keeps freed memory for reuse during a fit.

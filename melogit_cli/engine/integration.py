@@ -67,7 +67,8 @@ class Integration:
 
 
 class PlacedNodes:
-    """The log likelihood of a quadrature engine, whose nodes its ``integration`` places.
+    """What the quadrature engines share: their set-up, the log likelihood with the nodes
+    their ``integration`` places, and their Newton objective.
 
     The engine supplies the nodes of the prior (``prior_state``), of the modes and
     curvatures (``mode_curvature_state``), mean-variance adaptation

@@ -501,6 +501,6 @@ def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.nda
     """Node scores of theta, ``sum_ab Tz_a dA_tab v_b`` (``d u / d theta_t = dA_t v``),
     and the products ``Tz_a v_b`` (nodes x q*q) they are formed from."""
     g_n, K, q = v.shape
-    Tv = (Tz[..., :, None] * v[..., None, :]).reshape(g_n * K, q * q)
-    return Tv, (Tv @ dA.reshape(len(dA), q * q).T).reshape(g_n, K, -1)
+    Tv = np.einsum("gka,gkb->gkab", Tz, v).reshape(g_n * K, q * q)
+    return Tv, (Tv @ np.ascontiguousarray(dA.reshape(len(dA), q * q).T)).reshape(g_n, K, -1)
 
