@@ -37,10 +37,10 @@ def chunk_hessian(model, facs, ch, post, cums, w0, X, sums, paths, D, scores) ->
     c = cums[-1]
     H = np.zeros((P, P))
     H[:p, :p] = -X.T @ (wbar[:, None] * X)
-    cD = (D * c[:, :, None, None]).reshape(-1, D.shape[3])  # (g m q) x T
-    H[:p, p:] = -np.moveaxis(xz, 2, 0).reshape(p, -1) @ cD
+    cD = D * c[:, :, None, None]
+    H[:p, p:] = -np.einsum("gmjq,gmqt->jt", xz, cD, optimize=True)
     H[p:, :p] = H[:p, p:].T
-    H[p:, p:] = -cD.T @ (zz @ D).reshape(cD.shape)
+    H[p:, p:] = -cD.reshape(-1, D.shape[3]).T @ (zz @ D).reshape(-1, D.shape[3])
     for lv, s in enumerate(model.slices):
         o, e = model.tree.offsets[lv], model.tree.offsets[lv + 1]
         E = np.einsum("gm,gma,gmb->ab", c, rz[..., o:e], paths[..., o:e])

@@ -26,7 +26,7 @@ from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.integration import LAPLACE, PlacedNodes
 from melogit_cli.engine.model.covariance import LevelCovariance
 from melogit_cli.engine.quadrature import rows
-from melogit_cli.engine.quadrature.rows import Rows
+from melogit_cli.engine.quadrature.rows import PaddedClusters, Rows
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
@@ -88,78 +88,6 @@ class ChunkNodes:
     v: np.ndarray  # g x K x q, standardized effects
     u: np.ndarray  # g x K x q, effects (A v)
     odds: np.ndarray | None = None  # n x K, e^eta, when the random-intercept pass formed it
-
-
-@dataclass
-class PaddedClusters:
-    """A chunk's rows laid out as clusters x (largest cluster size), zero-padded, so that
-    per-cluster sums of products with the covariates are one batched matrix product
-    (small clusters make segment sums over each column a loop of tiny reductions).
-
-    The residuals are summed against ``[X Z]`` and the weights against ``[Z_a Z_b,
-    X_j Z_a]``.  With a random intercept alone (``Z = 1``) the second set is the first
-    reordered, so one product of ``[X 1]`` with ``[resid wgt]`` gives both.
-    """
-
-    slot: np.ndarray  # each row's place in the flattened clusters x slots layout
-    XZ: np.ndarray  # g x (p + q) x m: the covariates [X Z]
-    products: np.ndarray | None  # g x (q*q + p*q) x m: [Z_a Z_b, X_j Z_a]; None if Z = 1
-    p: int
-    q: int
-
-    MAX_WASTE = 8  # padded slots per row above which segment sums are used instead
-
-    @classmethod
-    def build(
-        cls, X: np.ndarray, Z: np.ndarray, starts: np.ndarray, sizes: np.ndarray, K: int
-    ) -> PaddedClusters | None:
-        n, G = len(X), len(sizes)
-        m = int(sizes.max(initial=0))
-        if n == 0 or G * m > cls.MAX_WASTE * n or G * m * K > CHUNK_ELEMENTS:
-            return None
-        slot = np.repeat(np.arange(G) * m - starts, sizes) + np.arange(n)
-        p, q = X.shape[1], Z.shape[1]
-        first = cls._padded_rows(np.hstack([X, Z]), slot, G, m)
-        if q == 1 and np.all(Z == 1.0):
-            return cls(slot, first, None, p, q)
-        ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q)
-        XZ = (X[:, :, None] * Z[:, None, :]).reshape(n, p * q)
-        second = cls._padded_rows(np.hstack([ZZ, XZ]), slot, G, m)
-        return cls(slot, first, second, p, q)
-
-    @staticmethod
-    def _padded_rows(rows: np.ndarray, slot: np.ndarray, G: int, m: int) -> np.ndarray:
-        """``rows`` (n x c) laid out as g x c x m."""
-        out = np.zeros((G * m, rows.shape[1]))
-        out[slot] = rows
-        return np.ascontiguousarray(out.reshape(G, m, -1).transpose(0, 2, 1))
-
-    def _pad(self, values: np.ndarray) -> np.ndarray:
-        """``values`` (n x k) laid out as g x m x k."""
-        g, _, m = self.XZ.shape
-        out = np.zeros((g * m, values.shape[1]))
-        out[self.slot] = values
-        return out.reshape(g, m, -1)
-
-    def node_sums(
-        self, resid: np.ndarray, wgt: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """resid X (g x K x p), resid Z (g x K x q), wgt Z Z' (g x K x q x q) and
-        wgt X Z' (g x K x p x q), from the rows' resid and wgt (n x K)."""
-        p, q = self.p, self.q
-        g, K = self.XZ.shape[0], resid.shape[1]
-        if self.products is None:
-            sums = self.XZ @ self._pad(np.concatenate([resid, wgt], axis=1))  # g x (p+1) x 2K
-            first = sums[:, :, :K].transpose(0, 2, 1)
-            ones_x = sums[:, :, K:].transpose(0, 2, 1)  # [X 1] wgt
-            zz = ones_x[:, :, p:].reshape(g, K, 1, 1)
-            xz = ones_x[:, :, :p].reshape(g, K, p, 1)
-        else:
-            first = (self.XZ @ self._pad(resid)).transpose(0, 2, 1)  # g x K x (p + q)
-            second = (self.products @ self._pad(wgt)).transpose(0, 2, 1)
-            zz = second[:, :, : q * q].reshape(g, K, q, q)
-            xz = second[:, :, q * q :].reshape(g, K, p, q)
-        return first[:, :, :p], first[:, :, p:], zz, xz
 
 
 @dataclass
