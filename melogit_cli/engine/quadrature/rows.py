@@ -115,42 +115,32 @@ def node_loglik(rows: Rows, u: np.ndarray) -> np.ndarray:
 
 
 def node_sums(
-    rows: Rows, u: np.ndarray, post: np.ndarray
+    rows: Rows,
+    u: np.ndarray,
+    post: np.ndarray,
+    *,
+    m: np.ndarray | None = None,
+    padded: PaddedClusters | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per cluster and node: ``sum resid X``, ``sum resid Z``, ``sum wgt Z Z'``,
-    ``sum wgt X Z'``; per row: ``sum_k wgt_ik post_gk``."""
-    resid, wgt, wbar = residuals(rows, expit(linear_predictor(rows, u)), post)
-    b = rows.bounds
-    padded = PaddedClusters.build(rows.X, rows.Z, b[:-1], np.diff(b), u.shape[1])
-    if padded is None:
-        return (*segment_sums(rows, resid, wgt), wbar)
-    return (*padded.node_sums(resid, wgt), wbar)
-
-
-def residuals(
-    rows: Rows, m: np.ndarray, post: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``resid = w (y - r m)`` and ``wgt = w r m (1 - m)`` (n x K) for the probabilities
-    ``m``, and per row ``sum_k wgt_ik post_gk``."""
+    ``sum wgt X Z'``; per row: ``sum_k wgt_ik post_gk``; ``resid = w (y - r m)``,
+    ``wgt = w r m (1 - m)``.  ``m``: the probabilities, when known; ``padded``: the
+    rows' padded layout, when kept (else built where it pays)."""
+    m = expit(linear_predictor(rows, u)) if m is None else m
     w, r = rows.weight[:, None], rows.trials[:, None]
     resid = w * (rows.y[:, None] - r * m)
     wgt = w * r * m * (1 - m)
-    wbar = np.einsum("ik,ik->i", wgt, np.repeat(post, np.diff(rows.bounds), axis=0))
-    return resid, wgt, wbar
-
-
-def segment_sums(
-    rows: Rows, resid: np.ndarray, wgt: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per cluster and node: ``sum resid X``, ``sum resid Z``, ``sum wgt Z Z'`` and
-    ``sum wgt X Z'`` (G x K x p, G x K x q, G x K x q x q, G x K x p x q)."""
-    X, Z = rows.X, rows.Z
+    X, Z, b = rows.X, rows.Z, rows.bounds
+    wbar = np.einsum("ik,ik->i", wgt, np.repeat(post, np.diff(b), axis=0))
+    padded = padded or PaddedClusters.build(X, Z, b[:-1], np.diff(b), u.shape[1])
+    if padded is not None:
+        return (*padded.node_sums(resid, wgt), wbar)
     n, p, q = X.shape[0], X.shape[1], Z.shape[1]
 
     def sums(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values[:, :, None] * columns[:, None, :], rows.bounds[:-1], axis=0)
+        return np.add.reduceat(values[:, :, None] * columns[:, None, :], b[:-1], axis=0)
 
     zz = sums(wgt, (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q))
     xz = sums(wgt, (X[:, :, None] * Z[:, None, :]).reshape(n, p * q))
     G, K = zz.shape[:2]
-    return sums(resid, X), sums(resid, Z), zz.reshape(G, K, q, q), xz.reshape(G, K, p, q)
+    return sums(resid, X), sums(resid, Z), zz.reshape(G, K, q, q), xz.reshape(G, K, p, q), wbar

@@ -31,7 +31,7 @@ from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import cluster_modes
-from melogit_cli.special import expit, log_binomial_coefficients, logsumexp
+from melogit_cli.special import log_binomial_coefficients, logsumexp
 
 MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
 CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
@@ -244,15 +244,9 @@ class TwoLevelQuadrature(PlacedNodes):
         arrays = self._rows(beta, gs, rs)
         if self.compiled:
             return kernels.node_sums(arrays, nodes.u, post)
-        if nodes.odds is not None:
-            m = nodes.odds / (1.0 + nodes.odds)
-        else:
-            m = expit(rows.linear_predictor(arrays, nodes.u))
-        resid, wgt, wbar = rows.residuals(arrays, m, post)
+        m = None if nodes.odds is None else nodes.odds / (1.0 + nodes.odds)
         padded = self._padded(rs, self._bounds[gs.start])
-        if padded is None:
-            return (*rows.segment_sums(arrays, resid, wgt), wbar)
-        return (*padded.node_sums(resid, wgt), wbar)
+        return rows.node_sums(arrays, nodes.u, post, m=m, padded=padded)
 
     def _padded(self, rs: slice, bounds: np.ndarray) -> PaddedClusters | None:
         """The chunk's clusters padded to equal size, when that wastes little.  The last
