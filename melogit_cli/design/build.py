@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,17 +37,39 @@ class Design:
     offset_var: str = ""
     notes: list[str] = field(default_factory=list)
     value_labels: dict[str, dict[int, str]] = field(default_factory=dict)
+    # a design whose rows stay elsewhere (a Dask cluster): its arrays above have no rows,
+    # these hold what is read of them here
+    rows: int | None = None  # observations in the sample
+    weight_sum: float = 0.0  # of the observation weights
+    robust_groups: Callable[[], np.ndarray] | None = None  # as estimate's _robust_groups
+
+    @property
+    def n_rows(self) -> int:
+        """Observations in the estimation sample."""
+        return int(self.sample.sum()) if self.rows is None else self.rows
 
     @property
     def N(self) -> int:  # noqa: N802 - Stata's name
         """Number of observations; with frequency weights, the sum of the weights."""
         if self.weight_type == "fweight":
-            return int(round(float(self.obs_weight.sum())))
-        return int(self.sample.sum())
+            total = self.weight_sum if self.rows is not None else float(self.obs_weight.sum())
+            return int(round(total))
+        return self.n_rows
 
 
-def build_design(spec: ModelSpec, ds: Dataset) -> Design:
-    """Select the sample, expand the terms and lay out the levels, as Stata does."""
+@dataclass(frozen=True)
+class ModelVariables:
+    """The model's variables named in full: the outcome, every variable whose missing
+    values leave the sample (``needed``), the offset and the trials variables."""
+
+    depvar: str
+    needed: list[str]
+    offset_var: str
+    trials_var: str
+
+
+def model_outcome(spec: ModelSpec, ds: Dataset) -> str:
+    """The dependent variable (and the checks Stata makes before reading any data)."""
     depvar = _single_variable(spec.depvar, ds)
     if ds.is_string(depvar):
         raise StataError(
@@ -54,8 +77,11 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
         )
     if spec.weight is not None and spec.weight.kind == "aweight":
         raise StataError("aweights not allowed", 101)
-    rows = apply_if_in(spec, ds)
+    return depvar
 
+
+def model_variables(spec: ModelSpec, ds: Dataset, depvar: str) -> ModelVariables:
+    """The variables of ``spec`` resolved against the names of ``ds``."""
     needed = [depvar]
     needed += term_variables(spec.fixed, ds)
     for eq in spec.re_equations:
@@ -74,43 +100,73 @@ def build_design(spec: ModelSpec, ds: Dataset) -> Design:
     if isinstance(spec.options.binomial, str):
         trials_var = _single_variable(spec.options.binomial, ds)
         needed.append(trials_var)
+    return ModelVariables(depvar, list(dict.fromkeys(needed)), offset_var, trials_var)
+
+
+def complete_rows(
+    spec: ModelSpec, names: ModelVariables, ds: Dataset, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``rows`` without observations missing a model variable or the weight (listwise
+    deletion), and the weight's values over ``ds`` (``None`` without weights)."""
+    rows = rows.copy()
     weight_values = None
     if spec.weight is not None:
         from melogit_cli.data.evaluate import evaluate
 
         weight_values = np.asarray(evaluate(spec.weight.expr, ds), dtype=float)
         rows &= ~np.isnan(weight_values)
-    for v in dict.fromkeys(needed):
+    for v in names.needed:
         col = ds.frame[v]
         if ds.is_string(v):
             rows &= col.to_numpy() != ""
         else:
             rows &= ~np.isnan(col.to_numpy(dtype=float))
+    return rows, weight_values
+
+
+def outcome_and_trials(
+    spec: ModelSpec, names: ModelVariables, ds: Dataset, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The outcome and the binomial trials on ``rows`` (successes as 1 for Bernoulli)."""
+    y_all = ds.frame[names.depvar].to_numpy(dtype=float)
+    n = int(rows.sum())
+    if spec.options.binomial is None:
+        return (y_all[rows] != 0).astype(float), np.ones(n)
+    if names.trials_var:
+        return y_all[rows], ds.frame[names.trials_var].to_numpy(dtype=float)[rows]
+    return y_all[rows], np.full(n, float(spec.options.binomial))
+
+
+def family_of(spec: ModelSpec, names: ModelVariables) -> tuple[str, str]:
+    """The family and the text of ``binomial()``."""
+    if spec.options.binomial is None:
+        return "bernoulli", ""
+    if names.trials_var:
+        return "binomial", names.trials_var
+    return "binomial", _number_text(float(spec.options.binomial))
+
+
+def build_design(spec: ModelSpec, ds: Dataset) -> Design:
+    """Select the sample, expand the terms and lay out the levels, as Stata does."""
+    depvar = model_outcome(spec, ds)
+    rows = apply_if_in(spec, ds)
+    names = model_variables(spec, ds, depvar)
+    offset_var = names.offset_var
+    rows, weight_values = complete_rows(spec, names, ds, rows)
     if not rows.any():
         raise no_observations()
 
-    y_all = ds.frame[depvar].to_numpy(dtype=float)
-    family = "bernoulli"
-    binomial_text = ""
-    if spec.options.binomial is None:
-        trials = np.ones(int(rows.sum()))
-        y = (y_all[rows] != 0).astype(float)
-    else:
-        family = "binomial"
-        if trials_var:
-            trials = ds.frame[trials_var].to_numpy(dtype=float)[rows]
-            binomial_text = trials_var
-        else:
-            trials = np.full(int(rows.sum()), float(spec.options.binomial))
-            binomial_text = _number_text(float(spec.options.binomial))
-        y = y_all[rows]
-        _check_binomial(y, trials)
+    family, binomial_text = family_of(spec, names)
+    y, trials = outcome_and_trials(spec, names, ds, rows)
+    if family == "binomial":
+        raise_bad_outcome(binomial_flags(y, trials))
 
     obs_weight = np.ones(int(rows.sum()))
     weight_type = weight_text = ""
     if weight_values is not None and spec.weight is not None:
         weight_type, weight_text = spec.weight.kind, spec.weight.text
-        obs_weight = _check_weights(weight_values[rows], weight_type)
+        obs_weight = weight_values[rows]
+        raise_bad_weights(weight_flags(obs_weight, weight_type))
         keep = obs_weight != 0
         if not keep.all():  # zero weights drop out of the sample
             idx = np.flatnonzero(rows)
@@ -182,21 +238,35 @@ def _number_text(x: float) -> str:
     return str(int(x)) if x == int(x) else repr(x)
 
 
-def _check_binomial(y: np.ndarray, trials: np.ndarray) -> None:
-    if np.any(trials < 0) or np.any(trials != np.floor(trials)):
+def binomial_flags(y: np.ndarray, trials: np.ndarray) -> tuple[bool, bool, bool]:
+    """Which of the binomial outcome's checks fail (trials, successes, successes > trials):
+    on a chunk of the sample, or-ed over the chunks."""
+    return (
+        bool(np.any(trials < 0) or np.any(trials != np.floor(trials))),
+        bool(np.any(y < 0) or np.any(y != np.floor(y))),
+        bool(np.any(y > trials)),
+    )
+
+
+def raise_bad_outcome(flags: tuple[bool, bool, bool]) -> None:
+    if flags[0]:
         raise StataError("binomial trials must be nonnegative integers", 459)
-    if np.any(y < 0) or np.any(y != np.floor(y)):
+    if flags[1]:
         raise StataError("depvar must be nonnegative integers (number of successes)", 459)
-    if np.any(y > trials):
+    if flags[2]:
         raise StataError("depvar must be less than or equal to the number of binomial trials", 459)
 
 
-def _check_weights(w: np.ndarray, kind: str) -> np.ndarray:
-    if np.any(w < 0):
+def weight_flags(w: np.ndarray, kind: str) -> tuple[bool, bool]:
+    """Which of the weights' checks fail (negative, noninteger frequency weights)."""
+    return bool(np.any(w < 0)), bool(kind == "fweight" and np.any(w != np.floor(w)))
+
+
+def raise_bad_weights(flags: tuple[bool, bool]) -> None:
+    if flags[0]:
         raise StataError("negative weights encountered", 402)
-    if kind == "fweight" and np.any(w != np.floor(w)):
+    if flags[1]:
         raise StataError("may not use noninteger frequency weights", 401)
-    return w
 
 
 def _normalize_equations(equations: list[REEquation]) -> list[REEquation]:

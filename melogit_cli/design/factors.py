@@ -282,12 +282,53 @@ class _Levels:
 
 
 def _levels(var: str, x: np.ndarray) -> _Levels:
-    if np.any(x < 0):
-        raise StataError(f"{var}: factor variables may not contain negative values", 452)
-    if np.any(x != np.floor(x)):
-        raise StataError(f"{var}: factor variables may not contain noninteger values", 452)
+    _check_factor(var, bool(np.any(x < 0)), bool(np.any(x != np.floor(x))))
     vals, codes, counts = np.unique(x, return_inverse=True, return_counts=True)
     return _Levels(vals.astype(np.int64), counts, codes.reshape(-1))
+
+
+def _check_factor(var: str, negative: bool, noninteger: bool) -> None:
+    if negative:
+        raise StataError(f"{var}: factor variables may not contain negative values", 452)
+    if noninteger:
+        raise StataError(f"{var}: factor variables may not contain noninteger values", 452)
+
+
+@dataclass(frozen=True)
+class LevelCounts:
+    """A factor variable's values in (part of) the sample: what its levels and base need.
+
+    Computed on each chunk of the data and added (:meth:`plus`); ``values`` are sorted.
+    """
+
+    values: np.ndarray  # float64
+    counts: np.ndarray
+    negative: bool
+    noninteger: bool
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> LevelCounts:
+        vals, counts = np.unique(x, return_counts=True)
+        return cls(vals, counts, bool(np.any(x < 0)), bool(np.any(x != np.floor(x))))
+
+    def plus(self, other: LevelCounts) -> LevelCounts:
+        vals = np.union1d(self.values, other.values)
+        counts = np.zeros(vals.size, dtype=np.int64)
+        np.add.at(counts, np.searchsorted(vals, self.values), self.counts)
+        np.add.at(counts, np.searchsorted(vals, other.values), other.counts)
+        return LevelCounts(
+            vals, counts, self.negative or other.negative, self.noninteger or other.noninteger
+        )
+
+    def levels(self, var: str) -> _Levels:
+        """The variable's levels as the in-memory code finds them (its errors first)."""
+        _check_factor(var, self.negative, self.noninteger)
+        return _Levels(self.values.astype(np.int64), self.counts, np.zeros(0, dtype=np.int64))
+
+
+def factor_variables(infos: list[TermInfo]) -> list[str]:
+    """The variables used as factors, in the order the columns meet them."""
+    return list(dict.fromkeys(f.var for t in infos for f in t.factors if f.is_factor))
 
 
 def _base_level(f: ResolvedFactor, lv: _Levels) -> int | None:
@@ -337,7 +378,7 @@ def _applied_bases(infos: list[TermInfo]) -> list[tuple[bool, ...]]:
 
 
 @dataclass
-class _Built:
+class Built:
     X: np.ndarray
     columns: list[ColumnInfo]
     base: np.ndarray
@@ -345,30 +386,32 @@ class _Built:
     io: np.ndarray
 
 
-def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool) -> _Built:
-    """All cells of all terms, as Stata enumerates them (first factor slowest)."""
-    n = int(rows.sum())
-    data = {v: ds.frame[v].to_numpy(dtype=float)[rows] for t in infos for v in t.variables}
-    cache: dict[str, _Levels] = {}
+@dataclass
+class Layout:
+    """The columns of a list of terms before any data fill them: every cell as Stata
+    enumerates it (first factor slowest), with its base and ``io.`` flags; ``sizes``:
+    cells per term.  Decided from the factors' levels alone."""
+
+    columns: list[ColumnInfo]
+    base: list[bool]
+    io: list[bool]
+    sizes: list[int]
+
+
+def layout(infos: list[TermInfo], levels: dict[str, _Levels], constant: bool) -> Layout:
+    """The cells of ``infos`` given each factor variable's levels in the sample."""
     applied = _applied_bases(infos)
-    fills: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # code, valid, value
-    counts_blocks: list[np.ndarray] = []
     cols: list[ColumnInfo] = []
     base_flags: list[bool] = []
     io_flags: list[bool] = []
+    sizes: list[int] = []
     for ti, (t, app) in enumerate(zip(infos, applied, strict=True)):
         per_factor: list[list[tuple[int | None, bool, bool, bool]]] = []
-        code = np.zeros(n, dtype=np.int64)
-        valid = np.ones(n, dtype=bool)
-        value = np.ones(n)
         for f, ap in zip(t.factors, app, strict=True):
-            x = data[f.var]
             if not f.is_factor:
                 per_factor.append([(None, False, False, False)])
-                value = value * x
                 continue
-            lv = cache.get(f.var) or cache.setdefault(f.var, _levels(f.var, x))
-            sel = _selected_levels(f, lv)
+            lv = levels[f.var]
             base = _base_level(f, lv)
             default_base = int(lv.values[0]) if lv.values.size else None
             per_factor.append(
@@ -379,15 +422,9 @@ def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool)
                         f.base == "none" and lev == default_base,
                         lev in f.omit,
                     )
-                    for lev in sel
+                    for lev in _selected_levels(f, lv)
                 ]
             )
-            # position of each observation's level among the selected ones (-1: none)
-            lookup = {lev: k for k, lev in enumerate(sel)}
-            pos_of_level = np.array([lookup.get(int(u), -1) for u in lv.values], dtype=np.int64)
-            pos = pos_of_level[lv.codes] if n else np.zeros(0, dtype=np.int64)
-            valid &= pos >= 0
-            code = code * len(sel) + np.maximum(pos, 0)
         cells = list(itertools.product(*per_factor))
         any_base = [any(p[1] for p in cell) for cell in cells]
         if (
@@ -397,7 +434,7 @@ def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool)
             and not any(app)
             and all(f.base != "none" for f in t.factors)
         ):
-            any_base = _fallback_base(t, cells, cache, any_base)
+            any_base = _fallback_base(t, cells, levels, any_base)
         for cell, isb in zip(cells, any_base, strict=True):
             parts = tuple(
                 Part(f.var, lev, bool(b) and isb, bool(bn))
@@ -406,9 +443,54 @@ def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool)
             cols.append(ColumnInfo(ti, parts))
             base_flags.append(isb)
             io_flags.append(any(p[3] for p in cell))
+        sizes.append(len(cells))
+    return Layout(cols, base_flags, io_flags, sizes)
+
+
+def built_from(lay: Layout, counts: np.ndarray, constant: bool, xmat: np.ndarray) -> Built:
+    """The layout's columns with their empty cells (``counts``: observations in each
+    cell), the constant appended; ``xmat`` holds the columns' values (or no rows)."""
+    cols = list(lay.columns)
+    base_flags, io_flags = list(lay.base), list(lay.io)
+    has_factor = np.array([c.is_factor for c in cols], dtype=bool)
+    empty = has_factor & (np.asarray(counts) == 0) & ~np.array(base_flags, dtype=bool)
+    if constant:
+        cols.append(ColumnInfo(-1, ()))
+        base_flags.append(False)
+        io_flags.append(False)
+        empty = np.append(empty, False)
+    base, io = np.array(base_flags, dtype=bool), np.array(io_flags, dtype=bool)
+    return Built(xmat, cols, base, empty, io)
+
+
+def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool) -> Built:
+    """All cells of all terms, filled with the sample's values."""
+    n = int(rows.sum())
+    data = {v: ds.frame[v].to_numpy(dtype=float)[rows] for t in infos for v in t.variables}
+    cache = {v: _levels(v, data[v]) for v in factor_variables(infos)}
+    lay = layout(infos, cache, constant)
+    fills: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # code, valid, value
+    counts_blocks: list[np.ndarray] = []
+    for t, size in zip(infos, lay.sizes, strict=True):
+        code = np.zeros(n, dtype=np.int64)
+        valid = np.ones(n, dtype=bool)
+        value = np.ones(n)
+        for f in t.factors:
+            x = data[f.var]
+            if not f.is_factor:
+                value = value * x
+                continue
+            lv = cache[f.var]
+            sel = _selected_levels(f, lv)
+            # position of each observation's level among the selected ones (-1: none)
+            lookup = {lev: k for k, lev in enumerate(sel)}
+            pos_of_level = np.array([lookup.get(int(u), -1) for u in lv.values], dtype=np.int64)
+            pos = pos_of_level[lv.codes] if n else np.zeros(0, dtype=np.int64)
+            valid &= pos >= 0
+            code = code * len(sel) + np.maximum(pos, 0)
         fills.append((code, valid, value))
-        counts_blocks.append(np.bincount(code[valid], minlength=len(cells)))
-    p = len(cols) + int(constant)
+        counts_blocks.append(np.bincount(code[valid], minlength=size))
+    p = len(lay.columns) + int(constant)
     xmat = np.zeros((n, p))
     offset = 0
     for (code, valid, value), cnt in zip(fills, counts_blocks, strict=True):
@@ -416,24 +498,17 @@ def _build(infos: list[TermInfo], ds: Dataset, rows: np.ndarray, constant: bool)
         xmat[idx, offset + code[idx]] = value[idx]
         offset += cnt.size
     counts = np.concatenate(counts_blocks) if counts_blocks else np.zeros(0)
-    has_factor = np.array([c.is_factor for c in cols], dtype=bool)
-    empty = has_factor & (counts == 0) & ~np.array(base_flags, dtype=bool)
     if constant:
         xmat[:, -1] = 1.0
-        cols.append(ColumnInfo(-1, ()))
-        base_flags.append(False)
-        io_flags.append(False)
-        empty = np.append(empty, False)
-    base = np.array(base_flags, dtype=bool)
-    for j in np.flatnonzero(base):
+    for j in np.flatnonzero(lay.base):
         xmat[:, j] = 0.0
-    return _Built(xmat, cols, base, empty, np.array(io_flags, dtype=bool))
+    return built_from(lay, counts, constant, xmat)
 
 
-def _without_empty(built: _Built) -> _Built:
+def _without_empty(built: Built) -> Built:
     """The columns that are not empty cells."""
     keep = ~built.empty
-    return _Built(
+    return Built(
         built.X[:, keep],
         [c for c, k in zip(built.columns, keep, strict=True) if k],
         built.base[keep],
@@ -483,8 +558,40 @@ def _forward_substitution(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
+@dataclass(frozen=True)
+class Cross:
+    """What the collinearity check reads of the columns: ``x'x``, the column sums and the
+    number of rows.  Sums of chunks' cross products add up to the whole's (:meth:`plus`)."""
+
+    xtx: np.ndarray
+    sums: np.ndarray
+    n: int
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> Cross:
+        return cls(_cross_product(x), x.sum(axis=0), int(x.shape[0]))
+
+    def plus(self, other: Cross) -> Cross:
+        return Cross(self.xtx + other.xtx, self.sums + other.sums, self.n + other.n)
+
+    def take(self, keep: np.ndarray) -> Cross:
+        """The statistics of the columns ``keep`` selects."""
+        return Cross(self.xtx[np.ix_(keep, keep)], self.sums[keep], self.n)
+
+
 def collinear_columns(
     x: np.ndarray, candidates: np.ndarray, constant: bool, tol: float = RMCOLL_TOL
+) -> np.ndarray:
+    """Flags for candidate columns collinear with earlier kept ones (and the constant):
+    :func:`collinear_in` on the columns of ``x``."""
+    if not np.any(candidates) or x.shape[0] == 0:
+        return collinear_in(Cross(np.zeros((0, 0)), np.zeros(0), int(x.shape[0])),
+                            candidates, constant, tol)
+    return collinear_in(Cross.of(x), candidates, constant, tol)
+
+
+def collinear_in(
+    cross: Cross, candidates: np.ndarray, constant: bool, tol: float = RMCOLL_TOL
 ) -> np.ndarray:
     """Flags for candidate columns collinear with earlier kept ones (and the constant).
 
@@ -493,18 +600,18 @@ def collinear_columns(
     given the kept earlier columns, is below ``tol`` times its own is flagged.
     A zero column is always flagged; with a constant, so is any constant column.
     """
-    n, p = x.shape
-    flags = np.zeros(p, dtype=bool)
+    n = cross.n
+    flags = np.zeros(len(candidates), dtype=bool)
     idx = np.flatnonzero(candidates)
     if idx.size == 0:
         return flags
     if n == 0:
         flags[idx] = True
         return flags
-    g = _cross_product(x)[np.ix_(idx, idx)]
+    g = cross.xtx[np.ix_(idx, idx)]
     raw = np.diag(g).copy()
     if constant:
-        s = x.sum(axis=0)[idx]
+        s = cross.sums[idx]
         g = g - np.outer(s, s) / n
     m = idx.size
     chol = np.zeros((m, m))
@@ -529,11 +636,15 @@ def collinear_columns(
     return flags
 
 
-def _rmcoll(cols: FixedColumns) -> None:
-    """Flag and note collinear columns among those still estimated (in place)."""
+def _rmcoll(cols: FixedColumns, cross: Cross | None = None) -> None:
+    """Flag and note collinear columns among those still estimated (in place); ``cross``:
+    the columns' statistics when ``cols.X`` holds no rows (they are elsewhere)."""
     cand = cols.keep.copy()
     cand[[c.is_cons for c in cols.columns]] = False
-    flags = collinear_columns(cols.X, cand, cols.constant)
+    if cross is None:
+        flags = collinear_columns(cols.X, cand, cols.constant)
+    else:
+        flags = collinear_in(cross, cand, cols.constant)
     for j in np.flatnonzero(flags):
         cols.omitted[j] = True
         cols.reasons[j] = "collinear"
@@ -565,7 +676,24 @@ def expand_terms(
     _check_types(infos, ds)
     rows = markout(infos, ds, rows)
     built = _build(infos, ds, rows, constant)
+    return fixed_columns(infos, built, rows, constant, collinear, drop_empty)
+
+
+def fixed_columns(
+    infos: list[TermInfo],
+    built: Built,
+    rows: np.ndarray,
+    constant: bool,
+    collinear: bool,
+    drop_empty: bool,
+    cross: Cross | None = None,
+) -> FixedColumns:
+    """The fixed-effects design's decisions on its built cells: empty cells, ``io.``,
+    collinear columns (from ``cross``, the statistics of every built column, when
+    ``built.X`` holds no rows) and their notes."""
     if drop_empty:
+        if cross is not None:
+            cross = cross.take(~built.empty)
         built = _without_empty(built)
     p = len(built.columns)
     reasons: list[str | None] = [None] * p
@@ -594,7 +722,7 @@ def expand_terms(
         notes=notes,
     )
     if not collinear:
-        _rmcoll(cols)
+        _rmcoll(cols, cross)
     return cols
 
 
@@ -625,11 +753,25 @@ def expand_re_terms(
     infos = resolve_terms(terms, ds)
     _check_types(infos, ds)
     rows = markout(infos, ds, rows)
-    built = _build(infos, ds, rows, constant)
+    return re_columns(infos, _build(infos, ds, rows, constant), rows, constant)
+
+
+def re_columns(
+    infos: list[TermInfo],
+    built: Built,
+    rows: np.ndarray,
+    constant: bool,
+    cross: Cross | None = None,
+) -> REColumns:
+    """A random-effects varlist's decisions on its built cells (``cross``: the statistics
+    of every built column, when ``built.X`` holds no rows)."""
     keep = ~(built.base | built.empty | built.io)
     keep &= np.array([not c.is_cons for c in built.columns], dtype=bool)
     notes: list[str] = []
-    collinear = collinear_columns(built.X, keep, constant)
+    if cross is None:
+        collinear = collinear_columns(built.X, keep, constant)
+    else:
+        collinear = collinear_in(cross, keep, constant)
     if collinear.any() and (constant or (keep & ~collinear).any()):
         for j in np.flatnonzero(collinear):
             notes.append(f"note: {built.columns[j].plain_name()} omitted because of collinearity.")

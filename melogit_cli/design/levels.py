@@ -120,27 +120,7 @@ def build_levels(
         eqs = [
             (eq, cols) for eq, cols in zip(equations, re_columns, strict=False) if eq.level == name
         ]
-        blocks, Zparts = [], []
-        for eq, cols in eqs:
-            if eq.r_var is not None:
-                r_var = _r_variable(ds, eq.r_var)
-                r_codes = _integer_ids(ds, r_var, rows)
-                K = int(r_codes.max()) + 1 if n else 0
-                blocks.append(Block("identity", ["_cons"], r_var, r_codes, K))
-                continue
-            kind = _covariance_kind(eq)
-            Zeq = cols.Z
-            labels = list(cols.names)
-            if not eq.noconstant:
-                Zeq = np.column_stack([Zeq, np.ones(n)]) if Zeq.size else np.ones((n, 1))
-                labels.append("_cons")
-            if kind in ("exchangeable", "unstructured") and len(labels) < 2:
-                kind = "independent" if kind == "unstructured" else kind
-            restriction = None
-            if eq.covariance is not None and eq.covariance.matname is not None:
-                restriction = (eq.covariance.kind, eq.covariance.matname)
-            blocks.append(Block(kind, labels, restriction=restriction))
-            Zparts.append(Zeq.reshape(n, -1))
+        blocks, Zparts = level_blocks(eqs, ds, rows)
         G = int(codes.max()) + 1 if n else 0
         weight_type, weight_var, cw = _level_weights([eq for eq, _ in eqs], ds, rows, codes, G)
         sizes = np.bincount(codes, minlength=G)
@@ -160,6 +140,36 @@ def build_levels(
     order = np.lexsort(tuple(reversed(keys))) if keys else np.arange(n)
     del obs_weight
     return LevelStructure(levels, order)
+
+
+def level_blocks(
+    eqs: list[tuple[REEquation, REColumns]], ds: Dataset, rows: np.ndarray
+) -> tuple[list[Block], list[np.ndarray]]:
+    """A level's covariance blocks and its ordinary blocks' columns (``cols.Z`` may hold
+    no rows: the names and kinds are decided without them)."""
+    n = int(rows.sum())
+    blocks, Zparts = [], []
+    for eq, cols in eqs:
+        if eq.r_var is not None:
+            r_var = _r_variable(ds, eq.r_var)
+            r_codes = _integer_ids(ds, r_var, rows)
+            K = int(r_codes.max()) + 1 if n else 0
+            blocks.append(Block("identity", ["_cons"], r_var, r_codes, K))
+            continue
+        kind = _covariance_kind(eq)
+        Zeq = cols.Z
+        labels = list(cols.names)
+        if not eq.noconstant:
+            Zeq = np.column_stack([Zeq, np.ones(n)]) if Zeq.size else np.ones((n, 1))
+            labels.append("_cons")
+        if kind in ("exchangeable", "unstructured") and len(labels) < 2:
+            kind = "independent" if kind == "unstructured" else kind
+        restriction = None
+        if eq.covariance is not None and eq.covariance.matname is not None:
+            restriction = (eq.covariance.kind, eq.covariance.matname)
+        blocks.append(Block(kind, labels, restriction=restriction))
+        Zparts.append(Zeq.reshape(n, -1))
+    return blocks, Zparts
 
 
 def _r_variable(ds: Dataset, pattern: str) -> str:
@@ -199,26 +209,41 @@ def _covariance_kind(eq: REEquation) -> str:
     return eq.covariance.kind
 
 
+def level_weight(eqs: list[REEquation]) -> tuple[str, str]:
+    """A level's ``fweight()``/``iweight()``/``pweight()``: kind and variable (or "")."""
+    for eq in eqs:
+        kinds = (("fweight", eq.fweight), ("iweight", eq.iweight), ("pweight", eq.pweight))
+        for kind, var in kinds:
+            if var:
+                return kind, var
+    return "", ""
+
+
+def raise_bad_level_weights(
+    kind: str, var: str, negative: bool, varies: bool, noninteger: bool
+) -> None:
+    """Stata's errors for a level's weights, in the order it checks them."""
+    if negative:
+        raise StataError("negative weights encountered", 402)
+    if varies:
+        raise StataError(f"{var} is not constant within groups of the level", 459)
+    if kind == "fweight" and noninteger:
+        raise StataError("may not use noninteger frequency weights", 401)
+
+
 def _level_weights(
     eqs: list[REEquation], ds: Dataset, rows: np.ndarray, codes: np.ndarray, G: int
 ) -> tuple[str, str, np.ndarray]:
     """``fweight()``/``iweight()``/``pweight()`` of a level: constant within each cluster."""
-    found = [
-        (kind, var)
-        for eq in eqs
-        for kind, var in (("fweight", eq.fweight), ("iweight", eq.iweight), ("pweight", eq.pweight))
-        if var
-    ]
-    if not found:
+    kind, var = level_weight(eqs)
+    if not var:
         return "", "", np.ones(G)
-    kind, var = found[0]
     w = ds.frame[var].to_numpy(dtype=float)[rows]
-    if np.any(w < 0):
-        raise StataError("negative weights encountered", 402)
+    negative = bool(np.any(w < 0))
     first = np.full(G, np.nan)
     first[codes[::-1]] = w[::-1]
-    if np.any(w != first[codes]):
-        raise StataError(f"{var} is not constant within groups of the level", 459)
-    if kind == "fweight" and np.any(first != np.floor(first)):
-        raise StataError("may not use noninteger frequency weights", 401)
+    raise_bad_level_weights(
+        kind, var, negative, bool(not negative and np.any(w != first[codes])),
+        bool(np.any(first != np.floor(first))),
+    )
     return kind, var, first

@@ -9,9 +9,15 @@ from melogit_cli.errors import StataError
 from melogit_cli.syntax.spec import InBound, InRange, ModelSpec
 
 
-def apply_if_in(spec: ModelSpec, ds: Dataset) -> np.ndarray:
-    """Boolean mask of the observations that satisfy ``if`` and ``in``."""
-    rows = in_range_mask(spec.in_range, ds.nobs)
+def apply_if_in(
+    spec: ModelSpec, ds: Dataset, offset: int = 0, total: int | None = None
+) -> np.ndarray:
+    """Boolean mask of the observations that satisfy ``if`` and ``in``.
+
+    ``ds`` may be one chunk of a larger data set: its rows are rows ``offset`` ..
+    of ``total`` (``in`` counts in the whole).
+    """
+    rows = in_range_mask(spec.in_range, ds.nobs, offset, total)
     if spec.if_expr is not None:
         from melogit_cli.data.evaluate import evaluate
 
@@ -23,16 +29,20 @@ def apply_if_in(spec: ModelSpec, ds: Dataset) -> np.ndarray:
     return rows
 
 
-def in_range_mask(in_range: InRange | None, n: int) -> np.ndarray:
-    """Observations ``in first/last`` selects (all when there is no ``in``)."""
+def in_range_mask(
+    in_range: InRange | None, n: int, offset: int = 0, total: int | None = None
+) -> np.ndarray:
+    """Observations ``in first/last`` selects (all when there is no ``in``), among
+    ``n`` rows starting at row ``offset`` of ``total`` (by default the ``n`` rows)."""
     rows = np.ones(n, dtype=bool)
     if in_range is not None:
-        first = _position(in_range.first, n)
-        last = _position(in_range.last, n)
-        if not (1 <= first <= n and 1 <= last <= n) or first > last:
+        whole = n if total is None else total
+        first = _position(in_range.first, whole)
+        last = _position(in_range.last, whole)
+        if not (1 <= first <= whole and 1 <= last <= whole) or first > last:
             raise StataError("Obs. nos. out of range", 198)
         rows[:] = False
-        rows[first - 1 : last] = True
+        rows[max(first - 1 - offset, 0) : max(last - offset, 0)] = True
     return rows
 
 
