@@ -70,6 +70,7 @@ def estimate(
     constraints: dict[int, str] | None = None,
     matrices: dict[str, Matrix] | None = None,
     arrays: Callable[[Design], tuple] | None = None,
+    build: Callable[[ModelSpec, Dataset], Design] | None = None,
 ) -> Estimation:
     """Fit ``spec`` on ``ds`` as Stata's melogit does.
 
@@ -77,14 +78,17 @@ def estimate(
     ``progress`` gets every event of the fit, ``nolog`` or not; ``constraints`` holds the
     defined constraints (``constraint define``) that ``constraints(numlist)`` refers to,
     ``matrices`` the matrices that ``covariance(fixed()|pattern())`` may name; ``arrays``
-    lays the design out for an engine kept elsewhere (a Dask cluster) instead of here.
+    lays the design out for an engine kept elsewhere (a Dask cluster) instead of here,
+    ``build`` decides the design there (``ds`` then holds the data's columns, no rows).
 
     Floating-point warnings are silenced: extreme data overflow in places whose
     results the fit checks (non-finite likelihoods, derivatives and steps end it with
     Stata's error), and a warning printed by numpy is nothing Stata would show.
     """
     with np.errstate(all="ignore"):
-        return _estimate(spec, ds, sink, progress, constraints or {}, matrices or {}, arrays)
+        return _estimate(
+            spec, ds, sink, progress, constraints or {}, matrices or {}, arrays, build
+        )
 
 
 def _estimate(
@@ -95,6 +99,7 @@ def _estimate(
     defined: dict[int, str],
     matrices: dict[str, Matrix],
     arrays: Callable[[Design], tuple] | None = None,
+    build: Callable[[ModelSpec, Dataset], Design] | None = None,
 ) -> Estimation:
     check_supported(spec)
     keep_freed_memory()
@@ -102,7 +107,7 @@ def _estimate(
     crossed = any(eq.r_var is not None for eq in spec.re_equations)
     method, points = integration(opts, crossed)
     _refuse_unsupported(opts)
-    design = build_design(spec, ds)
+    design = (build or build_design)(spec, ds)
     nested = len(design.levels.levels) > 1
     weighted = bool(design.weight_type) or any(lv.weight_type for lv in design.levels.levels)
     if method in LAPLACE and weighted:
@@ -510,6 +515,8 @@ def _robust_groups(design: Design, ds: Dataset) -> np.ndarray:
     clustvar = design.spec.options.vce_clustvar
     if not clustvar:
         return np.arange(level.n_groups)
+    if design.robust_groups is not None:  # the rows are elsewhere: decided from them there
+        return design.robust_groups()
     from melogit_cli.design.varlist import resolve_one
 
     name = resolve_one(clustvar, ds)

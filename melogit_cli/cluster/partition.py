@@ -41,7 +41,7 @@ class Plan:
     estimation sample and the design's columns, as the client's design fixed them."""
 
     offsets: list[int]  # first source row of each source partition
-    runs: np.ndarray  # (k, 2) [start, stop) runs of source rows in the estimation sample
+    rule: Any  # the estimation sample's rows of a partition (cluster.design.Rule)
     top: str  # the top level's variable ("_all": one cluster)
     top_ids: np.ndarray  # sorted distinct top-level ids in the sample
     buckets: int
@@ -90,9 +90,7 @@ def split(frame: Any, part: int, plan: Plan) -> tuple[dict[str, np.ndarray], ...
     ds = _as_dataset(frame)
     n = ds.nobs
     rows = plan.offsets[part] + np.arange(n)
-    starts, stops = plan.runs[:, 0], plan.runs[:, 1]
-    k = np.searchsorted(starts, rows, side="right") - 1
-    keep = (k >= 0) & (rows < stops[np.maximum(k, 0)])
+    keep = plan.rule.rows(ds, part)
     columns = {v: ds.frame[v].to_numpy()[keep] for v in ds.varnames}
     columns[ROW] = rows[keep]
     if plan.top == "_all":

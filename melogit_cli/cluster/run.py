@@ -1,9 +1,10 @@
 """One estimation on a Dask cluster.
 
-1. The source is read lazily (only the model's columns) and once collected here, where
-   the same design code as in memory fixes the estimation sample, the factor levels and
-   bases, the omitted columns, the value labels and the group counts: the printed output
-   cannot differ.  Only the design's metadata is kept past this step.
+1. The source is read lazily (only the model's columns); passes over its partitions give
+   the statistics from which the in-memory design's own functions decide the estimation
+   sample, the factor levels and bases, the omitted columns and the group counts
+   (``cluster.design``): the printed output cannot differ.  The client holds the design's
+   description and what is per top-level cluster, never the rows.
 2. The source partitions are read again on the workers, their sample rows dealt into
    buckets by top-level cluster and each bucket turned once into the engine's arrays.
 3. The fit runs here, each evaluation summed over the buckets (``cluster.engine``).
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from melogit_cli.cluster import require_dask
+from melogit_cli.cluster.design import ClusterDesign
 from melogit_cli.cluster.engine import DistributedData, gather
 from melogit_cli.cluster.faults import remote_errors
 from melogit_cli.cluster.partition import Plan
@@ -110,40 +112,40 @@ def fit_on_cluster(
     progress: EventSink = ignore,
     constraints: dict[int, str] | None = None,
     matrices: dict | None = None,
-) -> tuple[Any, Dataset]:
+) -> tuple[Any, None]:
     """Fit ``spec`` on ``data`` (a path, glob or Dask DataFrame) through ``client``;
-    returns the Estimation and the client's dataset of the model's columns."""
+    returns the Estimation and ``None``: no data set is held here (its design has no
+    rows and no e(sample), so predictions after the fit are not available)."""
+    from melogit_cli.cluster.design import Passes, build_on_cluster
     from melogit_cli.data.loaders import load_frame
     from melogit_cli.estimate import estimate
 
     ddf, extra = read(data)
     columns = model_columns(spec.cmdline or "", [str(c) for c in ddf.columns])
-    parts = ddf[columns].to_delayed() if columns else ddf.to_delayed()
-    with remote_errors(), _unreadable(data):
-        frames = client.gather(client.compute(parts))
-    import pandas as pd
-
-    lengths = [len(f) for f in frames]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    del frames
-    ds = load_frame(frame)
-    del frame
-    ds.source = str(data) if not hasattr(data, "dask") else "<Dask DataFrame>"
+    source = ddf[columns] if columns else ddf
+    parts = source.to_delayed()
+    schema = load_frame(source._meta)  # the columns and their types, no rows
+    schema.source = str(data) if not hasattr(data, "dask") else "<Dask DataFrame>"
     for key, value in extra.items():
-        setattr(ds, key, {k: v for k, v in value.items() if k in ds.varnames})
-    offsets = list(np.cumsum([0] + lengths[:-1]).astype(int))
-
+        setattr(schema, key, {k: v for k, v in value.items() if k in schema.varnames})
+    passes = Passes(parts, client, lambda: _unreadable(data))
+    built: list[Any] = []
     kept: list[DistributedData] = []
 
+    def design(spec: ModelSpec, ds: Dataset) -> Design:
+        built.append(build_on_cluster(spec, ds, passes))
+        return built[-1].design
+
     def arrays(design: Design) -> tuple[DistributedData, Any]:
-        data, cov = distribute(design, ds, parts, offsets, client)
+        data, cov = distribute(built[-1], parts, client)
         kept.append(data)
         return data, cov
 
     est = estimate(
-        spec, ds, sink, _timed(progress, kept), constraints, matrices, arrays=arrays
+        spec, schema, sink, _timed(progress, kept), constraints, matrices, arrays=arrays,
+        build=design,
     )
-    return est, ds
+    return est, None
 
 
 def _timed(progress: EventSink, kept: list[DistributedData]) -> EventSink:
@@ -164,26 +166,19 @@ def _timed(progress: EventSink, kept: list[DistributedData]) -> EventSink:
 
 
 def distribute(
-    design: Design, ds: Dataset, parts: list[Any], offsets: list[int], client: Any
+    cd: ClusterDesign, parts: list[Any], client: Any
 ) -> tuple[DistributedData, Any]:
     """The engine's arrays as buckets of top-level clusters on the workers."""
     import dask
 
     from melogit_cli.cluster import partition
-    from melogit_cli.design.build import _normalize_equations, _resolved
-    from melogit_cli.design.factors import expand_re_terms
     from melogit_cli.engine.integration import Integration
     from melogit_cli.engine.model.covariance import NestedCovariance
     from melogit_cli.estimate import integration, level_covariance
 
+    design = cd.design
     spec = design.spec
     levels = design.levels.levels
-    if design.levels.crossed:
-        raise StataError(
-            "crossed random effects (R.varname) cannot be fitted on a cluster: their "
-            "clusters do not split into independent parts; fit the model in memory",
-            198,
-        )
     if spec.options.dnumerical:
         raise StataError("option dnumerical not allowed with a fit on a cluster", 198)
     inner = "clusters" if len(levels) == 1 else "nested"
@@ -193,28 +188,18 @@ def distribute(
         else NestedCovariance(tuple(level_covariance(lv) for lv in levels))
     )
     computed = Integration.of(*integration(spec.options))
-    equations = _normalize_equations([_resolved(eq, ds) for eq in spec.re_equations])
-    sample = design.sample
-    re_columns = [
-        expand_re_terms(eq.terms, ds, sample, constant=not eq.noconstant).columns
-        for eq in equations
-    ]
     top = levels[0].name
-    top_ids = np.zeros(0)
-    if top != "_all":
-        col = ds.frame[top].to_numpy()[sample]
-        top_ids = np.unique(col.astype(str) if ds.is_string(top) else col.astype(float))
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     buckets = min(
         levels[0].n_groups,
-        max(BUCKETS_PER_WORKER * n_workers, math.ceil(int(sample.sum()) / ROWS_PER_BUCKET)),
+        max(BUCKETS_PER_WORKER * n_workers, math.ceil(design.n_rows / ROWS_PER_BUCKET)),
     )
     binomial = spec.options.binomial
     plan = Plan(
-        offsets=offsets,
-        runs=_runs(sample),
+        offsets=cd.offsets,
+        rule=cd.rule,
         top=top,
-        top_ids=top_ids,
+        top_ids=cd.top_ids if top != "_all" else np.zeros(0),
         buckets=buckets,
         layout=inner,
         method=computed.method,
@@ -225,8 +210,8 @@ def distribute(
         weight_expr=spec.weight.expr if spec.weight is not None else None,
         fixed=[c for c, k in zip(design.fixed.columns, design.fixed.keep, strict=True) if k],
         offset_var=design.offset_var,
-        equations=equations,
-        re_columns=re_columns,
+        equations=cd.equations,
+        re_columns=cd.re_columns,
     )
     plan_d = dask.delayed(plan, pure=False)
     # each split's buckets are separate results, so that a bucket's worker fetches only
@@ -241,10 +226,10 @@ def distribute(
     ]
     engines = client.compute(built)
     rows = gather(client, [client.submit(partition.rows_of, e, pure=False) for e in engines])
-    if sum(rows) != len(design.y):
+    if sum(rows) != design.n_rows:
         raise StataError(
             f"the data changed while it was read: {sum(rows)} observations in the "
-            f"partitions, {len(design.y)} in the estimation sample",
+            f"partitions, {design.n_rows} in the estimation sample",
             459,
         )
     data = DistributedData(
@@ -256,8 +241,3 @@ def distribute(
     )
     return data, cov
 
-
-def _runs(mask: np.ndarray) -> np.ndarray:
-    """[start, stop) of every run of True in ``mask``."""
-    edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return np.column_stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)])

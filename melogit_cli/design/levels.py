@@ -160,7 +160,7 @@ def level_blocks(
         Zeq = cols.Z
         labels = list(cols.names)
         if not eq.noconstant:
-            Zeq = np.column_stack([Zeq, np.ones(n)]) if Zeq.size else np.ones((n, 1))
+            Zeq = np.column_stack([Zeq, np.ones(n)]) if Zeq.shape[1] else np.ones((n, 1))
             labels.append("_cons")
         if kind in ("exchangeable", "unstructured") and len(labels) < 2:
             kind = "independent" if kind == "unstructured" else kind
@@ -168,7 +168,7 @@ def level_blocks(
         if eq.covariance is not None and eq.covariance.matname is not None:
             restriction = (eq.covariance.kind, eq.covariance.matname)
         blocks.append(Block(kind, labels, restriction=restriction))
-        Zparts.append(Zeq.reshape(n, -1))
+        Zparts.append(Zeq.reshape(n, len(labels)))
     return blocks, Zparts
 
 

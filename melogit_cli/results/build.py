@@ -120,7 +120,7 @@ def build_eresults(
 
     levels = design.levels.levels
     lv_names = [lv.name for lv in levels]
-    sizes = [np.bincount(lv.codes) for lv in levels]
+    sizes = [lv.sizes for lv in levels]
     ilog = fit.ilog[-20:] if fit.ilog else []
 
     grad_internal = fit.gradient
