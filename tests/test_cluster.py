@@ -297,3 +297,104 @@ def test_only_the_models_columns_are_read() -> None:
     command = "melogit c_use i.urban age child* if w > 0 || distr:, or"
     assert model_columns("melogit c_use age || district:", names) == ["district", "c_use", "age"]
     assert model_columns(command, names + ["unused"]) == names
+
+
+# ------------------------------------------------- the design decided by passes over partitions
+
+
+@pytest.fixture(scope="module")
+def by_children(bangladesh: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by the number of children: each partition holds only some of its levels; with
+    a collinear column, a perfect predictor and a cluster variable."""
+    df = bangladesh.sort_values(["children", "district"], kind="stable").reset_index(drop=True)
+    df["age2"] = 2 * df["age"] - 3
+    df["pp"] = ((df["c_use"] == 1) & (df["district"] % 7 == 0)).astype(float)
+    return df
+
+
+@pytest.mark.parametrize(
+    ("command", "note"),
+    [
+        (
+            "melogit c_use i.urban age ib(freq).children if age > -9 in 40/1900 || district:",
+            "",
+        ),
+        ("melogit c_use age i.children#i.urban || district:", ""),
+        (
+            "melogit c_use age age2 i.children || district:",
+            "note: age2 omitted because of collinearity.",
+        ),
+        (
+            "melogit c_use pp age i.urban || district:",
+            "note: pp != 0 predicts success perfectly;",
+        ),
+        ("melogit c_use age i.urban || district:, vce(cluster region)", ""),
+    ],
+)
+def test_the_design_from_partitions(
+    client: Client, by_children: pd.DataFrame, command: str, note: str
+) -> None:
+    memory = fit(command, by_children)
+    ddf = dd.from_pandas(by_children, npartitions=4, sort=False)
+    levels = [set(p["children"].unique()) for p in ddf.partitions]
+    assert len({frozenset(s) for s in levels}) > 1  # the partitions' levels differ
+    dask_fit = fit(command, ddf, client=client)
+    assert dask_fit.summary() == memory.summary()
+    same_e(dask_fit.e, memory.e)
+    assert dask_fit.notes == memory.notes
+    assert not note or any(n.startswith(note) for n in memory.notes)
+
+
+def test_positional_expressions_are_refused(client: Client, bangladesh: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(bangladesh, npartitions=2, sort=False)
+    for expr, word in [("_n > 5", "_n"), ("age[_n-1] < 0", "subscript"), ("sum(age) < 0", "sum()")]:
+        with pytest.raises(StataError) as info:
+            fit(f"melogit c_use age if {expr} || district:", ddf, client=client)
+        assert (info.value.rc, info.value.message) == (
+            198,
+            f"{word} not allowed in if or weights of a fit on a cluster "
+            "(its rows are split among partitions)",
+        )
+
+
+def test_no_rows_are_kept_on_the_client(client: Client, bangladesh: pd.DataFrame) -> None:
+    ddf = dd.from_pandas(bangladesh, npartitions=2, sort=False)
+    est, ds = fit_on_cluster(parse(EXAMPLE1), ddf, client)
+    design = est.design
+    assert ds is None
+    assert design.sample.size == design.y.size == design.fixed.X.shape[0] == 0
+    assert design.n_rows == 1934
+    assert [lv.codes.size for lv in design.levels.levels] == [0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "melogit c_use age if c_use == 1 || district:",
+        "melogit c_use age if age > 100 || district:",
+        "melogit c_use age in 1/99999 || district:",
+        "melogit c_use i.age || district:",
+        "melogit c_use age [fw=w] || district:",
+        "melogit c_use age || district:, pweight(w)",
+        "melogit c_use age || district:, vce(cluster nosuch)",
+    ],
+)
+def test_the_design_errors_from_partitions(
+    client: Client, bangladesh: pd.DataFrame, command: str
+) -> None:
+    with pytest.raises(StataError) as memory:
+        fit(command, bangladesh)
+    with pytest.raises(StataError) as dask_fit:
+        fit(command, dd.from_pandas(bangladesh, npartitions=3, sort=False), client=client)
+    assert (dask_fit.value.rc, dask_fit.value.message) == (memory.value.rc, memory.value.message)
+
+
+def test_frequency_weights_and_a_perfect_predictor(
+    client: Client, by_children: pd.DataFrame
+) -> None:
+    df = by_children.assign(f=1 + by_children.index % 2)
+    command = "melogit c_use pp age i.children [fw=f] || district:"
+    memory = fit(command, df)
+    dask_fit = fit(command, dd.from_pandas(df, npartitions=4, sort=False), client=client)
+    assert dask_fit.summary() == memory.summary()
+    same_e(dask_fit.e, memory.e)

@@ -372,11 +372,37 @@ class ClusterDesign:
     re_columns: list[list[ColumnInfo]]
 
 
+def positional(expr: Any) -> str | None:
+    """What in ``expr`` reads other rows or the rows' order (``_n``, ``_N``, ``x[...]``,
+    ``sum()``): evaluated partition by partition it would not give the whole's values."""
+    from melogit_cli.syntax.expr import Call, Subscript, Var
+
+    if isinstance(expr, Var) and expr.name in ("_n", "_N"):
+        return expr.name
+    if isinstance(expr, Subscript):
+        return "subscript"
+    if isinstance(expr, Call) and expr.name == "sum":
+        return "sum()"
+    if hasattr(expr, "__dataclass_fields__"):
+        for name in expr.__dataclass_fields__:
+            value = getattr(expr, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                found = positional(item)
+                if found:
+                    return found
+    return None
+
+
 def build_on_cluster(spec: ModelSpec, schema: Dataset, passes: Passes) -> ClusterDesign:
     """The design of ``spec`` as :func:`~melogit_cli.design.build.build_design` decides it
     in memory, from passes over the partitions (``schema``: the data's columns, no rows)."""
     if any(eq.r_var is not None for eq in spec.re_equations):
         raise StataError(CROSSED, 198)
+    for expr in (spec.if_expr, spec.weight.expr if spec.weight is not None else None):
+        found = positional(expr)
+        if found:
+            raise StataError(f"{found} not allowed in if or weights of a fit on a cluster "
+                             "(its rows are split among partitions)", 198)
     depvar = model_outcome(spec, schema)
     total = None
     offsets = None
