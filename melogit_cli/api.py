@@ -64,6 +64,12 @@ def accepts(fn: Callable[..., T]) -> Callable[..., T]:
     return checked
 
 
+ON_CLUSTER = (
+    "{} after a fit on a cluster are not available: its rows stay in the source data; "
+    "fit the model in memory"
+)
+
+
 @dataclass
 class Results:
     """A fitted model, statsmodels-like: ``params``, ``bse``, ``conf_int()``,
@@ -233,6 +239,8 @@ class Results:
 
     # ------------------------------------------------------------ predictions
     def _fitted(self) -> tuple[Estimation, Dataset]:
+        if self.estimation is not None and self.estimation.design.rows is not None:
+            raise StataError(ON_CLUSTER.format("predictions"), 321)
         if self.estimation is None or self.data is None:
             raise StataError("predictions require the data of the estimation; refit the model", 321)
         return self.estimation, self.data
@@ -390,6 +398,8 @@ class Results:
         """
         from melogit_cli.postest import margins as lib
 
+        if self.estimation is not None and self.estimation.design.rows is not None:
+            raise StataError(ON_CLUSTER.format("margins"), 321)
         if self.estimation is None or self.data is None:
             raise StataError("margins requires the data of the estimation; refit the model", 321)
         request = lib.make_request(marginlist, **options)  # type: ignore[arg-type]

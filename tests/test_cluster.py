@@ -359,12 +359,20 @@ def test_positional_expressions_are_refused(client: Client, bangladesh: pd.DataF
 
 def test_no_rows_are_kept_on_the_client(client: Client, bangladesh: pd.DataFrame) -> None:
     ddf = dd.from_pandas(bangladesh, npartitions=2, sort=False)
-    est, ds = fit_on_cluster(parse(EXAMPLE1), ddf, client)
-    design = est.design
-    assert ds is None
+    results = fit(EXAMPLE1, ddf, client=client)
+    assert results.estimation is not None and results.data is None
+    design = results.estimation.design
     assert design.sample.size == design.y.size == design.fixed.X.shape[0] == 0
     assert design.n_rows == 1934
     assert [lv.codes.size for lv in design.levels.levels] == [0]
+    for call, what in [(results.predict, "predictions"), (results.margins, "margins")]:
+        with pytest.raises(StataError) as info:
+            call()
+        assert (info.value.rc, info.value.message) == (
+            321,
+            f"{what} after a fit on a cluster are not available: its rows stay in the "
+            "source data; fit the model in memory",
+        )
 
 
 @pytest.mark.parametrize(
