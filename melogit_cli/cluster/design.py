@@ -480,7 +480,7 @@ def build_on_cluster(spec: ModelSpec, schema: Dataset, passes: Passes) -> Cluste
     third = passes.run(groups_pass, rule, req)
     re_levels = _levels_of(third)
     re_cols = _re_columns(passes, rule, equations, re_infos, re_levels)
-    groups = _combined_groups([r["groups"] for r in third], len(level_names), req)
+    groups = _combined_groups([r["groups"] for r in third], len(level_names))
     levels, top_ids = _levels(equations, re_cols, level_names, level_eqs, groups, schema)
     weight_sum = sum(r["weight_sum"] for r in first) if not rule.kept else float("nan")
     if weight_type == "fweight" and rule.kept:
@@ -571,7 +571,7 @@ def _re_columns(passes: Passes, rule: Rule, equations: list, re_infos: list[list
     return out
 
 
-def _combined_groups(tables: list[Any], k: int, req: GroupRequest) -> Any:
+def _combined_groups(tables: list[Any], k: int) -> Any:
     """The partitions' group tables as one (a group may span partitions)."""
     import pandas as pd
 
@@ -583,7 +583,6 @@ def _combined_groups(tables: list[Any], k: int, req: GroupRequest) -> Any:
             aggs[c] = (c, "min")
         elif c.startswith(("wmax", "cmax")):
             aggs[c] = (c, "max")
-    del req
     return table.groupby(keys, sort=False).agg(**aggs).reset_index()
 
 
