@@ -1,6 +1,6 @@
 """The distributed fit at scale: 20,000,000 rows, random intercept, 7 points, from Parquet.
 
-    python benchmarks/cluster.py                 # generate (once), fit on 1 and 2 workers, in memory
+    python benchmarks/cluster.py                 # generate once; fit on 1, 2 workers, in memory
     python benchmarks/cluster.py --rows 2000000  # a smaller run of the same design
     python benchmarks/cluster.py --skip-memory   # without the in-memory comparison fit
 
@@ -63,27 +63,44 @@ def generate(rows: int, folder: Path, seed: int = 20261203) -> Path:
 
 def child(args: argparse.Namespace) -> None:
     """One fit, in this process; prints a JSON line with what it measured."""
-    from melogit_cli.api import fit
+    from melogit_cli.engine.events import Iteration, PhaseStart
+
+    marks: list[tuple[str, float]] = []
+
+    def sink(event: object) -> None:
+        if isinstance(event, PhaseStart):
+            marks.append((event.title, time.perf_counter()))
+        elif isinstance(event, Iteration):
+            marks.append(("iteration", time.perf_counter()))
 
     t0 = time.perf_counter()
     if args.workers == 0:
         import pandas as pd
 
+        from melogit_cli.api import as_dataset, parse
+        from melogit_cli.estimate import estimate
+
         frame = pd.read_parquet(args.data, columns=["y", "x1", "x2", "g"])
-        t_read = time.perf_counter() - t0
-        r = fit(COMMAND, frame)
-        total = time.perf_counter() - t0
-        out = {"workers": 0, "read_s": t_read, "total_s": total}
+        est = estimate(parse(COMMAND), as_dataset(frame), sink)
+        out: dict = {"workers": 0, "total_s": time.perf_counter() - t0}
     else:
-        import dask.dataframe as dd
         from dask.distributed import Client, LocalCluster
 
-        with LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, memory_limit=0
-        ) as cluster, Client(cluster) as client:
+        from melogit_cli.api import parse
+        from melogit_cli.cluster.run import fit_on_cluster
+
+        with (
+            LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             t_start = time.perf_counter()
-            frame = dd.read_parquet(args.data, columns=["y", "x1", "x2", "g"])
-            r = fit(COMMAND, frame, client=client)
+            est, _ = fit_on_cluster(parse(COMMAND), str(args.data), client, sink)
             total = time.perf_counter() - t_start
             peaks = client.run(_peak_mb)
             out = {
@@ -91,13 +108,28 @@ def child(args: argparse.Namespace) -> None:
                 "cluster_start_s": t_start - t0,
                 "total_s": total,
                 "worker_peak_mb": sorted(peaks.values()),
-                "partitions": int(frame.npartitions),
-                "timing": getattr(r, "timing", None),
             }
-    out["iterations"] = int(r.e.scalars["ic"])
-    out["ll"] = float(r.e.scalars["ll"])
+    e = est.eresults
+    out["iterations"] = int(e.scalars["ic"])
+    out["ll"] = float(e.scalars["ll"])
+    out.update(_phases(marks, t0 if args.workers == 0 else t_start))
     out["client_peak_mb"] = _peak_mb()
     print(json.dumps(out))
+
+
+def _phases(marks: list[tuple[str, float]], t0: float) -> dict:
+    """Seconds to the full model's phase (reading, design, buckets, start values) and
+    the median seconds per Newton iteration of the full model."""
+    full = [t for name, t in marks if name == "Fitting full model"]
+    if not full:
+        return {}
+    its = [t for name, t in marks if name == "iteration" and t >= full[0]]
+    steps = np.diff(its) if len(its) > 1 else np.array([np.nan])
+    return {
+        "setup_s": full[0] - t0,
+        "newton_s": (its[-1] - full[0]) if its else float("nan"),
+        "s_per_iteration": float(np.median(steps)),
+    }
 
 
 def _peak_mb() -> float:
