@@ -166,6 +166,32 @@ def main() -> None:
         results["runs"].append(res)
         print(json.dumps(res), flush=True)
         args.out.write_text(json.dumps(results, indent=2))
+    projection = project(results["runs"])
+    if projection:
+        results["projection_50"] = projection
+        args.out.write_text(json.dumps(results, indent=2))
+        print(json.dumps({"projection_50": projection}), flush=True)
+
+
+def project(runs: list[dict], workers: int = 50) -> dict | None:
+    """Seconds per Newton iteration on ``workers`` machines like this one: the in-memory
+    iteration's computation split ``workers`` ways, plus the round trips' overhead (one
+    worker's iteration minus the in-memory one) grown with the depth of the reduction
+    tree (1 + log2 of the workers).  Set-up (reading, design passes, buckets) is split
+    the same way, its part that did not shrink from 1 to 2 workers kept whole."""
+    by = {r["workers"]: r for r in runs}
+    if not {0, 1, 2} <= by.keys():
+        return None
+    compute = by[0]["s_per_iteration"]
+    overhead = max(by[1]["s_per_iteration"] - compute, 0.0)
+    depth = 1 + np.log2(workers)
+    setup_split = max(2 * (by[1]["setup_s"] - by[2]["setup_s"]), 0.0)
+    setup_fixed = max(by[1]["setup_s"] - setup_split, 0.0)
+    return {
+        "s_per_iteration": float(compute / workers + overhead * depth),
+        "setup_s": float(setup_fixed + setup_split / workers),
+        "assumed_overhead_s_per_iteration": float(overhead * depth),
+    }
 
 
 if __name__ == "__main__":
