@@ -16,12 +16,15 @@ Map (who owns what):
 - ``optimize/``: Newton-Raphson, the fixed-effects logit, Hessians as gradient differences.
 - ``quadrature/``: Gauss-Hermite rules, the two-level engine, the nested (tree) engine,
   and their per-cluster, per-node sums over rows in numpy (``rows``).
-- ``laplace/``: the joint sparse Laplace engine (likelihood, gradient, per-top-cluster
-  scores), the Laplace Newton objective every engine's Laplace fit uses (exact gradient,
-  differenced Hessian), and the two-level and nested engines' Laplace scores (weighted
-  fits only).
+- ``laplace/``: the joint sparse Laplace engine (every Laplace fit, weighted or not:
+  likelihood, gradient, per-top-cluster scores), the Laplace Newton objective (exact
+  gradient, differenced Hessian) and dense SPD factors.
+- ``start_iv``: ``startvalues(iv)``, variances from the fixed-effects logit's residuals.
 - ``shared/``: pieces the engines share: the safe Cholesky factor, the mode search and
   mean-variance adaptation.
 - ``compiled/``: numba loops of the per-cluster, per-node row sums, for large data (the
   nested engine's bottom units at their paths are clusters at nodes).
+
+A fit on a Dask cluster (``melogit_cli.cluster``) offers the same ``Engine`` protocol over
+buckets of top-level clusters kept on the workers.
 """
