@@ -77,28 +77,6 @@ def _run(
         f.result()
 
 
-def _elementwise(kernel: Callable, eta: np.ndarray) -> np.ndarray:
-    flat = np.ascontiguousarray(eta, dtype=float).ravel()
-    out = np.empty_like(flat)
-    _run(lambda i0, i1: kernel(flat, out, i0, i1), flat.size, flat.size)
-    return out.reshape(np.shape(eta))
-
-
-def row_loglik(eta: np.ndarray, y: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``w_i (y_i eta_ik - r_i log(1 + e^eta_ik))`` for an n x K ``eta`` and per-row
-    ``y``, ``r``, ``w``: one pass instead of five."""
-    eta = np.ascontiguousarray(eta, dtype=float)
-    out = np.empty_like(eta)
-    kernel = _compiled().row_loglik_rows
-    _run(lambda i0, i1: kernel(eta, y, r, w, out, i0, i1), len(eta), eta.size)
-    return out
-
-
-def expit(eta: np.ndarray) -> np.ndarray:
-    """The logistic function elementwise, any shape."""
-    return _elementwise(_compiled().expit_array, eta)
-
-
 def _over_clusters(loop: Callable, rows: Rows, u: np.ndarray, *arrays: np.ndarray) -> None:
     """Run ``loop(xb, Z, y, trials, weight, bounds, uT, *arrays, g0, g1)`` over ranges of
     clusters of about equal rows x nodes; ``uT`` is ``u`` node-last (G x q x K)."""

@@ -97,17 +97,6 @@ def expit_array(eta, out, i0, i1):
 
 
 @serial
-def row_loglik_rows(eta, y, r, w, out, i0, i1):
-    """``out[i, k] = w_i (y_i eta_ik - r_i log(1 + e^eta_ik))`` for rows ``i0:i1``."""
-    K = eta.shape[1]
-    for i in range(i0, i1):
-        yi, ri, wi = y[i], r[i], w[i]
-        for k in range(K):
-            e = eta[i, k]
-            out[i, k] = wi * (yi * e - ri * _softplus_parts(e)[0])
-
-
-@serial
 def _cluster_eta(xb, Z, uT, g, r0, r1, logistic):
     """``eta[(i - r0) K + k] = xb_i + Z_i u_gk`` for the rows of cluster g, and elementwise
     its logistic function (``logistic``) or ``log(1 + e^eta)``."""
