@@ -120,24 +120,12 @@ def keep_freed_memory_on_worker() -> bool:
     array of the engines is mapped afresh and faults page by page (the buckets' Newton
     derivatives ran 3-5 times slower than in memory).
     """
-    import ctypes
     import os
-    import sys
 
     from melogit_cli.engine import allocator
 
     own = {k for k in os.environ if k.startswith("MALLOC_")} == {"MALLOC_TRIM_THRESHOLD_"}
-    if not sys.platform.startswith("linux") or not own:
-        return allocator.keep_freed_memory()
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(allocator.M_MMAP_THRESHOLD, allocator.MMAP_THRESHOLD)) and bool(
-        mallopt(allocator.M_TRIM_THRESHOLD, allocator.TRIM_THRESHOLD)
-    )
+    return allocator.tune_malloc() if own else allocator.keep_freed_memory()
 
 
 def column_values(info: ColumnInfo, ds: Dataset) -> np.ndarray:
@@ -235,17 +223,7 @@ def one_pass(pe: PartitionEngine, beta: np.ndarray, theta: np.ndarray, state: An
     the posterior moments they give (as the engine's own adaptation pass)."""
     eng = pe.engine
     with np.errstate(all="ignore"):
-        if eng.layout == "clusters":
-            return eng._posterior_moments(beta, theta, state)
-        from melogit_cli.engine.quadrature.nested import NestedState
-        from melogit_cli.engine.shared.cholesky import safe_cholesky
-
-        res = eng.evaluate(beta, theta, state.locations, moments=True)
-        if res.moments is None or not np.isfinite(res.ll):
-            return res.ll, state
-        m = [mean for mean, _ in res.moments]
-        R = [safe_cholesky(cov) for _, cov in res.moments]
-        return res.ll, NestedState(eng._locations_from_u(theta, m, R), m, R)
+        return eng._posterior_moments(beta, theta, state)
 
 
 @guarded

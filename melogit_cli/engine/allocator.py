@@ -28,9 +28,14 @@ TRIM_THRESHOLD = 64 * 1024 * 1024  # free memory kept at the top of the heap
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc once per process; False where it does not apply (another
     C library or system, or the user set the allocator's environment variables)."""
-    if not sys.platform.startswith("linux"):
-        return False
     if any(key.startswith("MALLOC_") for key in os.environ):
+        return False
+    return tune_malloc()
+
+
+def tune_malloc() -> bool:
+    """Set glibc's mmap and trim thresholds (False where there is no glibc)."""
+    if not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -299,6 +299,18 @@ class NestedQuadrature(PlacedNodes):
             locs.append((m_l @ Ainv.T, np.einsum("ab,...bc->...ac", Ainv, R_l)))
         return locs
 
+    def _posterior_moments(
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
+    ) -> tuple[float, NestedState]:
+        """One adaptation pass: the log likelihood at the nodes of ``state`` and the nodes
+        moved to every unit's conditional posterior mean and SD there."""
+        res = self.evaluate(beta, theta, state.locations, moments=True)
+        if res.moments is None or not np.isfinite(res.ll):
+            return res.ll, state
+        m = [mean for mean, _ in res.moments]
+        R = [safe_cholesky(cov) for _, cov in res.moments]
+        return res.ll, NestedState(self._locations_from_u(theta, m, R), m, R)
+
     def adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState, floor: float | None
     ) -> tuple[float, NestedState]:
@@ -306,12 +318,7 @@ class NestedQuadrature(PlacedNodes):
         point, from the carried state or, when there is none, from the modes."""
 
         def one_pass(st: NestedState) -> tuple[float, NestedState]:
-            res = self.evaluate(beta, theta, st.locations, moments=True)
-            if res.moments is None or not np.isfinite(res.ll):
-                return res.ll, st
-            m = [mean for mean, _ in res.moments]
-            R = [safe_cholesky(cov) for _, cov in res.moments]
-            return res.ll, NestedState(self._locations_from_u(theta, m, R), m, R)
+            return self._posterior_moments(beta, theta, st)
 
         def from_modes() -> NestedState:
             m, R = self._mode_start(beta, theta, state)
