@@ -15,7 +15,7 @@ from melogit_cli.api import as_dataset, parse, run
 from melogit_cli.design.build import build_design
 from melogit_cli.engine.fit import Problem, make_model
 from melogit_cli.engine.protocol import Engine
-from melogit_cli.engine.registry import REGISTRY, select
+from melogit_cli.engine.registry import DISTRIBUTED, REGISTRY, select
 from melogit_cli.estimate import ARRAYS
 
 EX1 = "melogit c_use i.urban age i.children || district:"
@@ -44,10 +44,13 @@ def _parameters(function) -> list[tuple[str, object]]:
     return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
 
 
-@pytest.mark.parametrize("registration", REGISTRY, ids=lambda r: r.name)
+@pytest.mark.parametrize("registration", (*REGISTRY, DISTRIBUTED), ids=lambda r: r.name)
 def test_registered_engine_satisfies_protocol(registration):
-    """Every registered engine has the Protocol's methods with its signatures (the names,
-    kinds and order of the parameters; extra parameters only optional)."""
+    """Every registered engine (the cluster's too) has the Protocol's methods with its
+    signatures (the names, kinds and order of the parameters; extra parameters only
+    optional)."""
+    if registration is DISTRIBUTED:
+        pytest.importorskip("distributed")
     engine = registration.engine_class()
     assert engine.layout == registration.layout
     members = [m for m in Engine.__dict__ if not m.startswith("_") and callable(Engine.__dict__[m])]
