@@ -16,6 +16,9 @@ from melogit_cli.errors import OutputClosedError, StataError, print_error, repor
 DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
 
 
+NO_DATA = "no data: give --data FILE (.dta, .csv, Parquet, or a glob of CSV or Parquet parts)"
+
+
 def check_json_path(json_path: str, *inputs: str | None) -> None:
     """Before any work: ``json_path`` must be writable and must not be an input file."""
     from melogit_cli.files import check_writable, same_file
@@ -60,7 +63,7 @@ def run_command(
             return _run_prefixed(command, data, json_path, out)
         spec = parse(command)
         if data is None:
-            raise StataError("no data: give --data FILE (.dta or .csv)", 198)
+            raise StataError(NO_DATA, 198)
         if json_path:
             check_json_path(json_path, data)
         if distributed:
@@ -111,7 +114,7 @@ def _run_prefixed(command: str, data: str | None, json_path: str | None, out: Te
     from melogit_cli.interp.session import Output, Session
 
     if data is None:
-        raise StataError("no data: give --data FILE (.dta or .csv)", 198)
+        raise StataError(NO_DATA, 198)
     if json_path:
         check_json_path(json_path, data)
     session = Session(Output(out))
