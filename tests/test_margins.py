@@ -229,6 +229,17 @@ def test_at_legend_and_stored_results(session):
     assert session.r_matrices["b"].colnames == [f"{k}._at" for k in range(1, 6)]
     assert session.r_matrices["table"].rownames[:6] == ["b", "se", "z", "pvalue", "ll", "ul"]
     assert session.r_scalars["N"] == 1934
+    assert session.r_scalars["k_margins"] == 0  # no marginlist, five at() margins
+
+
+def test_k_margins_counts_the_terms_of_the_marginlist(session):
+    """r(k_margins) is the number of terms in the marginlist (Stata's margins help), not
+    the number of margins: urban#children has 8 margins and is one term."""
+    run(session, "margins urban#children")
+    assert session.r_scalars["k_margins"] == 1
+    assert len(session.r_matrices["b"].colnames) == 8
+    run(session, "margins urban children")
+    assert session.r_scalars["k_margins"] == 2
 
 
 def test_atmeans_legend(session):

@@ -104,7 +104,11 @@ def margins(session: Session, rest: str) -> None:
         "table": Matrix(_ROWS, names, res.table()),
         "error": Matrix(["r1"], names, res.error.reshape(1, -1)),
     }
-    session.r_scalars = {"N": float(res.N), "level": res.level, "k_margins": float(len(names))}
+    session.r_scalars = {
+        "N": float(res.N),
+        "level": res.level,
+        "k_margins": float(len(req.terms)),  # Stata: the terms of the marginlist
+    }
     session.r_macros = {"cmd": "margins", "title": res.title, "expression": res.expression,
                         "model_vce": res.vcetype, "vce": "delta"}
     if req.emptycells:
