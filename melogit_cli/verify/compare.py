@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from melogit_cli.errors import StataError
 from melogit_cli.verify.numbers import KINDS, Number
@@ -120,38 +120,18 @@ def compare(
         elif num.kind == "p" and last_chi2 is not None:
             extra += _p_extra(*last_chi2)
             last_chi2 = None
-        if mine is None:
-            out.append(
-                Comparison(
-                    num.line,
-                    num.label,
-                    num.kind,
-                    num.text,
-                    None,
-                    None,
-                    0,
-                    False,
-                    (num.start, num.end),
-                )
-            )
-            continue
-        allowed = max(num.unit, mine.unit) * (1 + 1e-6) + extra
-        a, b = num.value, mine.value
-        ok = (math.isnan(a) and math.isnan(b)) or abs(a - b) <= allowed
-        out.append(
-            Comparison(
-                num.line,
-                num.label,
-                num.kind,
-                num.text,
-                mine.text,
-                mine.line,
-                allowed,
-                ok,
-                (num.start, num.end),
-                (mine.start, mine.end),
-            )
+        found = Comparison(
+            num.line, num.label, num.kind, num.text, None, None, 0, False, (num.start, num.end)
         )
+        if mine is not None:
+            allowed = max(num.unit, mine.unit) * (1 + 1e-6) + extra
+            a, b = num.value, mine.value
+            ok = (math.isnan(a) and math.isnan(b)) or abs(a - b) <= allowed
+            found = replace(
+                found, ours=mine.text, our_line=mine.line, allowed=allowed, ok=ok,
+                our_span=(mine.start, mine.end),
+            )
+        out.append(found)
     return out
 
 
