@@ -9,10 +9,8 @@ from melogit_cli.interp.parse import Body, Option, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.interp.variables import select_rows
-from melogit_cli.results.eresults import Matrix
 
 _EFFECTS = ("dydx", "eyex", "dyex", "eydx")
-_ROWS = ["b", "se", "z", "pvalue", "ll", "ul", "df", "crit", "eform"]
 
 
 def _arg(opt: Option) -> str:
@@ -97,13 +95,7 @@ def margins(session: Session, rest: str) -> None:
     session.out.lines(margins_lines(res))
     session.margins = res
     session.clear_r()
-    names = res.colnames
-    session.r_matrices = {
-        "b": Matrix(["y1"], names, res.b.reshape(1, -1)),
-        "V": Matrix(names, names, 0.5 * (res.V + res.V.T)),
-        "table": Matrix(_ROWS, names, res.table()),
-        "error": Matrix(["r1"], names, res.error.reshape(1, -1)),
-    }
+    session.r_matrices = res.matrices(table=True)
     session.r_scalars = {
         "N": float(res.N),
         "level": res.level,

@@ -27,7 +27,7 @@ import numpy as np
 from melogit_cli.design.factors import Part
 from melogit_cli.errors import StataError, variable_not_found
 from melogit_cli.results.eresults import EResults, Matrix
-from melogit_cli.results.rtable import critical_value
+from melogit_cli.results.rtable import ROWS, critical_value
 from melogit_cli.results.varcomp import check_level
 from melogit_cli.special import expit, ndtr
 
@@ -401,6 +401,18 @@ class MarginsResult:
         out = np.vstack([self.b, se, z, p, ll, ul, np.full(k, np.nan), np.full(k, crit),
                          np.zeros(k)])
         out[1:6, sorted(self.not_estimable)] = np.nan
+        return out
+
+    def matrices(self, table: bool = False) -> dict[str, Matrix]:
+        """r(b), r(V) (exactly symmetric), r(table) when ``table``, and r(error)."""
+        names = self.colnames
+        out = {
+            "b": Matrix(["y1"], names, self.b.reshape(1, -1)),
+            "V": Matrix(names, names, 0.5 * (self.V + self.V.T)),
+        }
+        if table:
+            out["table"] = Matrix(ROWS, names, self.table())
+        out["error"] = Matrix(["r1"], names, self.error.reshape(1, -1))
         return out
 
     @property
@@ -885,11 +897,8 @@ def margins(e: EResults, design: object, sample: Sample, request: MarginsRequest
 
 def posted(res: MarginsResult, cmdline: str = "margins") -> EResults:
     """``margins, post``: the margins as e(b) and e(V)."""
-    names = res.colnames
     e = EResults()
-    e.matrices["b"] = Matrix(["y1"], names, res.b.reshape(1, -1))
-    e.matrices["V"] = Matrix(names, names, 0.5 * (res.V + res.V.T))  # exactly symmetric
-    e.matrices["error"] = Matrix(["r1"], names, res.error.reshape(1, -1))
+    e.matrices.update(res.matrices())
     e.scalars["N"] = float(res.N)
     e.macros.update({"cmd": "margins", "title": res.title, "cmdline": cmdline,
                      "expression": res.expression, "vcetype": "Delta-method",
