@@ -142,13 +142,13 @@ def _moment_block(
     ``sum(B_k * (S C_l S'))`` with ``S = sum u_i v_i'``, less the pairs ``i = k``."""
     P = Ua[:, :, None] * Ub[:, None, :]  # n x qa x qb
     S = _group_sums(cells, P)
+    qb = [np.einsum("na,ab,nb->n", Ub, C, Ub) for C in basis_b]
     out = np.empty((len(basis_a), len(basis_b)))
     for k, B in enumerate(basis_a):
         qa = np.einsum("na,ab,nb->n", Ua, B, Ua)
         for m, C in enumerate(basis_b):
-            qb = np.einsum("na,ab,nb->n", Ub, C, Ub)
             whole = np.einsum("ab,gac,cd,gbd->", B, S, C, S)
-            out[k, m] = whole - float(qa @ qb)
+            out[k, m] = whole - float(qa @ qb[m])
     return out
 
 
