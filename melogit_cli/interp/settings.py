@@ -180,7 +180,7 @@ def find(word: str) -> Setting | None:
 
 def apply_set(session: Session, rest: str) -> None:
     """``set NAME value [, permanently]``."""
-    text, comma, opts = rest.partition(",")
+    text, _, opts = rest.partition(",")
     for word in opts.split():
         if not (len(word) >= 4 and "permanently".startswith(word)):
             raise option_not_allowed(word)
