@@ -20,7 +20,7 @@ from melogit_cli.engine.laplace.objective import LaplaceObjective
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.optimize.constraints import ConstrainedObjective, LinearConstraints
 from melogit_cli.engine.optimize.differences import secant_update
-from melogit_cli.engine.optimize.logit import LogitObjective, fit_logit
+from melogit_cli.engine.optimize.logit import LogitObjective
 from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
 from melogit_cli.engine.protocol import Engine, Objective
 from melogit_cli.engine.registry import engine_for
@@ -388,15 +388,21 @@ def _fit_fixed_effects(
     # technique() and the display options apply to the full model only, as in Stata
     default = Settings()
     fe_settings = replace(settings, technique=default.technique, display=default.display)
-    kept_elsewhere = getattr(d, "logit_objective", None)  # arrays on a cluster sum their own
-    if kept_elsewhere is not None:
-        obj = kept_elsewhere()
-        res = maximize(obj, obj.irls_start(), fe_settings, sink)
-    else:
-        res = fit_logit(d.y, d.trials, d.X, d.offset, row_weight, fe_settings, sink)
+    obj = _logit_objective(d, row_weight)
+    res = maximize(obj, obj.irls_start(), fe_settings, sink)
     if not res.converged:
         sink(Message("note: the fixed-effects model did not converge"))
     return res
+
+
+def _logit_objective(d: Any, row_weight: np.ndarray, constant_only: bool = False) -> Any:
+    """The fixed-effects logit objective of the arrays (``constant_only``: of a constant
+    alone); arrays on a cluster sum their own."""
+    kept_elsewhere = getattr(d, "logit_objective", None)
+    if kept_elsewhere is not None:
+        return kept_elsewhere(constant_only=constant_only)
+    X = np.ones((len(d.y), 1)) if constant_only else d.X
+    return LogitObjective(d.y, d.trials, X, d.offset, row_weight)
 
 
 def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray:
@@ -404,11 +410,7 @@ def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray
     p = d.X.shape[1]
     beta = np.zeros(p)
     if problem.has_constant:
-        kept_elsewhere = getattr(d, "logit_objective", None)
-        if kept_elsewhere is not None:
-            obj = kept_elsewhere(constant_only=True)
-        else:
-            obj = LogitObjective(d.y, d.trials, np.ones((len(d.y), 1)), d.offset, row_weight)
+        obj = _logit_objective(d, row_weight, constant_only=True)
         res = maximize(obj, obj.irls_start(), Settings())
         beta[-1] = res.x[0]
     return beta
