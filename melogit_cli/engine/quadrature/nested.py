@@ -167,9 +167,12 @@ class NestedQuadrature(PlacedNodes):
             total += self._chunk(beta, facs, locs, ch, mom, out, hess)
         return PassResult(total + self.constant, mom, out, hess)
 
-    def chunk_posterior(self, beta: np.ndarray, facs, locs: Locations, ch: Chunk) -> ChunkPosterior:
+    def chunk_posterior(
+        self, beta: np.ndarray, facs, locs: Locations, ch: Chunk, arrays: rows.Rows | None = None
+    ) -> ChunkPosterior:
         """Integrate one chunk bottom-up at the nodes ``locs``: each unit's conditional
-        posterior weights over its own nodes, and the top-level log integrals."""
+        posterior weights over its own nodes, and the top-level log integrals
+        (``arrays``: the chunk's rows, when already formed)."""
         d, L = self.data, self.L
         V, LW = [], []
         for lv in range(L):
@@ -190,7 +193,9 @@ class NestedQuadrature(PlacedNodes):
             V.append(v.reshape(v.shape[0], self.M[lv], q))
             LW.append(lw)
         paths, U = self._paths(facs, V, ch)
-        S = self._rows.node_loglik(self._row_arrays(beta, ch), U)
+        if arrays is None:
+            arrays = self._row_arrays(beta, ch)
+        S = self._rows.node_loglik(arrays, U)
         post: list[np.ndarray] = [np.empty(0)] * L
         for lv in reversed(range(L)):
             g = S.shape[0]
@@ -231,7 +236,8 @@ class NestedQuadrature(PlacedNodes):
 
     def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
         d, L = self.data, self.L
-        V, post, paths, U, lse = self.chunk_posterior(beta, facs, locs, ch)
+        arrays = self._row_arrays(beta, ch)
+        V, post, paths, U, lse = self.chunk_posterior(beta, facs, locs, ch, arrays)
         top = lse[:, 0]
         w0 = d.unit_weight[0][ch.g0 : ch.g1]
         if mom is not None:
@@ -243,11 +249,12 @@ class NestedQuadrature(PlacedNodes):
                 mom[lv][0][ch.units[lv]] = mean
                 mom[lv][1][ch.units[lv]] = np.einsum("gmk,gmka,gmkb->gmab", post[lv], dev, dev)
         if out is not None or hess is not None:
-            self._chunk_derivatives(beta, facs, ch, post, paths, U, out, hess)
+            self._chunk_derivatives(arrays, facs, ch, post, paths, U, out, hess)
         return float(w0 @ top)
 
-    def _chunk_derivatives(self, beta, facs, ch: Chunk, post, paths, U, out, hess) -> None:
-        """The chunk's top-level unit scores into ``out`` and its Hessian into ``hess``."""
+    def _chunk_derivatives(self, arrays, facs, ch: Chunk, post, paths, U, out, hess) -> None:
+        """The chunk's top-level unit scores into ``out`` and its Hessian into ``hess``
+        (``arrays``: the chunk's rows)."""
         d, bottom = self.data, ch.units[-1]
         cums = [post[0].reshape(-1, self.M[0])]  # path weights, with the weights below the top
         for lv in range(1, self.L):
@@ -255,7 +262,6 @@ class NestedQuadrature(PlacedNodes):
             wl = d.unit_weight[lv][ch.units[lv]][:, None, None]
             cums.append((cums[-1][par][:, :, None] * wl * post[lv]).reshape(-1, self.M[lv]))
         w0 = d.unit_weight[0][ch.g0 : ch.g1]
-        arrays = self._row_arrays(beta, ch)
         top_weight = w0[self.bottom_unit[0][bottom] - ch.g0, None]
         sums = self._rows.node_sums(arrays, U, cums[-1] * top_weight)
         # d u / d theta along every path: the theta columns of d eta / d psi are Z times these
