@@ -93,10 +93,10 @@ class PlacedNodes:
         """Log likelihood at (beta, theta), placing the nodes first for adaptive methods
         (a line search's trial point far below ``floor`` is not adapted to the end)."""
         engine: Any = self
-        adaptation = self.integration.adaptation
-        if adaptation == "mean-variance":
+        placement = self.integration.adaptation
+        if placement == "mean-variance":
             return engine.adapt_mean_variance(beta, theta, state, floor)
-        if adaptation == "none":
+        if placement == "none":
             state = engine.prior_state(theta)
         else:
             state = engine.mode_curvature_state(beta, theta, state)
