@@ -143,9 +143,10 @@ class CrossedLaplace:
         copies = data.copies()
         # eliminate the largest term first; the others are the Schur complement's effects
         # (weighted, nested: the levels from the lowest up)
-        first = int(np.argmax([t.size for t in terms]))
-        self.order = [first] + [k for k in range(len(terms)) if k != first]
-        if copies is not None:
+        if copies is None:
+            first = int(np.argmax([t.size for t in terms]))
+            self.order = [first] + [k for k in range(len(terms)) if k != first]
+        else:
             self.order = list(reversed(range(len(terms))))
         self.terms = [terms[k] for k in self.order]
         t1 = self.terms[0]
