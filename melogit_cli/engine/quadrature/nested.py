@@ -109,7 +109,7 @@ class NestedQuadrature(PlacedNodes):
         self.rules: list[Rule] = [normal_rule(self.points, q) for q in self.dims]
         self.K = [r.size for r in self.rules]
         self.M = list(np.cumprod(self.K).astype(int))
-        self._rows = kernels if kernels.use_kernels(len(data.y), self.M[-1]) else rows
+        self._sums = kernels if kernels.use_kernels(len(data.y), self.M[-1]) else rows
         self.Mp = [1] + self.M[:-1]
         self.slices = cov.theta_slices()
         self.tree = Tree(data, self.dims)
@@ -195,7 +195,7 @@ class NestedQuadrature(PlacedNodes):
         paths, U = self._paths(facs, V, ch)
         if arrays is None:
             arrays = self._row_arrays(beta, ch)
-        S = self._rows.node_loglik(arrays, U)
+        S = self._sums.node_loglik(arrays, U)
         post: list[np.ndarray] = [np.empty(0)] * L
         for lv in reversed(range(L)):
             g = S.shape[0]
@@ -263,7 +263,7 @@ class NestedQuadrature(PlacedNodes):
             cums.append((cums[-1][par][:, :, None] * wl * post[lv]).reshape(-1, self.M[lv]))
         w0 = d.unit_weight[0][ch.g0 : ch.g1]
         top_weight = w0[self.bottom_unit[0][bottom] - ch.g0, None]
-        sums = self._rows.node_sums(arrays, U, cums[-1] * top_weight)
+        sums = self._sums.node_sums(arrays, U, cums[-1] * top_weight)
         # d u / d theta along every path: the theta columns of d eta / d psi are Z times these
         D = np.zeros(paths.shape + (self.T,))
         for lv, s in enumerate(self.slices):
