@@ -453,6 +453,7 @@ def _line_search(
     names = show.names if show is not None and len(show.names) == len(x) else ()
     full = show is not None and show.trace
     shown = show.shown if show is not None else (lambda v: v)
+    start = shown(x)
     for halvings in range(max_halvings):
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
@@ -461,15 +462,16 @@ def _line_search(
             note = "(initial step good)" if good else "(initial step bad)"
             sink(Detail("value", value=value, text=note, full=True))
         else:
+            at = shown(trial)
             sink(
                 Detail(
                     "halving",
                     number=halvings,
                     value=value,
-                    vector=tuple(shown(trial)),
+                    vector=tuple(at),
                     names=names,
                     full=full,
-                    length=float(np.linalg.norm(shown(trial) - shown(x))),
+                    length=float(np.linalg.norm(at - start)),
                 )
             )
         if good:
