@@ -323,9 +323,6 @@ class NestedQuadrature(PlacedNodes):
         """Move every unit's nodes to its conditional posterior mean and SD, to a fixed
         point, from the carried state or, when there is none, from the modes."""
 
-        def one_pass(st: NestedState) -> tuple[float, NestedState]:
-            return self._posterior_moments(beta, theta, st)
-
         def from_modes() -> NestedState:
             m, R = self._mode_start(beta, theta, state)
             return NestedState(self._locations_from_u(theta, m, R), m, R)
@@ -335,7 +332,7 @@ class NestedQuadrature(PlacedNodes):
             locations = self._locations_from_u(theta, state.m, state.R)
             carried = NestedState(locations, state.m, state.R)
         return adaptation.adapt(
-            one_pass,
+            lambda st: self._posterior_moments(beta, theta, st),
             carried,
             from_modes,
             floor=floor,
