@@ -25,7 +25,7 @@ import numpy as np
 from melogit_cli.cluster import partition as part
 from melogit_cli.engine.integration import Integration
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
-from melogit_cli.engine.optimize.newton import finite, infeasible
+from melogit_cli.engine.optimize.logit import irls_solution
 from melogit_cli.engine.protocol import Objective
 from melogit_cli.engine.quadrature.twolevel import Evaluation
 from melogit_cli.engine.shared import adaptation
@@ -212,8 +212,4 @@ class DistributedLogit:
 
     def irls_start(self) -> np.ndarray:
         d = self.data
-        lhs, rhs = d.total(d.map(part.logit_irls, self.constant_only))
-        if not finite(lhs, rhs):
-            raise infeasible(0)
-        b, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
-        return b
+        return irls_solution(*d.total(d.map(part.logit_irls, self.constant_only)))

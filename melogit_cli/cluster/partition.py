@@ -284,14 +284,8 @@ def logit_derivatives(pe: PartitionEngine, b: np.ndarray, constant_only: bool) -
 @guarded
 def logit_irls(pe: PartitionEngine, constant_only: bool) -> tuple:
     """This bucket's share of the IRLS start's normal equations (``LogitObjective``'s)."""
-    obj = pe.logit(constant_only)
     with np.errstate(all="ignore"):
-        p = (obj.y + 0.5) / (obj.trials + 1.0)
-        eta = np.log(p / (1 - p))
-        W = obj.weight * obj.trials * p * (1 - p)
-        z = eta - obj.offset + (obj.y - obj.trials * p) / (obj.trials * p * (1 - p))
-        XtW = obj.X.T * W
-        return XtW @ obj.X, XtW @ z
+        return pe.logit(constant_only).irls_equations()
 
 
 def item(pair: tuple, i: int) -> Any:

@@ -50,17 +50,25 @@ class LogitObjective:
 
     def irls_start(self) -> np.ndarray:
         """One IRLS step from ``mu = (y + 1/2) / (r + 1)``, as glm starts."""
+        return irls_solution(*self.irls_equations())
+
+    def irls_equations(self) -> tuple[np.ndarray, np.ndarray]:
+        """The IRLS step's normal equations ``X'WX b = X'Wz``: sums over the rows."""
         p = (self.y + 0.5) / (self.trials + 1.0)
         eta = np.log(p / (1 - p))
         W = self.weight * self.trials * p * (1 - p)
         z = eta - self.offset + (self.y - self.trials * p) / (self.trials * p * (1 - p))
         with np.errstate(over="ignore", invalid="ignore"):
             XtW = self.X.T * W
-            lhs, rhs = XtW @ self.X, XtW @ z
-        if not finite(lhs, rhs):  # covariates or weights whose information overflows
-            raise infeasible(0)
-        b, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
-        return b
+            return XtW @ self.X, XtW @ z
+
+
+def irls_solution(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The IRLS step from its normal equations."""
+    if not finite(lhs, rhs):  # covariates or weights whose information overflows
+        raise infeasible(0)
+    b, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
+    return b
 
 
 def fit_logit(
