@@ -366,7 +366,6 @@ class ClusterDesign:
 
     design: Design
     rule: Rule
-    offsets: list[int]
     top_ids: np.ndarray
     equations: list[REEquation]  # named in full, Stata's constants rule applied
     re_columns: list[list[ColumnInfo]]
@@ -409,7 +408,7 @@ def build_on_cluster(spec: ModelSpec, schema: Dataset, passes: Passes) -> Cluste
     if spec.in_range is not None:
         lengths = passes.lengths()
         total = int(sum(lengths))
-        offsets = [int(v) for v in np.cumsum([0] + lengths[:-1])]
+        offsets = _starts(lengths)
     # the errors the in-memory code raises before reading any value
     apply_if_in(spec, schema, 0, total)
     names = model_variables(spec, schema, depvar)
@@ -417,10 +416,8 @@ def build_on_cluster(spec: ModelSpec, schema: Dataset, passes: Passes) -> Cluste
     rule = Rule(spec, names, offsets, total)
     infos = resolve_terms(spec.fixed, schema)
     first = passes.run(sample_pass, rule, factor_variables(infos))
-    if offsets is None:
-        lengths = [r["length"] for r in first]
-        offsets = [int(v) for v in np.cumsum([0] + lengths[:-1])]
-        rule.offsets = offsets
+    if rule.offsets is None:
+        rule.offsets = _starts([r["length"] for r in first])
     if sum(r["complete"] for r in first) == 0:
         raise no_observations()
     family, binomial_text = family_of(spec, names)
@@ -508,8 +505,13 @@ def build_on_cluster(spec: ModelSpec, schema: Dataset, passes: Passes) -> Cluste
         if clustvar else None,
     )
     return ClusterDesign(
-        design, rule, offsets, top_ids, equations, [c.columns for c in re_cols]
+        design, rule, top_ids, equations, [c.columns for c in re_cols]
     )
+
+
+def _starts(lengths: list[int]) -> list[int]:
+    """The first row of each partition."""
+    return [int(v) for v in np.cumsum([0] + lengths[:-1])]
 
 
 def _built(passes: Passes, rule: Rule, infos: list[TermInfo],

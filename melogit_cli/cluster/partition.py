@@ -18,6 +18,7 @@ import numpy as np
 
 from melogit_cli.data.columns import Columns
 from melogit_cli.data.dataset import Dataset
+from melogit_cli.design.build import outcome_and_trials
 from melogit_cli.design.factors import ColumnInfo, REColumns
 from melogit_cli.design.levels import build_levels
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
@@ -40,8 +41,8 @@ class Plan:
     """What a worker needs to turn rows of the source into the engine's arrays: the
     estimation sample and the design's columns, as the client's design fixed them."""
 
-    offsets: list[int]  # first source row of each source partition
-    rule: Any  # the estimation sample's rows of a partition (cluster.design.Rule)
+    rule: Any  # the estimation sample's rows of a partition, the model's variables and the
+    # first source row of each partition (cluster.design.Rule)
     top: str  # the top level's variable ("_all": one cluster)
     top_ids: np.ndarray  # sorted distinct top-level ids in the sample
     buckets: int
@@ -49,11 +50,7 @@ class Plan:
     method: str
     points: int
     cov: LevelCovariance | NestedCovariance
-    depvar: str
-    binomial: str | float | None  # trials variable, number, or None (Bernoulli)
-    weight_expr: Any  # the [weight=exp] expression, or None
     fixed: list[ColumnInfo]  # the estimated columns, in order (``_cons`` last)
-    offset_var: str
     equations: list[REEquation]
     re_columns: list[list[ColumnInfo]] = field(default_factory=list)
 
@@ -89,7 +86,7 @@ def split(frame: Any, part: int, plan: Plan) -> tuple[dict[str, np.ndarray], ...
     (the cluster's rank among all ids, modulo the number of buckets)."""
     ds = _as_dataset(frame)
     n = ds.nobs
-    rows = plan.offsets[part] + np.arange(n)
+    rows = plan.rule.offsets[part] + np.arange(n)
     keep = plan.rule.rows(ds, part)
     columns = {v: ds.frame[v].to_numpy()[keep] for v in ds.varnames}
     columns[ROW] = rows[keep]
@@ -154,20 +151,17 @@ class PartitionEngine:
         from melogit_cli.estimate import cluster_arrays, nested_arrays
 
         n = ds.nobs
-        y_all = ds.frame[plan.depvar].to_numpy(dtype=float)
-        if plan.binomial is None:
-            trials, y = np.ones(n), (y_all != 0).astype(float)
-        elif isinstance(plan.binomial, str):
-            trials, y = ds.frame[plan.binomial].to_numpy(dtype=float), y_all
-        else:
-            trials, y = np.full(n, float(plan.binomial)), y_all
+        spec, names = plan.rule.spec, plan.rule.names
+        rows = np.ones(n, dtype=bool)
+        y, trials = outcome_and_trials(spec, names, ds, rows)
         obs_weight = np.ones(n)
-        if plan.weight_expr is not None:
+        if spec.weight is not None:
             from melogit_cli.data.evaluate import evaluate
 
-            obs_weight = np.asarray(evaluate(plan.weight_expr, ds), dtype=float)
-        offset = ds.frame[plan.offset_var].to_numpy(dtype=float) if plan.offset_var else np.zeros(n)
-        rows = np.ones(n, dtype=bool)
+            obs_weight = np.asarray(evaluate(spec.weight.expr, ds), dtype=float)
+        offset = (
+            ds.frame[names.offset_var].to_numpy(dtype=float) if names.offset_var else np.zeros(n)
+        )
         re_cols = [
             REColumns(Z=_matrix(infos, ds), columns=infos, terms=[], rows=rows)
             for infos in plan.re_columns

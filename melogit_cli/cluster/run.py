@@ -194,9 +194,7 @@ def distribute(
         levels[0].n_groups,
         max(BUCKETS_PER_WORKER * n_workers, math.ceil(design.n_rows / ROWS_PER_BUCKET)),
     )
-    binomial = spec.options.binomial
     plan = Plan(
-        offsets=cd.offsets,
         rule=cd.rule,
         top=top,
         top_ids=cd.top_ids if top != "_all" else np.zeros(0),
@@ -205,11 +203,7 @@ def distribute(
         method=computed.method,
         points=computed.points,
         cov=cov,
-        depvar=design.depvar,
-        binomial=design.binomial_text if isinstance(binomial, str) else binomial,
-        weight_expr=spec.weight.expr if spec.weight is not None else None,
         fixed=[c for c, k in zip(design.fixed.columns, design.fixed.keep, strict=True) if k],
-        offset_var=design.offset_var,
         equations=cd.equations,
         re_columns=cd.re_columns,
     )
