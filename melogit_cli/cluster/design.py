@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from melogit_cli.cluster.partition import column_values, guarded
+from melogit_cli.cluster.partition import _ids, column_values, guarded
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import (
     Design,
@@ -53,6 +53,7 @@ from melogit_cli.design.factors import (
     TermInfo,
     _check_types,
     built_from,
+    collinear_in,
     factor_variables,
     fixed_columns,
     layout,
@@ -67,7 +68,7 @@ from melogit_cli.design.levels import (
     level_weight,
     raise_bad_level_weights,
 )
-from melogit_cli.design.perfect import check_outcome_counts, perfect_predictors
+from melogit_cli.design.perfect import _ranges, check_outcome_counts, perfect_predictors
 from melogit_cli.design.sample import apply_if_in
 from melogit_cli.errors import StataError, no_observations
 from melogit_cli.syntax.spec import ModelSpec, REEquation
@@ -159,7 +160,7 @@ def columns_pass(frame: Any, part: int, rule: Rule, columns: list[ColumnInfo],
     return {
         "cross": Cross.of(x),
         "cells": _cell_counts(columns, sub),
-        "ranges": _ranges(x, success),
+        "ranges": _ranges(x, np.ones(len(success), dtype=bool), success),
         "successes": int(success.sum()),
         "n": int(rows.sum()),
     }
@@ -189,18 +190,6 @@ def _cell_counts(columns: list[ColumnInfo], ds: Dataset) -> np.ndarray:
                 hit &= ds.frame[p.var].to_numpy(dtype=float) == p.level
         out[j] = int(hit.sum())
     return out
-
-
-def _ranges(x: np.ndarray, success: np.ndarray) -> np.ndarray:
-    s, f = success[:, None], ~success[:, None]
-    return np.vstack(
-        [
-            np.min(x, axis=0, where=s, initial=np.inf),
-            np.max(x, axis=0, where=s, initial=-np.inf),
-            np.min(x, axis=0, where=f, initial=np.inf),
-            np.max(x, axis=0, where=f, initial=-np.inf),
-        ]
-    )
 
 
 @dataclass
@@ -251,11 +240,6 @@ def groups_pass(frame: Any, part: int, rule: Rule, req: GroupRequest) -> dict:
             for v in _numeric(ds, req.factors)
         },
     }
-
-
-def _ids(ds: Dataset, name: str) -> np.ndarray:
-    col = ds.frame[name].to_numpy()
-    return col.astype(str).astype(object) if ds.is_string(name) else col.astype(float)
 
 
 @guarded
@@ -327,8 +311,6 @@ class ClusterSample:
         return self.stats["successes"], self.stats["n"] - self.stats["successes"]
 
     def collinear(self, candidates: np.ndarray, constant: bool) -> np.ndarray:
-        from melogit_cli.design.factors import collinear_in
-
         return collinear_in(self.stats["cross"], candidates, constant)
 
     def keep_equal(self, column: int, value: float) -> int:
