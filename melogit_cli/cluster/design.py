@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from melogit_cli.cluster.faults import remote_errors
 from melogit_cli.cluster.partition import _ids, column_values, guarded
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import (
@@ -102,12 +103,16 @@ class Rule:
 
     def rows(self, ds: Dataset, part: int) -> np.ndarray:
         """The partition's rows in the estimation sample."""
+        return self.sample(ds, part)[0]
+
+    def sample(self, ds: Dataset, part: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The partition's rows in the estimation sample, and the weights' values."""
         rows, weights = self.complete(ds, part)
         if weights is not None:
             rows &= weights != 0
         for info, value in self.kept:
             rows &= column_values(info, ds) == value
-        return rows
+        return rows, weights
 
 
 def _dataset(frame: Any) -> Dataset:
@@ -280,19 +285,15 @@ class Passes:
 
         shared = [dask.delayed(a, pure=False) for a in args]
         tasks = [dask.delayed(fn, pure=False)(p, i, *shared) for i, p in enumerate(self.parts)]
-        from melogit_cli.cluster.faults import remote_errors
-
         with remote_errors(), self.reading():
             return self.client.gather(self.client.compute(tasks))
 
     def lengths(self) -> list[int]:
-        import dask
+        return self.run(_length)
 
-        from melogit_cli.cluster.faults import remote_errors
 
-        tasks = [dask.delayed(len)(p) for p in self.parts]
-        with remote_errors(), self.reading():
-            return self.client.gather(self.client.compute(tasks))
+def _length(frame: Any, part: int) -> int:
+    return len(frame)
 
 
 class ClusterSample:
@@ -647,8 +648,7 @@ def _robust(table: Any, missing: bool, clustvar: str) -> Any:
 @guarded
 def _weight_pass(frame: Any, part: int, rule: Rule) -> float:
     ds = _dataset(frame)
-    rows = rule.rows(ds, part)
-    _, weights = rule.complete(ds, part)
+    rows, weights = rule.sample(ds, part)
     return float(weights[rows].sum()) if weights is not None else float(rows.sum())
 
 
