@@ -50,6 +50,7 @@ from melogit_cli.design.factors import (
     Built,
     ColumnInfo,
     Cross,
+    Layout,
     LevelCounts,
     TermInfo,
     _check_types,
@@ -500,19 +501,23 @@ def _starts(lengths: list[int]) -> list[int]:
 def _built(passes: Passes, rule: Rule, infos: list[TermInfo],
            levels: dict[str, LevelCounts], constant: bool) -> tuple[Built, dict]:
     """The fixed-effects cells (pass 1's levels) and their statistics (pass 2)."""
-    found = {v: levels[v].levels(v) if v in levels else _no_levels() for v in
-             factor_variables(infos)}
-    lay = layout(infos, found, constant)
-    columns = list(lay.columns) + ([ColumnInfo(-1, ())] if constant else [])
-    zero = np.array(list(lay.base) + [False] * int(constant), dtype=bool)
+    lay, columns, zero = _cells(infos, levels, constant)
     stats = columns_stats(passes, rule, columns, zero)
     counts = stats["cells"][: len(lay.columns)]
     built = built_from(lay, counts, constant, np.zeros((0, len(columns))))
     return built, stats
 
 
-def _no_levels() -> Any:
-    return LevelCounts(np.zeros(0), np.zeros(0, dtype=np.int64), False, False).levels("")
+def _cells(infos: list[TermInfo], levels: dict[str, LevelCounts],
+           constant: bool) -> tuple[Layout, list[ColumnInfo], np.ndarray]:
+    """The cells of ``infos`` given the passes' factor levels: their layout, the columns
+    with the constant, and which columns are zero (base columns, as in memory)."""
+    none = LevelCounts(np.zeros(0), np.zeros(0, dtype=np.int64), False, False)
+    found = {v: levels.get(v, none).levels(v) for v in factor_variables(infos)}
+    lay = layout(infos, found, constant)
+    columns = list(lay.columns) + ([ColumnInfo(-1, ())] if constant else [])
+    zero = np.array(list(lay.base) + [False] * int(constant), dtype=bool)
+    return lay, columns, zero
 
 
 def _kept_columns(built: Built, drop_empty: bool) -> np.ndarray:
@@ -532,13 +537,10 @@ def _re_columns(passes: Passes, rule: Rule, equations: list, re_infos: list[list
     """Each random-effects varlist's columns, as expand_re_terms decides them."""
     lays, all_cols, zeros = [], [], []
     for eq, infos in zip(equations, re_infos, strict=True):
-        found = {v: levels[v].levels(v) if v in levels else _no_levels()
-                 for v in factor_variables(infos)}
-        constant = not eq.noconstant
-        lay = layout(infos, found, constant)
+        lay, cols, zero = _cells(infos, levels, not eq.noconstant)
         lays.append(lay)
-        all_cols.append(list(lay.columns) + ([ColumnInfo(-1, ())] if constant else []))
-        zeros.append(np.array(list(lay.base) + [False] * int(constant), dtype=bool))
+        all_cols.append(cols)
+        zeros.append(zero)
     stats: list[tuple[Cross, np.ndarray]] | None = None
     if any(lay.columns for lay in lays):
         per_part = passes.run(re_pass, rule, all_cols, zeros)
