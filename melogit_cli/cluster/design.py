@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from melogit_cli.cluster.faults import remote_errors
-from melogit_cli.cluster.partition import _ids, column_values, guarded
+from melogit_cli.cluster.partition import _as_dataset, _ids, column_values, guarded
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.design.build import (
     Design,
@@ -116,12 +116,6 @@ class Rule:
         return rows, weights
 
 
-def _dataset(frame: Any) -> Dataset:
-    from melogit_cli.data.loaders import load_frame
-
-    return load_frame(frame)
-
-
 def _numeric(ds: Dataset, names: list[str]) -> list[str]:
     return [v for v in names if v in ds.varnames and not ds.is_string(v)]
 
@@ -130,7 +124,7 @@ def _numeric(ds: Dataset, names: list[str]) -> list[str]:
 def sample_pass(frame: Any, part: int, rule: Rule, factors: list[str]) -> dict:
     """Pass 1 on one partition: its length, the sample's counts and checks, and the
     levels of each factor variable in the sample."""
-    ds = _dataset(frame)
+    ds = _as_dataset(frame)
     spec = rule.spec
     rows, weights = rule.complete(ds, part)
     out: dict[str, Any] = {"length": ds.nobs, "complete": int(rows.sum())}
@@ -157,7 +151,7 @@ def columns_pass(frame: Any, part: int, rule: Rule, columns: list[ColumnInfo],
                  zero: np.ndarray) -> dict:
     """Pass 2 on one partition: the columns' statistics on its sample rows (``zero``:
     base columns, zero as in memory)."""
-    ds = _dataset(frame)
+    ds = _as_dataset(frame)
     rows = rule.rows(ds, part)
     sub = _subset(ds, rows)
     x = _matrix(columns, sub, zero)
@@ -217,7 +211,7 @@ def groups_pass(frame: Any, part: int, rule: Rule, req: GroupRequest) -> dict:
     random-effects factor variables' levels."""
     import pandas as pd
 
-    ds = _dataset(frame)
+    ds = _as_dataset(frame)
     rows = rule.rows(ds, part)
     n = int(rows.sum())
     table: dict[str, Any] = {}
@@ -252,7 +246,7 @@ def groups_pass(frame: Any, part: int, rule: Rule, req: GroupRequest) -> dict:
 def re_pass(frame: Any, part: int, rule: Rule, columns: list[list[ColumnInfo]],
             zeros: list[np.ndarray]) -> list[tuple[Cross, np.ndarray]]:
     """Pass 4 on one partition: each random-effects varlist's columns' statistics."""
-    ds = _dataset(frame)
+    ds = _as_dataset(frame)
     sub = _subset(ds, rule.rows(ds, part))
     return [
         (Cross.of(_matrix(cols, sub, zero)), _cell_counts(cols, sub))
@@ -649,7 +643,7 @@ def _robust(table: Any, missing: bool, clustvar: str) -> Any:
 
 @guarded
 def _weight_pass(frame: Any, part: int, rule: Rule) -> float:
-    ds = _dataset(frame)
+    ds = _as_dataset(frame)
     rows, weights = rule.sample(ds, part)
     return float(weights[rows].sum()) if weights is not None else float(rows.sum())
 
