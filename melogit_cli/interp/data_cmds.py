@@ -84,10 +84,10 @@ def use(session: Session, rest: str) -> None:
 
 def _scaled_source(name: str) -> bool:
     """``use`` of data stored at scale: a glob, a Parquet file or a folder."""
-    from melogit_cli.data.sources import is_glob
+    from melogit_cli.data.sources import KINDS, is_glob
 
     path = Path(name)
-    return is_glob(name) or path.suffix.lower() in (".parquet", ".parq") or path.is_dir()
+    return is_glob(name) or KINDS.get(path.suffix.lower()) == "parquet" or path.is_dir()
 
 
 def _not_bundled(session: Session, name: str) -> None:
