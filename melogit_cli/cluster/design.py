@@ -567,25 +567,26 @@ def _combined_groups(tables: list[Any], k: int) -> Any:
     return table.groupby(keys, sort=False).agg(**aggs).reset_index()
 
 
-def _codes(table: Any, k: int) -> tuple[np.ndarray, int]:
-    """Each group's cluster at level ``k`` (numbered as in memory) and their number."""
-    keys = []
-    for i in range(k + 1):
-        col = table[f"k{i}"].to_numpy()
-        _, inv = np.unique(col.astype(str) if col.dtype == object else col.astype(float),
-                           return_inverse=True)
-        keys.append(inv.reshape(-1).astype(np.int64))
-    codes = _combined_codes(keys)
-    return codes, int(codes.max()) + 1 if codes.size else 0
+def _distinct(table: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct ids of level ``k`` in the groups' table, and each group's
+    index among them (numbered as in memory)."""
+    col = table[f"k{k}"].to_numpy()
+    values, inv = np.unique(col.astype(str) if col.dtype == object else col.astype(float),
+                            return_inverse=True)
+    return values, inv.reshape(-1).astype(np.int64)
 
 
 def _levels(equations: list, re_cols: list, names: list[str], level_eqs: list[list],
             table: Any, schema: Dataset) -> tuple[list[Level], np.ndarray]:
     """The levels from the groups' table: as build_levels, without the rows."""
     levels = []
+    distinct = [_distinct(table, k) for k in range(len(names))]
+    keys = [key for _, key in distinct]
+    size = table["size"].to_numpy()
     for k, name in enumerate(names):
-        codes, G = _codes(table, k)
-        size = table["size"].to_numpy()
+        # nested: a cluster is a combination of this level's id with every id above it
+        codes = _combined_codes(keys[: k + 1])
+        G = int(codes.max()) + 1 if codes.size else 0
         sizes = np.bincount(codes, weights=size, minlength=G).astype(np.int64)
         eqs = [(eq, cols) for eq, cols in zip(equations, re_cols, strict=False)
                if eq.level == name]
@@ -615,9 +616,7 @@ def _levels(equations: list, re_cols: list, names: list[str], level_eqs: list[li
                 sizes=sizes,
             )
         )
-    top = table["k0"].to_numpy()
-    top_ids = np.unique(top.astype(str) if top.dtype == object else top.astype(float))
-    return levels, top_ids
+    return levels, distinct[0][0]
 
 
 def _robust(table: Any, missing: bool, clustvar: str) -> Any:
@@ -628,7 +627,7 @@ def _robust(table: Any, missing: bool, clustvar: str) -> Any:
     def groups() -> np.ndarray:
         if missing:
             raise StataError(f"missing values in {clustvar} not allowed", 459)
-        codes, _ = _codes(table, 0)
+        _, codes = _distinct(table, 0)
         top = pd.DataFrame({"g": codes, "lo": table["cmin"], "hi": table["cmax"]})
         per = top.groupby("g", sort=True).agg(lo=("lo", "min"), hi=("hi", "max"))
         if not (per["lo"] == per["hi"]).all():
