@@ -7,11 +7,15 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from melogit_cli.errors import OutputClosedError, StataError, print_error, reporting_errors
+
+if TYPE_CHECKING:
+    from melogit_cli.estimate import Estimation
+    from melogit_cli.syntax.spec import ModelSpec
 
 DEMO_COMMAND = "melogit c_use i.urban age i.children || district:, or"
 
@@ -88,18 +92,20 @@ def run_command(
 ON_CLUSTER_ONLY = "--scheduler and --workers apply to one melogit command"
 
 
-def _run_on_cluster(spec: object, data: str, cluster: ClusterOptions, out: TextIO) -> object:
+def _run_on_cluster(
+    spec: ModelSpec, data: str, cluster: ClusterOptions, out: TextIO
+) -> Estimation:
     """The estimation on a Dask cluster (``--scheduler`` or ``--workers``)."""
     from melogit_cli.cluster.connect import client_for
     from melogit_cli.cluster.run import fit_on_cluster
     from melogit_cli.render.iterlog import IterationLog
     from melogit_cli.render.progress import show_progress
 
-    if getattr(spec, "replay", False):
+    if spec.replay:
         raise StataError("last estimates not found", 301)
     with client_for(cluster.scheduler, cluster.workers, cluster.dashboard, out) as client:
         with show_progress(IterationLog(out)) as progress:
-            est, _ = fit_on_cluster(spec, data, client, progress.log, progress)  # type: ignore[arg-type]
+            est, _ = fit_on_cluster(spec, data, client, progress.log, progress)
     return est
 
 
