@@ -257,10 +257,6 @@ def re_pass(frame: Any, part: int, rule: Rule, columns: list[list[ColumnInfo]],
 # ----------------------------------------------------------------------- the client
 
 
-def _add(a: Any, b: Any) -> Any:
-    return a.plus(b)
-
-
 def _levels_of(results: list[dict]) -> dict[str, LevelCounts]:
     out: dict[str, LevelCounts] = {}
     for r in results:
