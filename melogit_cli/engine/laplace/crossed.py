@@ -110,6 +110,19 @@ class _Entries:
 
 
 @dataclass
+class _Pairs:
+    """The unordered pairs of distinct block entries of C within one cluster of term 1:
+    entries ``e1 < e2``, their place ``target`` in S (flat, upper triangle; sorted),
+    and (for an S read whole) the distinct upper places and their mirror images below
+    the diagonal."""
+
+    e1: np.ndarray
+    e2: np.ndarray
+    target: np.ndarray
+    mirror: tuple[np.ndarray, np.ndarray] | None
+
+
+@dataclass
 class _Factor:
     """``H`` at one point, factored by block elimination."""
 
@@ -196,7 +209,7 @@ class CrossedLaplace:
             self._entries()
             # where each row's pairs of set-2 nonzeros fall in S (m2 x m2, flat)
             a, b = self.cols2[:, :, None], self.cols2[:, None, :]
-            self.s_index = (a * self.m2 + b).ravel()
+            self.s_targets, self.s_slot = np.unique((a * self.m2 + b).ravel(), return_inverse=True)
             # the same pairs in S's upper triangle (``DenseSPD.inverse(triangle=True)``)
             self.upper_index = np.minimum(a, b) * self.m2 + np.maximum(a, b)
             # one term beyond the first, and each of term 1's clusters within one of its
@@ -234,10 +247,8 @@ class CrossedLaplace:
     def _pattern(self) -> None:
         """C kept on its pattern: a CSR layout of the entries and ``pairs``, the pairs of
         entries within one cluster (for ``C' H11^-1 C`` and the selected inverse) when
-        they are not too many: each cluster's entries padded to the largest count
-        (``pad``: an entry's place in the G1 x kmax layout), the pairs then a dense
-        G1 x kmax x kmax array with their places in S (padding goes to a spare slot)."""
-        m2, q1, G1 = self.m2, self.q1, self.G1
+        they are not too many."""
+        q1, G1 = self.q1, self.G1
         counts = self.entry_counts
         starts = np.concatenate([[0], np.cumsum(counts)])
         # CSR layout of C (row k*q1 + a holds the entries of cluster k)
@@ -251,27 +262,60 @@ class CrossedLaplace:
         # C's nonzeros by block entry: entry e, effect a at row ke_e q1 + a, column ce_e
         self.c_rows = (self.ke[:, None] * q1 + np.arange(q1)).ravel()
         self.c_cols = np.repeat(self.ce, q1)
-        kmax = int(counts.max())
         self.pairs = None
-        if G1 * kmax * kmax <= MAX_PAIRS:
-            self.pad = self.ke * kmax + np.arange(self.nnzb) - starts[self.ke]
-            cols = np.full(G1 * kmax, -1)
-            cols[self.pad] = self.ce
-            c1, c2 = cols.reshape(G1, kmax, 1), cols.reshape(G1, 1, kmax)
-            real = (c1 >= 0) & (c2 >= 0)
-            # a large dense S is read by the Cholesky factorization on its lower triangle
-            # only: the pairs above it are not summed
-            keep = real & (c1 >= c2) if m2 > SMALL and not self.nested_schur else real
-            target = np.where(keep, c1 * m2 + c2, m2 * m2).ravel()
-            # S^-1 read from its upper triangle; padding reads any entry, times zero
-            upper = np.where(real, np.minimum(c1, c2) * m2 + np.maximum(c1, c2), 0)
-            self.pairs = (target, upper, kmax)
+        if self.n_pairs <= MAX_PAIRS:
+            self.pairs = self._pairs(starts)
 
-    def _padded(self, values: np.ndarray) -> np.ndarray:
-        """Block-entry values (entries x q1) in the padded layout: G1 x kmax x q1."""
-        out = np.zeros((self.G1 * self.pairs[2], self.q1))
-        out[self.pad] = values
-        return out.reshape(self.G1, self.pairs[2], self.q1)
+    def _pairs(self, starts: np.ndarray) -> _Pairs:
+        """Each unordered pair of distinct entries within one cluster, in the order of
+        its place in S's upper triangle (so the sums into S and the reads of S^-1 go
+        along memory)."""
+        m2 = self.m2
+        within = np.arange(self.nnzb) - starts[self.ke]
+        partners = self.entry_counts[self.ke] - within - 1  # the entries after it
+        e1 = np.repeat(np.arange(self.nnzb), partners)
+        e2 = e1 + 1 + np.arange(len(e1)) - np.repeat(np.cumsum(partners) - partners, partners)
+        target = self.ce[e1] * m2 + self.ce[e2]  # entries sorted by column: c1 < c2
+        order = np.argsort(target, kind="stable")
+        e1, e2, target = e1[order], e2[order], target[order]
+        # a large dense S is read by the Cholesky factorization on its upper triangle
+        # only; a small or block-diagonal one is read whole: its lower triangle copied
+        mirror = None
+        if m2 <= SMALL or self.nested_schur:
+            upper = np.unique(target)
+            mirror = (upper, (upper % m2) * m2 + upper // m2)
+        return _Pairs(e1, e2, target, mirror)
+
+    def _pair_sums(self, Cv: np.ndarray, Gv: np.ndarray) -> np.ndarray:
+        """``C' H11^-1 C`` (m2 x m2; its upper triangle if S is large) from the entries'
+        values of ``C`` and ``G = H11^-1 C``: the sums over the pairs of entries within
+        each cluster, ``sum_a C[e1, a] G[e2, a]``."""
+        pairs, m2 = self.pairs, self.m2
+        products = np.zeros(len(pairs.e1))
+        for a in range(self.q1):
+            c, g = Cv[:, a], Gv[:, a]
+            products += np.take(c, pairs.e1) * np.take(g, pairs.e2)
+        # (float even without pairs: bincount of nothing counts in integers)
+        S = np.bincount(pairs.target, products, minlength=m2 * m2).astype(float, copy=False)
+        if pairs.mirror is not None:
+            S[pairs.mirror[1]] = S[pairs.mirror[0]]
+        S[:: m2 + 1] += np.bincount(self.ce, _rowdot(Cv, Gv), minlength=m2)
+        return S.reshape(m2, m2)
+
+    def _pair_solve(self, Gv: np.ndarray, Sinv: np.ndarray) -> np.ndarray:
+        """``G S^-1`` on C's pattern (entries x q1): the entry of cluster k in column
+        c2 is the sum over the cluster's entries of ``G[e1] S^-1[c1, c2]`` (``S^-1``
+        read on its upper triangle)."""
+        pairs, m2, nnzb = self.pairs, self.m2, self.nnzb
+        s = np.take(Sinv.ravel(), pairs.target)
+        diagonal = np.take(Sinv.ravel()[:: m2 + 1], self.ce)
+        P = np.empty_like(Gv)
+        for a in range(self.q1):
+            g = np.ascontiguousarray(Gv[:, a])
+            P[:, a] = g * diagonal
+            P[:, a] += np.bincount(pairs.e2, np.take(g, pairs.e1) * s, minlength=nnzb)
+            P[:, a] += np.bincount(pairs.e1, np.take(g, pairs.e2) * s, minlength=nnzb)
+        return P
 
     def _csr(self, values: np.ndarray) -> sp.csr_matrix:
         """A matrix on C's pattern from its block-entry values (entries x q1)."""
@@ -394,8 +438,6 @@ class CrossedLaplace:
         if m2 == 0:
             return _Factor(H11inv, logdet, None, None, None, None)
         wts = (W[:, None, None] * b2[:, :, None] * b2[:, None, :]).ravel()
-        S = np.bincount(self.s_index, wts, minlength=m2 * m2).reshape(m2, m2)
-        S.flat[:: m2 + 1] += 1.0 if self.c is None else self.c[m1:]
         Wb1 = W[:, None] * b1
         G: np.ndarray | None = None
         Gv: np.ndarray | None = None
@@ -404,7 +446,7 @@ class CrossedLaplace:
                 self.c_index, (Wb1[:, :, None] * b2[:, None, :]).ravel(), minlength=m1 * m2
             ).reshape(m1, m2)
             G = self._h11_solve(H11inv, C)
-            S -= C.T @ G
+            S = -(C.T @ G)
         else:
             pos = self.pos.ravel()
             Cv = np.empty((self.nnzb, q1))
@@ -413,12 +455,13 @@ class CrossedLaplace:
             Gv = np.einsum("eab,eb->ea", H11inv[self.ke], Cv)
             C = _Entries(Cv.ravel(), self.c_rows, self.c_cols, (m1, m2))
             if self.pairs is not None:
-                pairs = np.einsum("kia,kja->kij", self._padded(Cv), self._padded(Gv))
-                S -= np.bincount(self.pairs[0], pairs.ravel(), minlength=m2 * m2 + 1)[
-                    :-1
-                ].reshape(m2, m2)
+                S = self._pair_sums(Cv, Gv)
+                S = np.negative(S, out=S)
             else:
-                S -= (self._csr(Cv).T @ self._csr(Gv)).toarray()
+                S = -(self._csr(Cv).T @ self._csr(Gv)).toarray()
+        # H22 (few distinct entries: each row's pairs of set-2 effects) and the prior
+        S.flat[self.s_targets] += np.bincount(self.s_slot, wts, minlength=len(self.s_targets))
+        S.flat[:: m2 + 1] += 1.0 if self.c is None else self.c[m1:]
         schur = BlockDiagonalSPD(S, self.Q2) if self.nested_schur else DenseSPD(S)
         logdet += schur.logdet if self.c is None else schur.copies_logdet(self.c[m1:])
         return _Factor(H11inv, logdet, C, G, Gv, schur)
@@ -594,8 +637,7 @@ class CrossedLaplace:
         if self.pairs is not None:
             # P = G S^-1 on C's pattern: P[e2] = sum over e1 of its cluster G[e1] S^-1[c1, c2]
             Gv = f.Gv
-            sv = Sinv.ravel()[self.pairs[1]]  # G1 x kmax x kmax
-            P = np.einsum("kia,kij->kja", self._padded(Gv), sv).reshape(-1, q1)[self.pad]
+            P = self._pair_solve(Gv, Sinv)
             M11 = H11inv.copy()
             for a in range(q1):
                 for b in range(q1):

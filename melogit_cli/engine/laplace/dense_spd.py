@@ -30,7 +30,10 @@ def _linalg():
 
 
 class DenseSPD:
-    """Cholesky factorization of a dense SPD matrix (``LinAlgError`` if it is not SPD)."""
+    """Cholesky factorization of a dense SPD matrix (``LinAlgError`` if it is not SPD).
+
+    A large C-ordered ``S`` is read on its upper triangle only and factored in place.
+    """
 
     def __init__(self, S: np.ndarray) -> None:
         self.order = len(S)
@@ -43,7 +46,12 @@ class DenseSPD:
             self._Linv = np.linalg.inv(L)
             self._inverse = self._Linv.T @ self._Linv
         else:
-            self._cho = _linalg().cho_factor(S, lower=True, check_finite=False)
+            # S' is Fortran-ordered and its lower triangle is S's upper one: LAPACK
+            # factors it where it lies, without a copy
+            factor, info = _linalg().lapack.dpotrf(S.T, lower=1, overwrite_a=1, clean=0)
+            if info != 0:
+                raise np.linalg.LinAlgError("matrix not positive definite")
+            self._cho = (factor, True)
             self._log_pivots = np.log(np.diag(self._cho[0]))
             self.logdet = 2.0 * float(np.sum(self._log_pivots))
 
