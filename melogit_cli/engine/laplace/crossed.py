@@ -423,8 +423,8 @@ class CrossedLaplace:
                 s = np.bincount(g1, W * b1[:, a] * b1[:, b], minlength=G1)
                 H11[:, a, b] = s
                 H11[:, b, a] = s
-        c1 = 1.0 if self.c is None else self.c1[:, None, None]
-        H11 += c1 * np.eye(q1)
+        diagonal = H11.reshape(G1, q1 * q1)[:, :: q1 + 1]  # a view
+        diagonal += 1.0 if self.c is None else self.c1[:, None]
         if q1 == 1:
             H11inv = 1.0 / H11
             logdets = np.log(H11[:, 0, 0])
@@ -432,7 +432,7 @@ class CrossedLaplace:
             H11inv = np.linalg.inv(H11)
             logdets = np.linalg.slogdet(H11)[1]
         if self.c is None:
-            logdet = float(np.sum(logdets))
+            logdet = float(logdets.sum())
         else:  # the pivots of one copy, counted by copies
             logdet = float(self.c1 @ (logdets - q1 * np.log(self.c1)))
         if m2 == 0:
@@ -460,8 +460,9 @@ class CrossedLaplace:
             else:
                 S = -(self._csr(Cv).T @ self._csr(Gv)).toarray()
         # H22 (few distinct entries: each row's pairs of set-2 effects) and the prior
-        S.flat[self.s_targets] += np.bincount(self.s_slot, wts, minlength=len(self.s_targets))
-        S.flat[:: m2 + 1] += 1.0 if self.c is None else self.c[m1:]
+        flat = S.reshape(-1)  # a view: every S above is a new C-ordered array
+        flat[self.s_targets] += np.bincount(self.s_slot, wts, minlength=len(self.s_targets))
+        flat[:: m2 + 1] += 1.0 if self.c is None else self.c[m1:]
         schur = BlockDiagonalSPD(S, self.Q2) if self.nested_schur else DenseSPD(S)
         logdet += schur.logdet if self.c is None else schur.copies_logdet(self.c[m1:])
         return _Factor(H11inv, logdet, C, G, Gv, schur)
@@ -485,7 +486,7 @@ class CrossedLaplace:
             t1 = self._h11_solve(f.H11inv, r1)
             x2 = f.schur.solve(r2 - f.C.T @ t1)
             x1 = self._h11_solve(f.H11inv, r1 - f.C @ x2)
-            out = np.vstack([x1, x2])
+            out = np.concatenate([x1, x2])
         return out[:, 0] if one else out
 
     # ------------------------------------------------------------ modes

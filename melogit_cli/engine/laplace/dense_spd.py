@@ -41,8 +41,8 @@ class DenseSPD:
         self._cho: tuple[np.ndarray, bool] | None = None
         if self.order <= SMALL:
             L = np.linalg.cholesky(S)
-            self._log_pivots = np.log(np.diag(L))
-            self.logdet = 2.0 * float(np.sum(self._log_pivots))
+            self._log_pivots = np.log(L.diagonal())
+            self.logdet = 2.0 * float(self._log_pivots.sum())
             self._Linv = np.linalg.inv(L)
             self._inverse = self._Linv.T @ self._Linv
         else:
