@@ -18,7 +18,7 @@ from melogit_cli.engine.events import Event, EventSink, Message, ignore
 from melogit_cli.engine.fit import Fit, Problem, StartOptions, fit
 from melogit_cli.engine.integration import LAPLACE, Integration
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
-from melogit_cli.engine.optimize.newton import Display, Settings, infeasible, parse_technique
+from melogit_cli.engine.optimize.newton import Display, Settings, infeasible
 from melogit_cli.engine.optimize.shown_metric import ShownMetric
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.registry import select
@@ -26,6 +26,7 @@ from melogit_cli.errors import StataError, option_not_allowed
 from melogit_cli.results import names
 from melogit_cli.results.build import build_eresults, re_parameters
 from melogit_cli.results.eresults import EResults, Matrix
+from melogit_cli.syntax.optargs import technique_steps
 from melogit_cli.syntax.spec import ModelSpec, Options
 
 if TYPE_CHECKING:  # imported where a nested or crossed model needs them
@@ -139,7 +140,7 @@ def _estimate(
         nrtolerance=opts.nrtolerance,
         nonrtolerance=opts.nonrtolerance,
         difficult=opts.difficult,
-        technique=parse_technique(opts.technique),
+        technique=technique_steps(opts.technique),
         display=Display(
             trace=opts.trace,
             gradient=opts.gradient,

@@ -8,8 +8,9 @@ from conftest import DATA
 
 from melogit_cli.api import fit
 from melogit_cli.engine.events import Detail
-from melogit_cli.engine.optimize.newton import Schedule, parse_technique
+from melogit_cli.engine.optimize.newton import Schedule
 from melogit_cli.render.iterlog import detail_lines
+from melogit_cli.syntax.optargs import technique_steps
 
 EX1 = "melogit c_use i.urban age i.children || district:"
 SMALL = "melogit c_use age if district<=10 || district:"
@@ -21,9 +22,9 @@ def nr():
 
 
 def test_technique_list_and_schedule() -> None:
-    assert parse_technique("bhhh 5 nr 10") == (("bhhh", 5), ("nr", 10))
-    assert parse_technique("bhhh nr") == (("bhhh", 5), ("nr", 5))
-    assert parse_technique(None) == (("nr", 5),)
+    assert technique_steps("bhhh 5 nr 10") == (("bhhh", 5), ("nr", 10))
+    assert technique_steps("bhhh nr") == (("bhhh", 5), ("nr", 5))
+    assert technique_steps(None) == (("nr", 5),)
     s = Schedule((("bhhh", 2), ("nr", 1)))
     names = []
     for _ in range(5):

@@ -55,6 +55,7 @@ WRAPON = table("wo:rd wi:dth")
 STARTV = table("zero constant:only fixed:only iv")
 ITERATE = table("iter:ate")
 TECHNIQUES = ("nr", "bhhh", "dfp", "bfgs")
+TECHNIQUE_ITERATIONS = 5  # Stata's default count of a technique in a switching list
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -204,6 +205,18 @@ def parse_technique(arg: str) -> str:
         else:
             raise invalid("technique")
     return " ".join(out)
+
+
+def technique_steps(text: str | None) -> tuple[tuple[str, int], ...]:
+    """A normalized ``technique()`` as (algorithm, iterations) pairs: ``"bhhh 5 nr"`` ->
+    ``(("bhhh", 5), ("nr", 5))`` (the default count is 5; none given: ``nr``)."""
+    out: list[tuple[str, int]] = []
+    for word in (text or "nr").split():
+        if word.isdigit():
+            out[-1] = (out[-1][0], int(word))
+        else:
+            out.append((word, TECHNIQUE_ITERATIONS))
+    return tuple(out)
 
 
 def split_top_comma(text: str) -> tuple[str, str | None]:

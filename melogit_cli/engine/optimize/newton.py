@@ -60,7 +60,6 @@ class Objective(Protocol):
     def refined_hessian(self, x: np.ndarray) -> np.ndarray | None: ...
 
 
-TECHNIQUE_ITERATIONS = 5  # Stata's default count of a technique in a switching list
 QUASI_NEWTON = ("dfp", "bfgs")
 
 
@@ -95,7 +94,8 @@ class Settings:
     """The maximize options that steer the maximizer.
 
     ``technique``: (algorithm, iterations) pairs, cycled through as Stata's
-    ``technique(bhhh 5 nr 10)``; a single pair runs that algorithm throughout."""
+    ``technique(bhhh 5 nr 10)``; a single pair runs that algorithm throughout (its
+    count does not matter)."""
 
     iterate: int = 300
     tolerance: float = 1e-6
@@ -103,19 +103,8 @@ class Settings:
     nrtolerance: float = 1e-5
     nonrtolerance: bool = False
     difficult: bool = False
-    technique: tuple[tuple[str, int], ...] = (("nr", TECHNIQUE_ITERATIONS),)
+    technique: tuple[tuple[str, int], ...] = (("nr", 5),)
     display: Display = field(default_factory=Display)
-
-
-def parse_technique(text: str | None) -> tuple[tuple[str, int], ...]:
-    """``"bhhh 5 nr"`` -> ``(("bhhh", 5), ("nr", 5))`` (the default count is 5)."""
-    out: list[tuple[str, int]] = []
-    for word in (text or "nr").split():
-        if word.isdigit():
-            out[-1] = (out[-1][0], int(word))
-        else:
-            out.append((word, TECHNIQUE_ITERATIONS))
-    return tuple(out)
 
 
 class Schedule:
