@@ -78,6 +78,10 @@ class Display:
     names: tuple[str, ...] = ()
     metric: ShownMetric | None = None
 
+    def labels(self, x: np.ndarray) -> tuple[str, ...]:
+        """The names of the parameters of ``x`` (none when they do not label it)."""
+        return self.names if len(self.names) == len(x) else ()
+
     def shown(self, x: np.ndarray) -> np.ndarray:
         """The parameter vector as the log shows it."""
         return x if self.metric is None or len(self.names) != len(x) else self.metric.params(x)
@@ -254,48 +258,40 @@ def maximize(
                     H, direction, not_concave = H_final, refined, refined_not_concave
         done = converged or it >= settings.iterate or flat
         newton, newton_not_concave = direction, not_concave
-        if not done:
-            direction, not_concave, V = _technique_direction(
-                schedule.name,
-                g,
-                H,
-                x,
-                direction,
-                not_concave,
-                opg,
-                V,
-                x_prev,
-                g_prev,
-                settings.difficult,
-            )
-            if not finite(direction):
-                raise infeasible(it)
+        if not done and schedule.name == "bhhh" and opg is not None:
+            direction, not_concave = ascent_direction(g, -opg(x), settings.difficult)
+        elif not done and schedule.name in QUASI_NEWTON:
+            # a secant-updated inverse of -H, started from the Newton one
+            if V is None or x_prev is None or g_prev is None:
+                V = _inverse_or_identity(H)
+            else:
+                V = _quasi_newton_update(schedule.name, V, x - x_prev, g - g_prev)
+            direction, not_concave = V @ g, False
+        if not done and not finite(direction):
+            raise infeasible(it)
         if show.detailed:
             _show_iteration(sink, show, it, x, ll, g, H, not_concave, tolerance)
-        if done:
-            if not show.detailed:
-                sink(Iteration(it, ll, not_concave=not_concave))
-                if show.showtolerance and tolerance is not None:
-                    sink(Detail("tolerance", value=tolerance[1], text=tolerance[0]))
-            ilog.append(ll)
-            if not converged:
-                sink(Message("convergence not achieved"))
-            return Result(x, ll, g, H_final, it, converged, ilog)
-        step_sink = sink if show.showstep else ignore
-        if show.showstep:
-            _show_step(sink, show, x, direction)
-        # at a stationary point a step gains less than the likelihood resolves (adaptive
-        # quadrature settles to a relative 1e-8): halving a bad full step only meets noise
-        stationary = not newton_not_concave and float(g @ newton) < settings.nrtolerance
-        halvings = 1 if stationary else MAX_STEP_HALVINGS
-        x_new, ll_new, backed_up = _line_search(
-            objective, x, ll, direction, step_sink, show, halvings
-        )
+        backed_up, stationary = False, False
+        if not done:
+            if show.showstep:
+                _show_step(sink, show, x, direction)
+            # at a stationary point a step gains less than the likelihood resolves (adaptive
+            # quadrature settles to a relative 1e-8): halving a bad full step only meets noise
+            stationary = not newton_not_concave and float(g @ newton) < settings.nrtolerance
+            halvings = 1 if stationary else MAX_STEP_HALVINGS
+            step_sink = sink if show.showstep else ignore
+            x_new, ll_new, backed_up = _line_search(
+                objective, x, ll, direction, step_sink, show, halvings
+            )
         if not show.detailed:
             sink(Iteration(it, ll, not_concave=not_concave, backed_up=backed_up))
             if show.showtolerance and tolerance is not None:
                 sink(Detail("tolerance", value=tolerance[1], text=tolerance[0]))
         ilog.append(ll)
+        if done:
+            if not converged:
+                sink(Message("convergence not achieved"))
+            return Result(x, ll, g, H_final, it, converged, ilog)
         if x_new is None:  # no step improves the likelihood
             # at a stationary point that is the optimum, not a failure
             if not stationary:
@@ -310,34 +306,6 @@ def maximize(
         if schedule.advance():
             sink(Message(f"(switching technique to {schedule.name})"))
             V = None
-
-
-def _technique_direction(
-    name: str,
-    g: np.ndarray,
-    H: np.ndarray,
-    x: np.ndarray,
-    newton: np.ndarray,
-    not_concave: bool,
-    opg: Scores | None,
-    V: np.ndarray | None,
-    x_prev: np.ndarray | None,
-    g_prev: np.ndarray | None,
-    difficult: bool,
-) -> tuple[np.ndarray, bool, np.ndarray | None]:
-    """The step direction of the technique in use: ``(direction, not_concave, V)``."""
-    if name == "bhhh":
-        if opg is None:  # pragma: no cover - every engine offers its cluster scores
-            return newton, not_concave, None
-        direction, nc = ascent_direction(g, -opg(x), difficult)
-        return direction, nc, None
-    if name in QUASI_NEWTON:
-        if V is None or x_prev is None or g_prev is None:
-            V = _inverse_or_identity(H)
-        else:
-            V = _quasi_newton_update(name, V, x - x_prev, g - g_prev)
-        return V @ g, False, V
-    return newton, not_concave, None
 
 
 def _inverse_or_identity(H: np.ndarray) -> np.ndarray:
@@ -381,7 +349,7 @@ def _show_iteration(
     tolerance: tuple[str, float] | None,
 ) -> None:
     """One iteration's block of the detailed log, as Stata's optimize() prints it."""
-    names = show.names if len(show.names) == len(x) else ()
+    names = show.labels(x)
     metric = show.metric if names else None
     sink(Detail("head", number=it))
     if show.trace:
@@ -405,7 +373,6 @@ def _show_iteration(
 
 
 def _show_step(sink: EventSink, show: Display, x: np.ndarray, direction: np.ndarray) -> None:
-    names = show.names if len(show.names) == len(x) else ()
     new = show.shown(x + direction)
     step = new - show.shown(x)
     sink(
@@ -413,7 +380,7 @@ def _show_step(sink: EventSink, show: Display, x: np.ndarray, direction: np.ndar
             "step",
             vector=tuple(step),
             matrix=(tuple(new),),
-            names=names,
+            names=show.labels(x),
             full=show.trace,
             length=float(np.linalg.norm(step)),
             blank_before=show.trace or show.gradient or show.hessian,
@@ -432,17 +399,14 @@ def _line_search(
     x: np.ndarray,
     ll: float,
     direction: np.ndarray,
-    sink: EventSink = ignore,
-    show: Display | None = None,
-    max_halvings: int = MAX_STEP_HALVINGS,
+    sink: EventSink,
+    show: Display,
+    max_halvings: int,
 ) -> tuple[np.ndarray | None, float, bool]:
     """Full step, halved until the log likelihood does not decrease (``sink`` gets the
     ``showstep`` lines), at most ``max_halvings`` trials."""
     t = 1.0
-    names = show.names if show is not None and len(show.names) == len(x) else ()
-    full = show is not None and show.trace
-    shown = show.shown if show is not None else (lambda v: v)
-    start = shown(x)
+    start = show.shown(x)
     for halvings in range(max_halvings):
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
@@ -451,15 +415,15 @@ def _line_search(
             note = "(initial step good)" if good else "(initial step bad)"
             sink(Detail("value", value=value, text=note, full=True))
         else:
-            at = shown(trial)
+            at = show.shown(trial)
             sink(
                 Detail(
                     "halving",
                     number=halvings,
                     value=value,
                     vector=tuple(at),
-                    names=names,
-                    full=full,
+                    names=show.labels(x),
+                    full=show.trace,
                     length=float(np.linalg.norm(at - start)),
                 )
             )
