@@ -11,18 +11,15 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from melogit_cli.engine.optimize import newton
+
 
 @runtime_checkable
-class Objective(Protocol):
-    """The function Newton-Raphson maximizes: value, derivatives, final Hessian."""
+class Objective(newton.Objective, Protocol):
+    """The function Newton-Raphson maximizes (value, derivatives, final Hessian), with
+    the engine's state at the point it was last evaluated at."""
 
     state: Any
-
-    def value(self, x: np.ndarray, floor: float | None = None) -> float: ...
-
-    def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
-
-    def refined_hessian(self, x: np.ndarray) -> np.ndarray | None: ...
 
 
 @runtime_checkable
