@@ -19,7 +19,11 @@ from melogit_cli.engine.integration import LAPLACE
 from melogit_cli.engine.laplace.objective import LaplaceObjective
 from melogit_cli.engine.model.covariance import LevelCovariance, NestedCovariance
 from melogit_cli.engine.optimize.constraints import ConstrainedObjective, LinearConstraints
-from melogit_cli.engine.optimize.differences import secant_update
+from melogit_cli.engine.optimize.differences import (
+    central_differences,
+    secant_update,
+    second_differences,
+)
 from melogit_cli.engine.optimize.logit import LogitObjective
 from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
 from melogit_cli.engine.protocol import Engine, Objective
@@ -148,11 +152,8 @@ class ReadaptedGradientObjective(QuadratureObjective):
     GRADIENT_STEP = 1e-4  # relative; truncation error ~1e-8 relative, noise ~1e-6
     HESSIAN_STEP = 1e-4
 
-    def __init__(
-        self, model: Engine, state: Any
-    ) -> None:
+    def __init__(self, model: Engine, state: Any) -> None:
         super().__init__(model, state)
-        # adaptation settled tightly, so that differences see no adaptation noise
         model.adapt_tolerance = min(model.adapt_tolerance, READAPTED_TOLERANCE)
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -162,13 +163,7 @@ class ReadaptedGradientObjective(QuadratureObjective):
 
     def _gradient(self, x: np.ndarray, state: Any) -> np.ndarray:
         h = self.GRADIENT_STEP * (np.abs(x) + 1.0)
-        g = np.empty(len(x))
-        for i in range(len(x)):
-            up, down = x.copy(), x.copy()
-            up[i] += h[i]
-            down[i] -= h[i]
-            g[i] = (self._loglik_from(up, state) - self._loglik_from(down, state)) / (2 * h[i])
-        return g
+        return central_differences(lambda z: self._loglik_from(z, state), x, h)
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         ll, _, H = super().derivatives(x)
@@ -188,12 +183,7 @@ class ReadaptedGradientObjective(QuadratureObjective):
             self.value(x)
         state = self.state
         h = self.HESSIAN_STEP * (np.abs(x) + 1.0)
-        H = np.empty((len(x), len(x)))
-        for i in range(len(x)):
-            up, down = x.copy(), x.copy()
-            up[i] += h[i]
-            down[i] -= h[i]
-            H[:, i] = (self._gradient(up, state) - self._gradient(down, state)) / (2 * h[i])
+        H = central_differences(lambda z: self._gradient(z, state), x, h).T
         return 0.5 * (H + H.T)
 
 
@@ -213,18 +203,14 @@ class NumericalObjective(QuadratureObjective):
 
     def __init__(self, model: Engine, state: Any) -> None:
         super().__init__(model, state)
-        self.readapt = (
-            model.layout == "crossed"
-            or model.method in ("laplace", "pclaplace")
-            or _few_adaptive_points(model)
-        )
-        if self.readapt and _few_adaptive_points(model):
+        few = _few_adaptive_points(model)
+        self.readapt = model.layout == "crossed" or model.method in LAPLACE or few
+        if few:
             model.adapt_tolerance = min(model.adapt_tolerance, READAPTED_TOLERANCE)
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         ll = self.value(x) if self._at is None or not np.array_equal(x, self._at) else self._ll
         state = self.state
-        k = len(x)
         h = 1e-4 * (np.abs(x) + 1e-2)
 
         def f(z: np.ndarray) -> float:
@@ -232,17 +218,8 @@ class NumericalObjective(QuadratureObjective):
                 return self.model.loglik(z[: self.p], z[self.p :], state)[0]
             return fixed_node_loglik(self.model, z[: self.p], z[self.p :], state, x[self.p :])
 
-        E = np.diag(h)
-        g = np.array([(f(x + E[i]) - f(x - E[i])) / (2 * h[i]) for i in range(k)])
-        H = np.empty((k, k))
-        for i in range(k):
-            for j in range(i, k):
-                H[i, j] = H[j, i] = (
-                    f(x + E[i] + E[j])
-                    - f(x + E[i] - E[j])
-                    - f(x - E[i] + E[j])
-                    + f(x - E[i] - E[j])
-                ) / (4 * h[i] * h[j])
+        g = central_differences(f, x, h)
+        H = second_differences(f, x, h)
         self.state = state
         return ll, g, H
 
@@ -430,11 +407,11 @@ def _refine_start(
     candidates = [x0]
     if grid is not None:
         values = grid or GRID_VARIANCES
-        pairs = cov.reported()
-        n_var = sum(1 for a, b in pairs if a == b)
+        n_var = sum(1 for a, b in cov.reported() if a == b)
         for combo in product(values, repeat=n_var):
-            sigma = np.diag(np.array(combo, dtype=float)) if n_var == cov.dim else None
-            if sigma is None:
+            if n_var == cov.dim:
+                sigma = np.diag(np.array(combo, dtype=float))
+            else:
                 sigma = np.eye(cov.dim) * combo[0]
             x = x0.copy()
             x[p:] = cov.theta_from_sigma(sigma)

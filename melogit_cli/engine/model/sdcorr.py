@@ -11,9 +11,12 @@ engines' ``theta``; its derivatives are central differences of that closed-form 
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
+from melogit_cli.engine.optimize.differences import central_differences, second_differences
 
 JACOBIAN_STEP = 1e-5
 SECOND_STEP = 1e-4
@@ -84,31 +87,14 @@ class SdCorrMetric:
     def jacobian(self, s: np.ndarray) -> np.ndarray:
         J = np.eye(self.n)
         for blk, sl in self.spans:
-            k = sl.stop - sl.start
-            for i in range(k):
-                up, down = s[sl].copy(), s[sl].copy()
-                up[i] += JACOBIAN_STEP
-                down[i] -= JACOBIAN_STEP
-                J[sl, sl.start + i] = (_block_theta(blk, up) - _block_theta(blk, down)) / (
-                    2 * JACOBIAN_STEP
-                )
+            h = np.full(sl.stop - sl.start, JACOBIAN_STEP)
+            J[sl, sl] = central_differences(partial(_block_theta, blk), s[sl], h).T
         return J
 
     def second(self, s: np.ndarray) -> np.ndarray:
         D = np.zeros((self.n, self.n, self.n))
-        h = SECOND_STEP
         for blk, sl in self.spans:
-            k = sl.stop - sl.start
-            E = np.eye(k) * h
-            base = s[sl]
-            for i in range(k):
-                for j in range(i, k):
-                    d2 = (
-                        _block_theta(blk, base + E[i] + E[j])
-                        - _block_theta(blk, base + E[i] - E[j])
-                        - _block_theta(blk, base - E[i] + E[j])
-                        + _block_theta(blk, base - E[i] - E[j])
-                    ) / (4 * h * h)
-                    D[sl, sl.start + i, sl.start + j] = d2
-                    D[sl, sl.start + j, sl.start + i] = d2
+            h = np.full(sl.stop - sl.start, SECOND_STEP)
+            d2 = second_differences(partial(_block_theta, blk), s[sl], h)
+            D[sl, sl, sl] = d2.transpose(2, 0, 1)
         return D

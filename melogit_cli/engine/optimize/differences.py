@@ -1,4 +1,5 @@
-"""The Hessian as differences of an exact gradient (the Laplace objectives).
+"""Derivatives by differences: central first and second differences of a function, and
+the Hessian as differences of an exact gradient (the Laplace objectives).
 
 During the Newton iterations forward differences suffice (one gradient per parameter,
 error of the order of the step), and once the Hessian is negative definite a secant
@@ -10,6 +11,7 @@ of the step squared), which reuses any forward steps already taken at the final 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +19,35 @@ RELATIVE_STEP = 1e-5
 CURVATURE_FLOOR = 1e-8  # smallest s'y / (|s| |y|) a secant update accepts
 
 ShiftedGradient = Callable[[np.ndarray, int, float], np.ndarray]
+
+
+def central_differences(f: Callable[[np.ndarray], Any], x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``(f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)`` for each ``i``, along the first axis
+    (the gradient of a scalar ``f``; of a vector ``f``, its transposed Jacobian)."""
+    out = []
+    for i in range(len(x)):
+        up, down = x.copy(), x.copy()
+        up[i] += h[i]
+        down[i] -= h[i]
+        out.append((f(up) - f(down)) / (2 * h[i]))
+    return np.array(out)
+
+
+def second_differences(f: Callable[[np.ndarray], Any], x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``d2f / dx_i dx_j`` by central differences with steps ``h``, as an array
+    (i, j, ...) over ``f``'s shape."""
+    k = len(x)
+    E = np.diag(h)
+    out = {}
+    for i in range(k):
+        for j in range(i, k):
+            out[i, j] = out[j, i] = (
+                f(x + E[i] + E[j])
+                - f(x + E[i] - E[j])
+                - f(x - E[i] + E[j])
+                + f(x - E[i] - E[j])
+            ) / (4 * h[i] * h[j])
+    return np.array([[out[i, j] for j in range(k)] for i in range(k)])
 
 
 class GradientDifferences:
