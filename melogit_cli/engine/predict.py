@@ -12,18 +12,17 @@ of rows, so nothing loops over clusters in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from melogit_cli.engine.quadrature.rows import chunk_slices
 from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import MODE_ITERATIONS, cluster_modes
 from melogit_cli.special import logsumexp
 
-CHUNK_ELEMENTS = 4_000_000
 MAX_ADAPT = 1001
 ADAPT_TOLERANCE = 1e-12
 
@@ -43,18 +42,6 @@ class Posterior:
 
 def _fixed_part(data: ClusterData, beta: np.ndarray) -> np.ndarray:
     return data.X @ beta + data.offset
-
-
-def _chunks(starts: np.ndarray, nodes: int) -> Iterator[tuple[slice, slice]]:
-    """(cluster slice, row slice) pieces holding at most CHUNK_ELEMENTS row-nodes."""
-    G = len(starts) - 1
-    max_rows = max(1, CHUNK_ELEMENTS // max(nodes, 1))
-    g0 = 0
-    while g0 < G:
-        g1 = int(np.searchsorted(starts, starts[g0] + max_rows, side="right")) - 1
-        g1 = min(max(g1, g0 + 1), G)
-        yield slice(g0, g1), slice(int(starts[g0]), int(starts[g1]))
-        g0 = g1
 
 
 def posterior_modes(
@@ -121,7 +108,7 @@ def _moments(
     G = data.n_clusters
     mean = np.empty((G, q))
     cov = np.empty((G, q, q))
-    for gs, rs in _chunks(data.starts, rule.size):
+    for gs, rs in chunk_slices(data.starts, rule.size):
         v = mu[gs, None, :] + np.einsum("gab,kb->gka", C[gs], rule.nodes)  # g x K x q
         starts = data.starts[gs.start : gs.stop] - rs.start
         sizes = np.diff(np.append(starts, rs.stop - rs.start))

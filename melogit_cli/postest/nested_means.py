@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.quadrature.nested import CHUNK_ELEMENTS, NestedQuadrature, NestedState
+from melogit_cli.engine.quadrature.nested import NestedQuadrature, NestedState
 
 
 def nested_posterior(
@@ -32,7 +32,7 @@ def nested_posterior(
         for G, q in zip(d.n_units, engine.dims, strict=True)
     ]
     per_row = engine.M[-1] * (4 + 2 * max(engine.dims))
-    for ch in d.chunks(per_row, CHUNK_ELEMENTS):
+    for ch in d.chunks(per_row):
         _chunk(engine, beta, facs, state.locations, ch, out)
     return out
 

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from melogit_cli.engine.quadrature.rows import chunk_slices
 from melogit_cli.special import log_binomial_coefficients
 
 
@@ -91,15 +92,9 @@ class NestedData:
         terms = log_binomial_coefficients(r, y)
         return float(np.sum(self.row_weight() * terms))
 
-    def chunks(self, elements_per_row: int, limit: int) -> Iterator[Chunk]:
-        """Runs of top-level units with at most ``limit`` elements (rows x per-row size)."""
-        rs0 = self.row_starts[0]
-        G0 = self.n_units[0]
-        max_rows = max(1, limit // max(elements_per_row, 1))
-        g0 = 0
-        while g0 < G0:
-            g1 = int(np.searchsorted(rs0, rs0[g0] + max_rows, side="right")) - 1
-            g1 = min(max(g1, g0 + 1), G0)
-            units = [slice(int(f[g0]), int(f[g1])) for f in self.first]
-            yield Chunk(g0, g1, slice(int(rs0[g0]), int(rs0[g1])), units)
-            g0 = g1
+    def chunks(self, elements_per_row: int) -> Iterator[Chunk]:
+        """Runs of top-level units with at most ``rows.CHUNK_ELEMENTS`` elements (rows x
+        per-row size)."""
+        for gs, rs in chunk_slices(self.row_starts[0], elements_per_row):
+            units = [slice(int(f[gs.start]), int(f[gs.stop])) for f in self.first]
+            yield Chunk(gs.start, gs.stop, rs, units)

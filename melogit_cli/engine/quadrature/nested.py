@@ -61,8 +61,6 @@ from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import MODE_ITERATIONS
 
-CHUNK_ELEMENTS = 4_000_000
-
 Locations = list[tuple[np.ndarray, np.ndarray]]  # per level: mu, C in the v-metric
 
 
@@ -163,7 +161,7 @@ class NestedQuadrature(PlacedNodes):
         hess = np.zeros((P, P)) if hessian else None
         # the numpy row sums form rows x paths x (p + Q) (1 + Q) products
         per_row = self.M[-1] * (4 + 2 * self.q + (P + self.q) * (1 + self.q) * (out is not None))
-        for ch in d.chunks(per_row, CHUNK_ELEMENTS):
+        for ch in d.chunks(per_row):
             total += self._chunk(beta, facs, locs, ch, mom, out, hess)
         return PassResult(total + self.constant, mom, out, hess)
 

@@ -6,6 +6,7 @@ G x K x q, the effects at each cluster's nodes; ``eta_ik = xb_i + Z_i u_gk``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -14,6 +15,23 @@ import numpy as np
 from melogit_cli.special import expit
 
 MAX_ELEMENTS = 4_000_000  # padded rows x nodes at most
+CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
+
+
+def chunk_slices(
+    starts: np.ndarray, per_row: int, limit: int = CHUNK_ELEMENTS
+) -> Iterator[tuple[slice, slice]]:
+    """Runs of consecutive clusters whose rows start at ``starts`` (G + 1 boundaries), as
+    (clusters, rows) slices of at most ``limit`` elements at ``per_row`` a row (one
+    cluster at least)."""
+    G = len(starts) - 1
+    max_rows = max(1, limit // max(per_row, 1))
+    g0 = 0
+    while g0 < G:
+        g1 = int(np.searchsorted(starts, starts[g0] + max_rows, side="right")) - 1
+        g1 = min(max(g1, g0 + 1), G)
+        yield slice(g0, g1), slice(int(starts[g0]), int(starts[g1]))
+        g0 = g1
 
 
 class Rows(NamedTuple):

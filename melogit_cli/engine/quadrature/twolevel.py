@@ -16,7 +16,7 @@ the linear predictor, and the scores are posterior-weighted sums of node scores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,7 +26,7 @@ from melogit_cli.engine.compiled import kernels
 from melogit_cli.engine.integration import LAPLACE, PlacedNodes
 from melogit_cli.engine.model.covariance import LevelCovariance
 from melogit_cli.engine.quadrature import rows
-from melogit_cli.engine.quadrature.rows import PaddedClusters, Rows
+from melogit_cli.engine.quadrature.rows import PaddedClusters, Rows, chunk_slices
 from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
@@ -34,7 +34,6 @@ from melogit_cli.engine.shared.modes import cluster_modes
 from melogit_cli.special import log_binomial_coefficients, logsumexp
 
 MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
-CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 
 
 @dataclass
@@ -116,7 +115,7 @@ class TwoLevelQuadrature(PlacedNodes):
         self._padding: tuple[tuple[int, int], PaddedClusters | None] | None = None
         self._factor_cache: tuple[bytes, tuple[np.ndarray, ...]] | None = None
         self._xb_cache: tuple[bytes, int, np.ndarray] | None = None
-        self._chunks = list(self._chunk_slices())  # (clusters, rows) of CHUNK_ELEMENTS row-nodes
+        self._chunks = list(chunk_slices(data.starts, self.rule.size))  # (clusters, rows)
         self._bounds = {  # each chunk's cluster boundaries, counted from its first row
             g.start: data.starts[g.start : g.stop + 1] - r.start for g, r in self._chunks
         }
@@ -169,19 +168,7 @@ class TwoLevelQuadrature(PlacedNodes):
         C = np.einsum("ab,gbc->gac", Ainv, state.R)
         return mu, C
 
-    # ------------------------------------------------------------ chunking
-    def _chunk_slices(self) -> Iterator[tuple[slice, slice]]:
-        starts, K = self.data.starts, self.rule.size
-        max_rows = max(1, CHUNK_ELEMENTS // K)
-        G = self.data.n_clusters
-        g0 = 0
-        while g0 < G:
-            limit = starts[g0] + max_rows
-            g1 = int(np.searchsorted(starts, limit, side="right")) - 1
-            g1 = min(max(g1, g0 + 1), G)
-            yield slice(g0, g1), slice(int(starts[g0]), int(starts[g1]))
-            g0 = g1
-
+    # ------------------------------------------------------------ per chunk
     def _node_loglik(
         self,
         beta: np.ndarray,
