@@ -18,6 +18,7 @@ from melogit_cli.engine.events import Iteration, Message
 from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance
 from melogit_cli.engine.optimize.newton import STALLED_ITERATIONS, Settings, maximize
 from melogit_cli.engine.quadrature.twolevel import ClusterData, TwoLevelQuadrature
+from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.adaptation import NO_PROGRESS as ADAPT_NO_PROGRESS
 from melogit_cli.engine.shared.adaptation import PASSES as ADAPT_ITERATIONS
 
@@ -111,10 +112,19 @@ def test_adaptation_that_does_not_settle_gives_up_early():
     )
     beta, theta = np.array([1.0, 0.0, -9.0]), np.array([5.1, 2.87])
     passes = []
-    moments = model._posterior_moments
-    model._posterior_moments = lambda *a: passes.append(1) or moments(*a)
+
+    def one_pass(st):
+        passes.append(1)
+        return model._posterior_moments(beta, theta, st)
+
     state = model.start_state(beta, np.zeros(2))
-    _, _, settled = model._iterate_moments(beta, theta, state, ADAPT_ITERATIONS)
+    _, _, settled = adaptation.iterate(
+        one_pass,
+        state,
+        ADAPT_ITERATIONS,
+        tolerance=model.adapt_tolerance,
+        sound=lambda st: model._sound(theta, st),
+    )
     assert not settled
     assert len(passes) < 3 * ADAPT_NO_PROGRESS
 

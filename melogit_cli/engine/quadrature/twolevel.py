@@ -304,19 +304,6 @@ class TwoLevelQuadrature(PlacedNodes):
             sound=lambda st: self._sound(theta, st),
         )
 
-    def _iterate_moments(
-        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, limit: int
-    ) -> tuple[float, AdaptiveState, bool]:
-        """At most ``limit`` posterior-moment passes; ``ok`` when they settled on sound
-        nodes."""
-        return adaptation.iterate(
-            lambda st: self._posterior_moments(beta, theta, st),
-            state,
-            limit,
-            tolerance=self.adapt_tolerance,
-            sound=lambda st: self._sound(theta, st),
-        )
-
     def _sound(self, theta: np.ndarray, state: AdaptiveState) -> bool:
         """No cluster's node scale has collapsed relative to the prior."""
         _, C = self._v_nodes(self._factor(theta)[3], state)
