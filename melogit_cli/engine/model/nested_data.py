@@ -88,9 +88,8 @@ class NestedData:
         return w
 
     def log_binomial_constant(self) -> float:
-        r, y = self.trials, self.y
-        terms = log_binomial_coefficients(r, y)
-        return float(np.sum(self.row_weight() * terms))
+        """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
+        return float(np.sum(self.row_weight() * log_binomial_coefficients(self.trials, self.y)))
 
     def chunks(self, elements_per_row: int) -> Iterator[Chunk]:
         """Runs of top-level units with at most ``rows.CHUNK_ELEMENTS`` elements (rows x

@@ -64,10 +64,7 @@ class ClusterData:
 
     def log_binomial_constant(self) -> float:
         """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
-        r, y = self.trials, self.y
-        terms = log_binomial_coefficients(r, y)
-        row_cluster_weight = np.repeat(self.cluster_weight, self.sizes)
-        return float(np.sum(self.obs_weight * row_cluster_weight * terms))
+        return float(np.sum(self.row_weight() * log_binomial_coefficients(self.trials, self.y)))
 
 
 @dataclass
