@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melogit_cli.engine.quadrature.rows import chunk_slices
+from melogit_cli.engine.quadrature.rows import Rows, chunk_slices, node_loglik
 from melogit_cli.engine.quadrature.rules import normal_rule
 from melogit_cli.engine.quadrature.twolevel import ClusterData
 from melogit_cli.engine.shared.cholesky import safe_cholesky
@@ -110,12 +110,11 @@ def _moments(
     cov = np.empty((G, q, q))
     for gs, rs in chunk_slices(data.starts, rule.size):
         v = mu[gs, None, :] + np.einsum("gab,kb->gka", C[gs], rule.nodes)  # g x K x q
-        starts = data.starts[gs.start : gs.stop] - rs.start
-        sizes = np.diff(np.append(starts, rs.stop - rs.start))
-        v_rows = np.repeat(v, sizes, axis=0)
-        eta = xb[rs, None] + np.einsum("iq,ikq->ik", ZA[rs], v_rows)
-        w, y, r = data.obs_weight[rs, None], data.y[rs, None], data.trials[rs, None]
-        ll = np.add.reduceat(w * (y * eta - r * np.logaddexp(0.0, eta)), starts, axis=0)
+        bounds = data.starts[gs.start : gs.stop + 1] - rs.start
+        arrays = Rows(
+            xb[rs], data.X[rs], ZA[rs], data.y[rs], data.trials[rs], data.obs_weight[rs], bounds
+        )
+        ll = node_loglik(arrays, v)
         log_int = ll - 0.5 * np.sum(v * v, axis=2) - rule.log_phi + rule.log_weights
         p = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
         m = np.einsum("gk,gka->ga", p, v)
