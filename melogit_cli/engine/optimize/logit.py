@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from melogit_cli.engine.events import EventSink, ignore
-from melogit_cli.engine.optimize.newton import Result, Settings, finite, infeasible, maximize
+from melogit_cli.engine.optimize.newton import finite, infeasible
 from melogit_cli.special import expit, log_binomial_coefficients
 
 
@@ -21,25 +20,20 @@ class LogitObjective:
         weight: np.ndarray,
     ) -> None:
         self.y, self.trials, self.X, self.offset, self.weight = y, trials, X, offset, weight
-        self.constant = float(
-            np.sum(weight * log_binomial_coefficients(trials, y))
-        )
+        self.constant = float(np.sum(weight * log_binomial_coefficients(trials, y)))
+
+    def _loglik(self, eta: np.ndarray) -> float:
+        terms = self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))
+        return float(np.sum(terms)) + self.constant
 
     def value(self, b: np.ndarray, floor: float | None = None) -> float:
         del floor
-        eta = self.X @ b + self.offset
-        return (
-            float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))))
-            + self.constant
-        )
+        return self._loglik(self.X @ b + self.offset)
 
     def derivatives(self, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         eta = self.X @ b + self.offset
         mu = expit(eta)
-        ll = (
-            float(np.sum(self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))))
-            + self.constant
-        )
+        ll = self._loglik(eta)
         g = self.X.T @ (self.weight * (self.y - self.trials * mu))
         W = self.weight * self.trials * mu * (1 - mu)
         return ll, g, -(self.X.T @ (W[:, None] * self.X))
@@ -70,16 +64,3 @@ def irls_solution(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     b, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
     return b
 
-
-def fit_logit(
-    y: np.ndarray,
-    trials: np.ndarray,
-    X: np.ndarray,
-    offset: np.ndarray,
-    weight: np.ndarray,
-    settings: Settings | None = None,
-    sink: EventSink = ignore,
-) -> Result:
-    """Maximum-likelihood logit fit; the log as Stata's fixed-effects phase prints it."""
-    obj = LogitObjective(y, trials, X, offset, weight)
-    return maximize(obj, obj.irls_start(), settings or Settings(), sink)
