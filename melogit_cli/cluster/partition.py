@@ -227,19 +227,13 @@ def from_modes(pe: PartitionEngine, beta: np.ndarray, theta: np.ndarray, state: 
     with np.errstate(all="ignore"):
         if eng.layout == "clusters":
             return eng.mode_curvature_state(beta, theta, state)
-        from melogit_cli.engine.quadrature.nested import NestedState
-
-        m, R = eng._mode_start(beta, theta, state)
-        return NestedState(eng._locations_from_u(theta, m, R), m, R)
+        return eng._mode_start(beta, theta, state)
 
 
 @guarded
 def carried(pe: PartitionEngine, theta: np.ndarray, state: Any) -> Any:
     """The nested engine's carried nodes, re-standardized at ``theta``."""
-    from melogit_cli.engine.quadrature.nested import NestedState
-
-    locations = pe.engine._locations_from_u(theta, state.m, state.R)
-    return NestedState(locations, state.m, state.R)
+    return pe.engine._from_u(theta, state.m, state.R)
 
 
 @guarded

@@ -296,12 +296,13 @@ class NestedQuadrature(PlacedNodes):
         locs = conditional_locations(self.data, modes, [r.nodes for r in self.rules])
         return NestedState(locs, modes=modes)
 
-    def _locations_from_u(self, theta: np.ndarray, m: list, R: list) -> Locations:
+    def _from_u(self, theta: np.ndarray, m: list, R: list) -> NestedState:
+        """The mean-variance state of u-metric means ``m`` and factors ``R`` at ``theta``."""
         locs: Locations = []
         for (A, _, _), m_l, R_l in zip(self.factors(theta), m, R, strict=False):
             Ainv = np.linalg.inv(A)
             locs.append((m_l @ Ainv.T, np.einsum("ab,...bc->...ac", Ainv, R_l)))
-        return locs
+        return NestedState(locs, m, R)
 
     def _posterior_moments(
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState
@@ -313,41 +314,30 @@ class NestedQuadrature(PlacedNodes):
             return res.ll, state
         m = [mean for mean, _ in res.moments]
         R = [safe_cholesky(cov) for _, cov in res.moments]
-        return res.ll, NestedState(self._locations_from_u(theta, m, R), m, R)
+        return res.ll, self._from_u(theta, m, R)
 
     def adapt_mean_variance(
         self, beta: np.ndarray, theta: np.ndarray, state: NestedState, floor: float | None
     ) -> tuple[float, NestedState]:
         """Move every unit's nodes to its conditional posterior mean and SD, to a fixed
         point, from the carried state or, when there is none, from the modes."""
-
-        def from_modes() -> NestedState:
-            m, R = self._mode_start(beta, theta, state)
-            return NestedState(self._locations_from_u(theta, m, R), m, R)
-
-        carried = None
-        if state.m:
-            locations = self._locations_from_u(theta, state.m, state.R)
-            carried = NestedState(locations, state.m, state.R)
         return adaptation.adapt(
             lambda st: self._posterior_moments(beta, theta, st),
-            carried,
-            from_modes,
+            self._from_u(theta, state.m, state.R) if state.m else None,
+            lambda: self._mode_start(beta, theta, state),
             floor=floor,
             tolerance=self.adapt_tolerance,
             passes=self.adapt_passes,
         )
 
-    def _mode_start(
-        self, beta: np.ndarray, theta: np.ndarray, state: NestedState
-    ) -> tuple[list, list]:
-        """Mode-curvature node locations and scales as a mean-variance state (u-metric)."""
+    def _mode_start(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> NestedState:
+        """Mode-curvature node locations and scales as a mean-variance state."""
         locs = self.mode_curvature_state(beta, theta, NestedState([], modes=state.modes)).locations
         m, R = [], []
         for (A, _, _), (mu, C) in zip(self.factors(theta), locs, strict=False):
             m.append(mu @ A.T)
             R.append(np.einsum("ab,...bc->...ac", A, C))
-        return m, R
+        return self._from_u(theta, m, R)
 
     # ------------------------------------------------------------ derivatives
     def cluster_scores(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
