@@ -122,7 +122,6 @@ class ConstrainedObjective:
         self.cns = cns
         self.full_hessian: np.ndarray | None = None
         self.full_gradient: np.ndarray | None = None
-        self.full_hessian_gradient = np.zeros(0)
 
     @property
     def state(self) -> Any:
@@ -141,9 +140,9 @@ class ConstrainedObjective:
         s = self.cns.T @ z + self.cns.a
         ll, g, H = self.inner.derivatives(self.cns.to_full(z))
         self.full_gradient = g
-        self.full_hessian = self._chain(s, g, H)
+        g_s, self.full_hessian = self._chain(s, g, H)
         T = self.cns.T
-        return ll, T.T @ self.full_hessian_gradient, T.T @ self.full_hessian @ T
+        return ll, T.T @ g_s, T.T @ self.full_hessian @ T
 
     def refined_hessian(self, z: np.ndarray) -> np.ndarray | None:
         H = self.inner.refined_hessian(self.cns.to_full(z))
@@ -151,15 +150,13 @@ class ConstrainedObjective:
             return None
         assert self.full_gradient is not None
         s = self.cns.T @ z + self.cns.a
-        self.full_hessian = self._chain(s, self.full_gradient, H)
+        self.full_hessian = self._chain(s, self.full_gradient, H)[1]
         return self.cns.T.T @ self.full_hessian @ self.cns.T
 
-    def _chain(self, s: np.ndarray, g: np.ndarray, H: np.ndarray) -> np.ndarray:
-        """The Hessian in ``s`` (and, in ``full_hessian_gradient``, the gradient)."""
+    def _chain(self, s: np.ndarray, g: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient and the Hessian in ``s``."""
         metric = self.cns.metric
         if metric is None:
-            self.full_hessian_gradient = g
-            return H
+            return g, H
         J = metric.jacobian(s)
-        self.full_hessian_gradient = J.T @ g
-        return J.T @ H @ J + np.einsum("k,kij->ij", g, metric.second(s))
+        return J.T @ g, J.T @ H @ J + np.einsum("k,kij->ij", g, metric.second(s))
