@@ -96,10 +96,8 @@ def _bases(cov: LevelCovariance) -> list[np.ndarray]:
     (co)variances ``phi`` (identity: one variance; exchangeable: variance, covariance)."""
     q = cov.dim
     out = []
-    i = 0
-    for blk in cov.blocks:
-        m = blk.size
-        s = slice(i, i + m)
+    for blk, s, _ in cov.spans():
+        m, i = blk.size, s.start
         for a, b in blk.reported():
             B = np.zeros((q, q))
             if blk.kind == "identity" or m == 1:
@@ -109,7 +107,6 @@ def _bases(cov: LevelCovariance) -> list[np.ndarray]:
             else:
                 B[i + a, i + b] = B[i + b, i + a] = 1.0
             out.append(B)
-        i += m
     return out
 
 

@@ -13,6 +13,7 @@ reports the variances and covariances themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +127,13 @@ class LevelCovariance:
     def n_params(self) -> int:
         return sum(b.n_params for b in self.blocks)
 
+    def spans(self) -> Iterator[tuple[CovBlock, slice, slice]]:
+        """Each block with its effects (rows of Sigma) and its entries of theta."""
+        i = j = 0
+        for blk in self.blocks:
+            yield blk, slice(i, i + blk.size), slice(j, j + blk.n_params)
+            i, j = i + blk.size, j + blk.n_params
+
     def sigma_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``Sigma`` (q x q), ``dSigma`` (T x q x q) and ``d2Sigma`` (T x T x q x q).
 
@@ -144,33 +152,20 @@ class LevelCovariance:
         A = np.zeros((q, q))
         dA = np.zeros((T, q, q))
         d2A = np.zeros((T, T, q, q))
-        i = j = 0
-        for blk in self.blocks:
-            m, k = blk.size, blk.n_params
-            a, da, d2a = blk.factor(theta[j : j + k])
-            s = slice(i, i + m)
-            A[s, s] = a
-            dA[j : j + k, s, s] = da
-            d2A[j : j + k, j : j + k, s, s] = d2a
-            i += m
-            j += k
+        for blk, s, t in self.spans():
+            A[s, s], dA[t, s, s], d2A[t, t, s, s] = blk.factor(theta[t])
         return A, dA, d2A
 
     def reported(self) -> list[tuple[int, int]]:
         """Index pairs into the level's Sigma of the reported variances then covariances."""
         out_var, out_cov = [], []
-        i = 0
-        for blk in self.blocks:
+        for blk, s, _ in self.spans():
             for a, b in blk.reported():
-                (out_var if a == b else out_cov).append((i + a, i + b))
-            i += blk.size
+                (out_var if a == b else out_cov).append((s.start + a, s.start + b))
         return out_var + out_cov
 
     def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
-        parts, i = [], 0
-        for blk in self.blocks:
-            parts.append(blk.theta_from_sigma(sigma[i : i + blk.size, i : i + blk.size]))
-            i += blk.size
+        parts = [blk.theta_from_sigma(sigma[s, s]) for blk, s, _ in self.spans()]
         return np.concatenate(parts) if parts else np.zeros(0)
 
 

@@ -62,15 +62,14 @@ class SdCorrMetric:
     """``x = (beta, theta) = h(beta, s)`` for the covariance ``cov`` after ``p`` coefficients."""
 
     def __init__(self, cov: LevelCovariance | NestedCovariance, p: int) -> None:
-        blocks = getattr(cov, "flat", cov).blocks  # a NestedCovariance's levels, flattened
+        flat = getattr(cov, "flat", cov)  # a NestedCovariance's levels, flattened
         self.p = p
         self.n = p + cov.n_params
-        self.spans: list[tuple[CovBlock, slice]] = []
-        j = p
-        for blk in blocks:
-            if not _log_sd_block(blk):
-                self.spans.append((blk, slice(j, j + blk.n_params)))
-            j += blk.n_params
+        self.spans: list[tuple[CovBlock, slice]] = [
+            (blk, slice(p + t.start, p + t.stop))
+            for blk, _, t in flat.spans()
+            if not _log_sd_block(blk)
+        ]
 
     def to_x(self, s: np.ndarray) -> np.ndarray:
         x = np.array(s, dtype=float)
