@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COV_KINDS = ("independent", "exchangeable", "identity", "unstructured")
-
 
 @dataclass(frozen=True)
 class CovBlock:

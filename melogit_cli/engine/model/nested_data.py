@@ -69,10 +69,6 @@ class NestedData:
         self.top_of_unit = [self.row_unit[0][rs[:-1]] for rs in self.row_starts]
 
     @property
-    def levels(self) -> int:
-        return len(self.row_unit)
-
-    @property
     def n_clusters(self) -> int:
         return self.n_units[0]
 
