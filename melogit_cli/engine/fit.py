@@ -260,7 +260,6 @@ def fit(
 
     sink(PhaseStart("Fitting fixed-effects model"))
     fe = _fit_fixed_effects(problem, row_weight, settings, sink)
-    ll_c = fe.ll
     beta0 = fe.x
     if start.method == "zero":
         beta0 = np.zeros(p)
@@ -268,10 +267,8 @@ def fit(
         beta0 = _constant_only_start(problem, row_weight)
 
     model = make_model(problem)
-    if start.method == "iv":
-        theta_one = problem.cov.theta_from_sigma(iv_sigmas(d, problem.cov, fe.x))
-    else:
-        theta_one = problem.cov.theta_from_sigma(np.eye(problem.cov.dim))
+    sigma0 = iv_sigmas(d, problem.cov, fe.x) if start.method == "iv" else np.eye(problem.cov.dim)
+    theta_one = problem.cov.theta_from_sigma(sigma0)
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
     project = constraints.project if constraints is not None else None
     if project is not None:
@@ -317,7 +314,7 @@ def fit(
         iterations=res.iterations,
         converged=res.converged,
         ilog=res.ilog,
-        ll_c=ll_c,
+        ll_c=fe.ll,
         model=model,
         state=objective.state,
         p=p,

@@ -40,10 +40,6 @@ class Posterior:
         return np.sqrt(np.maximum(np.einsum("gaa->ga", self.cov), 0.0))
 
 
-def _fixed_part(data: ClusterData, beta: np.ndarray) -> np.ndarray:
-    return data.X @ beta + data.offset
-
-
 def posterior_modes(
     data: ClusterData,
     beta: np.ndarray,
@@ -53,7 +49,7 @@ def posterior_modes(
 ) -> Posterior:
     """Posterior modes of u and the inverse negative Hessian there (u-metric), after at
     most ``iterations`` Newton steps from zero (fewer once a step is below ``tol``)."""
-    xb = _fixed_part(data, beta)
+    xb = data.X @ beta + data.offset
     v0 = np.zeros((data.n_clusters, A.shape[0]))
     v, info = cluster_modes(
         xb, data.Z @ A, data.y, data.trials, data.obs_weight, data.starts, v0, tolerance=tol,
@@ -103,7 +99,7 @@ def _moments(
     """Posterior mean and covariance of v with the nodes at (mu, C)."""
     q = A.shape[0]
     rule = normal_rule(points, q)
-    xb = _fixed_part(data, beta)
+    xb = data.X @ beta + data.offset
     ZA = data.Z @ A
     G = data.n_clusters
     mean = np.empty((G, q))
