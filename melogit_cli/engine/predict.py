@@ -64,18 +64,16 @@ def posterior_means(
     beta: np.ndarray,
     A: np.ndarray,
     points: int,
-    start: Posterior | None = None,
+    start: Posterior,
     tolerance: float = ADAPT_TOLERANCE,
     passes: int = MAX_ADAPT,
 ) -> Posterior:
     """Empirical Bayes posterior means and covariances of u by adaptive quadrature.
 
-    The nodes start at ``start`` (the posterior modes when not given) and move to each
-    cluster's posterior mean and standard deviation until the moments change by less
-    than ``tolerance`` (at most ``passes`` passes; the moments of the last are returned).
+    The nodes start at ``start`` (the posterior modes) and move to each cluster's
+    posterior mean and standard deviation until the moments change by less than
+    ``tolerance`` (at most ``passes`` passes; the moments of the last are returned).
     """
-    if start is None:
-        start = posterior_modes(data, beta, A)
     Ainv = np.linalg.pinv(A)
     mu = start.mean @ Ainv.T
     C = safe_cholesky(np.einsum("ab,gbc,dc->gad", Ainv, start.cov, Ainv) + 0.0)
