@@ -460,7 +460,8 @@ class CrossedLaplace:
             else:
                 S = -(self._csr(Cv).T @ self._csr(Gv)).toarray()
         # H22 (few distinct entries: each row's pairs of set-2 effects) and the prior
-        flat = S.reshape(-1)  # a view: every S above is a new C-ordered array
+        S = np.ascontiguousarray(S)  # (the sparse product may come in Fortran order)
+        flat = S.reshape(-1)  # a view, so the additions reach S
         flat[self.s_targets] += np.bincount(self.s_slot, wts, minlength=len(self.s_targets))
         flat[:: m2 + 1] += 1.0 if self.c is None else self.c[m1:]
         schur = BlockDiagonalSPD(S, self.Q2) if self.nested_schur else DenseSPD(S)
