@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sys
@@ -154,9 +155,21 @@ def ours_label(intmethod: str, n_quad: str, dims: int) -> str:
     return f"{intmethod} " + "x".join([n_quad] * dims)
 
 
+def melogit_script() -> str | None:
+    """The ``melogit`` script of the running interpreter's environment (beside
+    ``sys.executable``), else the one on PATH.  A version manager's PATH entry may be a
+    shell shim that starts another process first, which would be timed with the command."""
+    scripts = Path(sys.executable).parent
+    for name in ("melogit", "melogit.exe"):
+        candidate = scripts / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("melogit")
+
+
 def command(case: Case, csv: Path, timeout: float) -> Outcome:
     """The whole ``melogit --data CSV "command"`` run, start-up included."""
-    exe = shutil.which("melogit")
+    exe = melogit_script()
     if exe is None:
         return Outcome("cmd", "missing", note="melogit not on PATH")
     try:
