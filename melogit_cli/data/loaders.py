@@ -214,6 +214,12 @@ def _column_names(header: list[str]) -> list[str]:
 def _csv_column(cells: list[str]) -> np.ndarray:
     """Numbers (missing -> NaN) when every non-missing cell is a finite one, else strings
     (Stata has no infinity, and reads "nan" or "inf" as words)."""
+    try:  # a column of numbers only, the usual case: one pass of float() over the cells
+        values = np.array(list(map(float, cells)), dtype=float)
+        if np.isfinite(values).all():
+            return values
+    except ValueError:  # a missing cell or a word
+        pass
     try:
         return np.array(
             [np.nan if c.strip() in MISSING_CELLS else _finite(c) for c in cells], dtype=float
