@@ -15,10 +15,10 @@ import numpy as np
 
 from melogit_cli.data.columns import Columns
 from melogit_cli.data.dataset import Dataset
-from melogit_cli.data.loaders import load, load_frame
-from melogit_cli.engine.events import EventSink, ignore
+from melogit_cli.data.loaders import as_dataset
+from melogit_cli.engine.events import ignore
 from melogit_cli.errors import StataError
-from melogit_cli.estimate import Estimation, estimate
+from melogit_cli.estimate import Estimation, run
 from melogit_cli.render import render_results
 from melogit_cli.render.iterlog import IterationLog
 from melogit_cli.results.eresults import EResults, Matrix
@@ -481,35 +481,9 @@ def _column_name(label: str, which: str, i: int) -> str:
     return tail if sep and tail else (which if i == 0 else f"{which}{i + 1}")
 
 
-def as_dataset(data: str | Path | Dataset | object) -> Dataset:
-    """A path (.dta/.csv), a Dataset, a pandas DataFrame or a dict of arrays."""
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, (str, Path)):
-        return load(data)
-    return load_frame(data)
-
-
 def parse(command: str) -> ModelSpec:
     """The ModelSpec of a ``melogit`` command (the leading word is optional)."""
     return parse_melogit(command)
-
-
-def run(
-    spec: ModelSpec,
-    ds: Dataset,
-    sink: EventSink = ignore,
-    progress: EventSink = ignore,
-    constraints: dict[int, str] | None = None,
-    matrices: dict[str, Matrix] | None = None,
-) -> Estimation:
-    """Fit a parsed command on a data set: ``sink`` gets the iteration log, ``progress``
-    every event of the fit (even under ``nolog``); ``constraints`` the defined constraints
-    that ``constraints(numlist)`` refers to, ``matrices`` those ``covariance(fixed())``
-    and ``covariance(pattern())`` may name."""
-    if spec.replay:
-        raise StataError("last estimates not found", 301)
-    return estimate(spec, ds, sink, progress, constraints, matrices)
 
 
 @accepts

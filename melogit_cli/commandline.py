@@ -54,10 +54,12 @@ def run_command(
     cluster: ClusterOptions | None = None,
 ) -> int:
     """Parse, fit, print; returns the Stata return code (0 on success)."""
-    from melogit_cli.api import as_dataset, parse, run
+    from melogit_cli.data.loaders import as_dataset
+    from melogit_cli.estimate import run
     from melogit_cli.render import render_results
     from melogit_cli.render.iterlog import IterationLog
     from melogit_cli.render.progress import show_progress
+    from melogit_cli.syntax.parser import parse_melogit
 
     def work() -> int:
         distributed = cluster is not None and cluster.wanted
@@ -65,7 +67,7 @@ def run_command(
             if distributed:
                 raise StataError(ON_CLUSTER_ONLY, 198)
             return _run_prefixed(command, data, json_path, out)
-        spec = parse(command)
+        spec = parse_melogit(command)
         if data is None:
             raise StataError(NO_DATA, 198)
         if json_path:
@@ -115,7 +117,7 @@ _PREFIX_RE = re.compile(r"^\s*(?:svy|by|bys|byso|bysor|bysort)(?![A-Za-z0-9_])")
 def _run_prefixed(command: str, data: str | None, json_path: str | None, out: TextIO) -> int:
     """``by ...: melogit`` / ``bysort ...: melogit`` / ``svy: melogit`` run as the do-file
     interpreter runs them (``svy`` needs ``svyset``, hence a do-file: here it is r(119))."""
-    from melogit_cli.api import as_dataset
+    from melogit_cli.data.loaders import as_dataset
     from melogit_cli.interp.runner import execute
     from melogit_cli.interp.session import Output, Session
 
@@ -143,7 +145,7 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
         if json_path:
             check_json_path(json_path, data, path)
         if data is not None:
-            from melogit_cli.api import as_dataset
+            from melogit_cli.data.loaders import as_dataset
 
             session.set_data(as_dataset(data))
         _, failure = run_dofile(path, out, session)

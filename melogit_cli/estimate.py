@@ -92,6 +92,24 @@ def estimate(
         )
 
 
+def run(
+    spec: ModelSpec,
+    ds: Dataset,
+    sink: EventSink = ignore,
+    progress: EventSink = ignore,
+    constraints: dict[int, str] | None = None,
+    matrices: dict[str, Matrix] | None = None,
+) -> Estimation:
+    """Fit a parsed command on a data set: ``sink`` gets the iteration log, ``progress``
+    every event of the fit (even under ``nolog``); ``constraints`` the defined constraints
+    that ``constraints(numlist)`` refers to, ``matrices`` those ``covariance(fixed())``
+    and ``covariance(pattern())`` may name.  A replay (``melogit`` without a model) has
+    nothing to replay here."""
+    if spec.replay:
+        raise StataError("last estimates not found", 301)
+    return estimate(spec, ds, sink, progress, constraints, matrices)
+
+
 def _estimate(
     spec: ModelSpec,
     ds: Dataset,

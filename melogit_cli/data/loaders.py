@@ -44,6 +44,15 @@ def load(path: str | Path) -> Dataset:
     return _appended([load_csv(p) for p in src.paths], src.text)
 
 
+def as_dataset(data: str | Path | Dataset | object) -> Dataset:
+    """A path (.dta/.csv), a Dataset, a pandas DataFrame or a dict of arrays."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, Path)):
+        return load(data)
+    return load_frame(data)
+
+
 def _appended(parts: list[Dataset], source: str) -> Dataset:
     """CSV parts one after the other; every part must have the first one's variables."""
     first = parts[0]
