@@ -80,6 +80,9 @@ def _exit_after_break(code: int) -> NoReturn:
 def _run_cli(args: Sequence[str] | None) -> int | str | None:
     """The command line's exit status; a KeyboardInterrupt comes out as one (click calls it
     Abort), usage errors are shown as click shows them."""
+    from melogit_cli.dataclass_cache import install
+
+    install()  # before the modules that define dataclasses are imported
     import click
 
     from melogit_cli.commandline import cli
