@@ -5,7 +5,6 @@ readable.  Both the in-memory loaders and the Dask reader start from here.
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,8 @@ def resolve(text: str | Path) -> Source:
     """The files ``text`` names, checked readable; Stata's r(601)/r(603)/r(610) otherwise."""
     name = str(text)
     if is_glob(name):
+        import glob
+
         matches = sorted(glob.glob(name))
         if not matches:
             raise StataError(f"file {name} not found", 601)

@@ -7,7 +7,6 @@ source checkout they sit in ``grammar/`` next to the package directory.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import json
 import os
 import sys
@@ -34,6 +33,8 @@ def grammar_text(name: str) -> str:
         path = folder / name
         if path.is_file():
             return path.read_text(encoding="utf-8")
+    import importlib.resources
+
     try:
         resource = importlib.resources.files("melogit_cli.grammar").joinpath(name)
         if resource.is_file():
