@@ -80,25 +80,30 @@ def _exit_after_break(code: int) -> NoReturn:
 def _run_cli(args: Sequence[str] | None) -> int | str | None:
     """The command line's exit status; a KeyboardInterrupt comes out as one (click calls it
     Abort), usage errors are shown as click shows them."""
+    from melogit_cli import collector
     from melogit_cli.dataclass_cache import install
 
+    collector.pause()  # while the modules are imported; the command resumes it for its work
     install()  # before the modules that define dataclasses are imported
-    import click
-
-    from melogit_cli.commandline import cli
-
     try:
-        return cli.main(args, standalone_mode=False)
-    except SystemExit as done:
-        return done.code
-    except click.exceptions.Abort as abort:
-        if isinstance(abort.__cause__, KeyboardInterrupt):
-            raise KeyboardInterrupt from None
-        click.echo("Aborted!", err=True)  # end of input at a prompt
-        return 1
-    except click.ClickException as err:
-        err.show()
-        return err.exit_code
+        import click
+
+        from melogit_cli.commandline import cli
+
+        try:
+            return cli.main(args, standalone_mode=False)
+        except SystemExit as done:
+            return done.code
+        except click.exceptions.Abort as abort:
+            if isinstance(abort.__cause__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            click.echo("Aborted!", err=True)  # end of input at a prompt
+            return 1
+        except click.ClickException as err:
+            err.show()
+            return err.exit_code
+    finally:
+        collector.resume()  # a command that ended before its work (usage, --help)
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from melogit_cli import collector
 from melogit_cli.errors import OutputClosedError, StataError, print_error, reporting_errors
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ def run_command(
     from melogit_cli.render.iterlog import IterationLog
     from melogit_cli.render.progress import show_progress
     from melogit_cli.syntax.parser import parse_melogit
+
+    collector.resume()  # the imports are done
 
     def work() -> int:
         distributed = cluster is not None and cluster.wanted
@@ -140,6 +143,7 @@ def run_do(path: str, data: str | None, out: TextIO, json_path: str | None = Non
     from melogit_cli.interp.runner import run_dofile
     from melogit_cli.interp.session import Output, Session
 
+    collector.resume()  # the imports are done
     session = Session(Output(out), progress=True)
     try:
         if json_path:
@@ -171,6 +175,7 @@ class _Melogit(click.Command):
         if argv and argv[0] == "verify":
             from melogit_cli.verify.command import verify_command
 
+            collector.resume()
             return verify_command.main(argv[1:], prog_name="melogit verify", **extra)
         return super().main(argv, prog_name, **extra)
 
