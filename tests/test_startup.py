@@ -19,6 +19,16 @@ NOT_LOADED = (
     "melogit_cli.syntax.expr_parser",  # no if or weight expression
     "melogit_cli.engine.model.crossed_data",  # neither crossed nor nested
     "melogit_cli.engine.model.nested_data",
+    "pyreadstat",  # a .csv file: the .dta reader is not needed
+    "pyarrow",  # nor the Parquet reader
+    "dask",
+    "distributed",
+    "matplotlib",
+    "melogit_cli.api",  # the command line calls the modules behind the Python API
+    "melogit_cli.postest",  # no postestimation, margins or plots
+    "melogit_cli.cluster",  # not on a cluster
+    "melogit_cli.interp",  # not a do-file
+    "melogit_cli.verify",
 )
 
 
