@@ -20,6 +20,7 @@ nested do-files                        64       ``system limit exceeded - see ma
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from melogit_cli.errors import StataError
 
@@ -32,20 +33,24 @@ MAX_CONTINUOUS_INTERACTION = 64
 MAX_RHS = 10_998
 MAX_DO_NESTING = 64
 
-_TOKEN_RE = re.compile(
-    r"""
-    (?P<str>"[^"]*"|`"(?:(?!"').)*"')
-  | (?P<coef>(?:_b|_se|_coef)\[(?:[^\[\]]|\[[^\[\]]*\])*\])
-  | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>==|!=|~=|<=|>=|[<>&|+\-*/^!~])
-  | (?P<open>[(\[])
-  | (?P<close>[)\]])
-  | (?P<sep>,)
-  | (?P<blank>\s+)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+
+@cache
+def _token_re() -> re.Pattern[str]:
+    """The tokens of an expression; compiled on first use (most commands have none)."""
+    return re.compile(
+        r"""
+        (?P<str>"[^"]*"|`"(?:(?!"').)*"')
+      | (?P<coef>(?:_b|_se|_coef)\[(?:[^\[\]]|\[[^\[\]]*\])*\])
+      | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<op>==|!=|~=|<=|>=|[<>&|+\-*/^!~])
+      | (?P<open>[(\[])
+      | (?P<close>[)\]])
+      | (?P<sep>,)
+      | (?P<blank>\s+)
+        """,
+        re.VERBOSE | re.DOTALL,
+    )
 
 
 def check_name(name: str) -> None:
@@ -61,7 +66,7 @@ def check_expression(text: str) -> None:
     One linear scan of the text."""
     dyadic = unary = opened = deepest = 0
     operand_before = False  # whether a + or - here is dyadic
-    for m in _TOKEN_RE.finditer(text):
+    for m in _token_re().finditer(text):
         kind = m.lastgroup
         if kind == "blank":
             continue

@@ -236,11 +236,12 @@ class _Tree(Transformer):
 
 
 _TREE = _Tree()
+_INHERITED = frozenset(dir(Transformer))
 _CALLBACKS = {
     name: getattr(_TREE, name)
     for name in dir(_Tree)
     if not name.startswith("_") and callable(getattr(_Tree, name))
-    and name not in dir(Transformer)
+    and name not in _INHERITED
 }
 
 
