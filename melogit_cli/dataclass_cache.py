@@ -11,9 +11,10 @@ named by Python's bytecode version, so a class whose text changes is compiled af
 Classes of other modules are compiled as usual; an unreadable or unwritable cache only
 costs the compilation.
 
-The command line installs the cache once its Ctrl-C handler is in place (importing
-``dataclasses`` takes 12 ms); the package installs it on import when ``dataclasses`` is
-already loaded, as it is in most programs that use the Python API.
+Only the command line installs the cache (once its Ctrl-C handler is in place; importing
+``dataclasses`` takes 12 ms): the hook replaces ``dataclasses.exec`` for the whole
+process, which a command's own process may do but importing the package must not do to a
+program that uses the Python API (there the classes are compiled once per session anyway).
 """
 
 # No ``from __future__`` import in this module: ``exec`` of text called from here compiles
