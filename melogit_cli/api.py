@@ -18,7 +18,7 @@ from melogit_cli.data.dataset import Dataset
 from melogit_cli.data.loaders import as_dataset
 from melogit_cli.engine.events import ignore
 from melogit_cli.errors import StataError
-from melogit_cli.estimate import Estimation, run
+from melogit_cli.estimate import Estimation, estimate
 from melogit_cli.render import render_results
 from melogit_cli.render.iterlog import IterationLog
 from melogit_cli.results.eresults import EResults, Matrix
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from melogit_cli.results.lrtest import LRTest
 
 T = TypeVar("T")
+
+run = estimate  # a parsed command fitted on a data set, under the name the API has used
 
 
 def accepts(fn: Callable[..., T]) -> Callable[..., T]:
@@ -517,7 +519,7 @@ def fit(
         )
         return Results(est.eresults, spec.options, est.notes, buffer.getvalue(), est, ds)
     ds = as_dataset(data)
-    est = run(spec, ds, sink, ignore, constraints, matrices)
+    est = estimate(spec, ds, sink, ignore, constraints, matrices)
     return Results(est.eresults, spec.options, est.notes, buffer.getvalue(), est, ds)
 
 

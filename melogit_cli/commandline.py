@@ -56,7 +56,7 @@ def run_command(
 ) -> int:
     """Parse, fit, print; returns the Stata return code (0 on success)."""
     from melogit_cli.data.loaders import as_dataset
-    from melogit_cli.estimate import run
+    from melogit_cli.estimate import estimate
     from melogit_cli.render import render_results
     from melogit_cli.render.iterlog import IterationLog
     from melogit_cli.render.progress import show_progress
@@ -81,7 +81,7 @@ def run_command(
         else:
             ds = as_dataset(data)
             with show_progress(IterationLog(out)) as progress:
-                est = run(spec, ds, progress.log, progress)
+                est = estimate(spec, ds, progress.log, progress)
         notes = [n for n in est.notes if n.startswith("Warning")]
         out.write(render_results(est.eresults, spec.options))
         for note in notes:

@@ -84,30 +84,15 @@ def estimate(
 
     Floating-point warnings are silenced: extreme data overflow in places whose
     results the fit checks (non-finite likelihoods, derivatives and steps end it with
-    Stata's error), and a warning printed by numpy is nothing Stata would show.
+    Stata's error), and a warning printed by numpy is nothing Stata would show.  A
+    replay (``melogit`` without a model) has nothing to replay here.
     """
+    if spec.replay:
+        raise StataError("last estimates not found", 301)
     with np.errstate(all="ignore"):
         return _estimate(
             spec, ds, sink, progress, constraints or {}, matrices or {}, arrays, build
         )
-
-
-def run(
-    spec: ModelSpec,
-    ds: Dataset,
-    sink: EventSink = ignore,
-    progress: EventSink = ignore,
-    constraints: dict[int, str] | None = None,
-    matrices: dict[str, Matrix] | None = None,
-) -> Estimation:
-    """Fit a parsed command on a data set: ``sink`` gets the iteration log, ``progress``
-    every event of the fit (even under ``nolog``); ``constraints`` the defined constraints
-    that ``constraints(numlist)`` refers to, ``matrices`` those ``covariance(fixed())``
-    and ``covariance(pattern())`` may name.  A replay (``melogit`` without a model) has
-    nothing to replay here."""
-    if spec.replay:
-        raise StataError("last estimates not found", 301)
-    return estimate(spec, ds, sink, progress, constraints, matrices)
 
 
 def _estimate(

@@ -22,7 +22,7 @@ def melogit(session: Session, rest: str, fitter=None) -> None:
     """Every form of ``melogit``; with no depvar, replay the last estimates.
 
     ``fitter(spec, ds, sink, progress)`` fits in place of the plain fit (``svy:``)."""
-    from melogit_cli.estimate import run
+    from melogit_cli.estimate import estimate
     from melogit_cli.render import render_results
     from melogit_cli.render.iterlog import IterationLog
     from melogit_cli.render.progress import show_progress
@@ -45,7 +45,7 @@ def melogit(session: Session, rest: str, fitter=None) -> None:
     ds = session.data()
     with show_progress(IterationLog(session.out), enabled=session.progress) as progress:
         if fitter is None:
-            estimation = run(
+            estimation = estimate(
                 spec, ds, progress.log, progress, session.constraints, session.matrices
             )
         else:
