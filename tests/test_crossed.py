@@ -233,6 +233,19 @@ def fife_extra() -> pd.DataFrame:
     return df
 
 
+def central_gradient(model: CrossedLaplace, x: np.ndarray, state) -> np.ndarray:
+    """Central differences (step 1e-5) of the model's log likelihood at ``x``."""
+    p = model.p
+    num = np.empty_like(x)
+    for i in range(len(x)):
+        e = np.zeros_like(x)
+        e[i] = 1e-5
+        up = model.loglik((x + e)[:p], (x + e)[p:], state)[0]
+        down = model.loglik((x - e)[:p], (x - e)[p:], state)[0]
+        num[i] = (up - down) / 2e-5
+    return num
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -253,14 +266,7 @@ def test_gradient_is_exact(command: str):
     x = np.concatenate([0.3 * rng.normal(size=p), 0.4 * rng.normal(size=cov.n_params) - 0.5])
     _, state = model.loglik(x[:p], x[p:], model.prior_state(x[p:]))
     g = model.gradient(x[:p], x[p:], state)[0]
-    num = np.empty_like(x)
-    for i in range(len(x)):
-        e = np.zeros_like(x)
-        e[i] = 1e-5
-        up = model.loglik((x + e)[:p], (x + e)[p:], state)[0]
-        down = model.loglik((x - e)[:p], (x - e)[p:], state)[0]
-        num[i] = (up - down) / 2e-5
-    np.testing.assert_allclose(g, num, rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(g, central_gradient(model, x, state), rtol=1e-6, atol=2e-6)
     # the derivatives of the mode, asked for, leave the gradient as it is and are exact
     g2, v, dv = model.gradient(x[:p], x[p:], state, mode_derivatives=True)
     assert dv is not None
@@ -301,14 +307,7 @@ def test_a_large_schur_complement_is_factored_on_its_upper_triangle():
     sds = dict(zip(("item", "subj"), np.exp(x[p:]), strict=True))
     assert ll == pytest.approx(sparse_dense_laplace(df, x[:p], sds), abs=1e-8)
     g = model.gradient(x[:p], x[p:], state)[0]
-    num = np.empty_like(x)
-    for i in range(len(x)):
-        e = np.zeros_like(x)
-        e[i] = 1e-5
-        up = model.loglik((x + e)[:p], (x + e)[p:], state)[0]
-        down = model.loglik((x - e)[:p], (x - e)[p:], state)[0]
-        num[i] = (up - down) / 2e-5
-    np.testing.assert_allclose(g, num, rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(g, central_gradient(model, x, state), rtol=1e-6, atol=2e-6)
 
 
 @pytest.mark.parametrize(
