@@ -41,7 +41,7 @@ def test_a_collector_that_was_off_stays_off() -> None:
 
 def test_off_while_starting_on_for_the_fit_and_after(monkeypatch, capsys) -> None:
     seen: dict[str, bool] = {}
-    parse_args, run = click.Command.parse_args, estimate_module.run
+    parse_args, estimate = click.Command.parse_args, estimate_module.estimate
 
     def parsing(*args: object) -> object:
         seen["options"] = gc.isenabled()
@@ -49,10 +49,10 @@ def test_off_while_starting_on_for_the_fit_and_after(monkeypatch, capsys) -> Non
 
     def fitting(*args: object, **kwargs: object) -> object:
         seen["fit"] = gc.isenabled()
-        return run(*args, **kwargs)
+        return estimate(*args, **kwargs)
 
     monkeypatch.setattr(click.Command, "parse_args", parsing)
-    monkeypatch.setattr(estimate_module, "run", fitting)
+    monkeypatch.setattr(estimate_module, "estimate", fitting)
     assert _run_cli(["--data", str(DATA / "bangladesh.csv"), EX1]) == 0
     assert "Log likelihood = -1206.6742" in capsys.readouterr().out
     assert seen == {"options": False, "fit": True}
