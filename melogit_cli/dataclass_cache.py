@@ -27,6 +27,7 @@ import dataclasses
 import marshal
 import os
 import sys
+import zlib
 from functools import cache
 from pathlib import Path
 from types import CodeType
@@ -99,7 +100,7 @@ def _stored_for(module: str) -> dict[str, CodeType]:
     if stored is None:
         stored = {}
         try:
-            kept = marshal.loads((_folder() / f"{module}.marshal").read_bytes())
+            kept = marshal.loads(_checked((_folder() / f"{module}.marshal").read_bytes()))
             if isinstance(kept, dict) and all(
                 isinstance(k, str) and isinstance(v, CodeType) for k, v in kept.items()
             ):
@@ -108,6 +109,20 @@ def _stored_for(module: str) -> dict[str, CodeType]:
             pass
         _stored[module] = stored
     return stored
+
+
+def _digest(payload: bytes) -> bytes:
+    """The payload's length and CRC-32, 12 bytes."""
+    return len(payload).to_bytes(8, "little") + zlib.crc32(payload).to_bytes(4, "little")
+
+
+def _checked(data: bytes) -> bytes:
+    """The payload of a cache file whose length and checksum match (``marshal`` trusts
+    the lengths inside its input: a damaged file could make it allocate without end)."""
+    digest, payload = data[:12], data[12:]
+    if digest != _digest(payload):
+        raise ValueError("damaged cache file")
+    return payload
 
 
 def save() -> None:
@@ -124,12 +139,14 @@ def save() -> None:
         path = folder / f"{module}.marshal"
         temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
-            temp.write_bytes(marshal.dumps(_used[module]))
+            # the classes other runs kept stay, those compiled here replace theirs
+            payload = marshal.dumps({**_stored_for(module), **_used[module]})
+            temp.write_bytes(_digest(payload) + payload)
             os.replace(temp, path)
         except (OSError, ValueError):
             try:
                 temp.unlink(missing_ok=True)
             except OSError:
                 pass
-    _stored.update({m: _used[m] for m in _compiled})
+    _stored.update({m: {**_stored_for(m), **_used[m]} for m in _compiled})
     _compiled.clear()

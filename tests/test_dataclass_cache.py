@@ -103,10 +103,19 @@ def test_our_classes_compile_once_then_read_back(cache, monkeypatch) -> None:
             assert_same_methods(getattr(module, cls), getattr(plain, cls))
 
 
-def test_unreadable_file_is_compiled_afresh(cache, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00not marshal",
+        # marshal would build a list of 2**31 items from these five bytes: the checksum
+        # rejects them before marshal reads them
+        b"(" + b"\xff\xff\xff\x7f",
+    ],
+)
+def test_unreadable_file_is_compiled_afresh(cache, monkeypatch, content: bytes) -> None:
     folder = dataclass_cache._folder()
     folder.mkdir(parents=True)
-    (folder / "melogit_cli.cache_probe.marshal").write_bytes(b"\x00not marshal")
+    (folder / "melogit_cli.cache_probe.marshal").write_bytes(content)
     assert_behaves(define("melogit_cli.cache_probe"))
     assert dataclass_cache._compiled == {"melogit_cli.cache_probe"}
     dataclass_cache.save()
