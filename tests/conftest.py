@@ -15,6 +15,23 @@ if TYPE_CHECKING:
     from melogit_cli.errors import StataError
     from melogit_cli.interp.session import Session
 
+
+
+@pytest.fixture(autouse=True)
+def _standard_dataclasses():
+    """A test that runs the command line in-process installs its dataclasses hook; the
+    tests after it use the Python API, which must see the standard library's own."""
+    import dataclasses
+
+    original = dataclasses.__dict__.get("exec")
+    yield
+    if dataclasses.__dict__.get("exec") is not original:
+        if original is None:
+            del dataclasses.exec  # type: ignore[attr-defined]
+        else:
+            dataclasses.exec = original  # type: ignore[attr-defined]
+
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "fixtures" / "data"
 REFERENCE = ROOT / "fixtures" / "reference"
