@@ -287,7 +287,8 @@ class CrossedLaplace:
         return _Pairs(e1, e2, target, mirror)
 
     def _pair_sums(self, Cv: np.ndarray, Gv: np.ndarray) -> np.ndarray:
-        """``C' H11^-1 C`` (m2 x m2; its upper triangle if S is large) from the entries'
+        """``C' H11^-1 C`` (m2 x m2; its upper triangle only if S is large and not block
+        diagonal) from the entries'
         values of ``C`` and ``G = H11^-1 C``: the sums over the pairs of entries within
         each cluster, ``sum_a C[e1, a] G[e2, a]``."""
         pairs, m2 = self.pairs, self.m2
@@ -295,7 +296,7 @@ class CrossedLaplace:
         for a in range(self.q1):
             c, g = Cv[:, a], Gv[:, a]
             products += np.take(c, pairs.e1) * np.take(g, pairs.e2)
-        # (float even without pairs: bincount of nothing counts in integers)
+        # (float even without pairs: numpy counts an empty bincount in integers)
         S = np.bincount(pairs.target, products, minlength=m2 * m2).astype(float, copy=False)
         if pairs.mirror is not None:
             S[pairs.mirror[1]] = S[pairs.mirror[0]]

@@ -32,7 +32,8 @@ def _linalg():
 class DenseSPD:
     """Cholesky factorization of a dense SPD matrix (``LinAlgError`` if it is not SPD).
 
-    A large C-ordered ``S`` is read on its upper triangle only and factored in place.
+    A large C-ordered ``S`` is read on its upper triangle only and factored in place:
+    the caller's array then holds the factor, not ``S``.
     """
 
     def __init__(self, S: np.ndarray) -> None:

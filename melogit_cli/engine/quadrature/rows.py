@@ -19,12 +19,13 @@ CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 
 
 def chunk_slices(
-    starts: np.ndarray, per_row: int, limit: int = CHUNK_ELEMENTS
+    starts: np.ndarray, per_row: int, limit: int | None = None
 ) -> Iterator[tuple[slice, slice]]:
     """Runs of consecutive clusters whose rows start at ``starts`` (G + 1 boundaries), as
     (clusters, rows) slices of at most ``limit`` elements at ``per_row`` a row (one
-    cluster at least)."""
+    cluster at least; ``limit`` defaults to ``CHUNK_ELEMENTS`` as it is when called)."""
     G = len(starts) - 1
+    limit = CHUNK_ELEMENTS if limit is None else limit
     max_rows = max(1, limit // max(per_row, 1))
     g0 = 0
     while g0 < G:
