@@ -100,3 +100,23 @@ def fails(session: Session, cmd: str) -> StataError:
     with pytest.raises(StataError) as info:
         execute(session, cmd)
     return info.value
+
+
+@pytest.fixture(scope="session")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bangladesh.csv as one Parquet file (``b.parquet``), a Parquet folder of 3 parts
+    (``folder``) and 8 CSV parts (``parts``)."""
+    pytest.importorskip("pyarrow")
+    import numpy as np
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("stored")
+    df = pd.read_csv(DATA / "bangladesh.csv")
+    df.to_parquet(root / "b.parquet")
+    (root / "folder").mkdir()
+    (root / "parts").mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(df)), 3)):
+        df.iloc[rows].to_parquet(root / "folder" / f"part.{i}.parquet")
+    for i, rows in enumerate(np.array_split(np.arange(len(df)), 8)):
+        df.iloc[rows].to_csv(root / "parts" / f"p{i}.csv", index=False)
+    return root

@@ -113,17 +113,6 @@ def test_a_worker_killed_in_the_third_newton_iteration(client: Client) -> None:
     client.wait_for_workers(2, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cluster")
-    df = pd.read_csv(DATA / "bangladesh.csv")
-    df.to_parquet(root / "b.parquet")
-    (root / "parts").mkdir()
-    for i, rows in enumerate(np.array_split(np.arange(len(df)), 8)):
-        df.iloc[rows].to_csv(root / "parts" / f"p{i}.csv", index=False)
-    return root
-
-
 @pytest.mark.parametrize("name", ["b.parquet", "parts/*.csv"])
 def test_parquet_and_csv_parts_give_the_single_csv_fit(
     client: Client, stored: Path, name: str

@@ -13,24 +13,8 @@ from melogit_cli.api import fit
 from melogit_cli.errors import StataError
 
 pytest.importorskip("pyarrow")
-import pandas as pd  # noqa: E402
 
 COMMAND = "melogit c_use i.urban age i.children || district:"
-
-
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bangladesh.csv as one Parquet file, a Parquet folder of 3 parts and 8 CSV parts."""
-    root = tmp_path_factory.mktemp("scaled")
-    df = pd.read_csv(DATA / "bangladesh.csv")
-    df.to_parquet(root / "b.parquet")
-    (root / "folder").mkdir()
-    (root / "parts").mkdir()
-    for i, rows in enumerate(np.array_split(np.arange(len(df)), 3)):
-        df.iloc[rows].to_parquet(root / "folder" / f"part.{i}.parquet")
-    for i, rows in enumerate(np.array_split(np.arange(len(df)), 8)):
-        df.iloc[rows].to_csv(root / "parts" / f"p{i}.csv", index=False)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -94,26 +78,20 @@ def test_a_corrupt_parquet_file(tmp_path: Path) -> None:
     assert info.value.message.startswith(f"file {bad} not Stata format (")
 
 
-def test_csv_parts_with_other_variables(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "second, rc, message",
+    [
+        ("y,z\n1,2\n", 198, "file {dir}/b.csv has other variables than {dir}/a.csv"),
+        ("y,x\n1,two\n", 106, "variable x is string in {dir}/b.csv but numeric in {dir}/a.csv"),
+    ],
+    ids=["other variables", "other types"],
+)
+def test_csv_parts_that_disagree(tmp_path: Path, second: str, rc: int, message: str) -> None:
     (tmp_path / "a.csv").write_text("y,x\n1,2\n")
-    (tmp_path / "b.csv").write_text("y,z\n1,2\n")
+    (tmp_path / "b.csv").write_text(second)
     with pytest.raises(StataError) as info:
         fit(COMMAND, str(tmp_path / "*.csv"))
-    assert (info.value.rc, info.value.message) == (
-        198,
-        f"file {tmp_path}/b.csv has other variables than {tmp_path}/a.csv",
-    )
-
-
-def test_csv_parts_of_other_types(tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_text("y,x\n1,2\n")
-    (tmp_path / "b.csv").write_text("y,x\n1,two\n")
-    with pytest.raises(StataError) as info:
-        fit(COMMAND, str(tmp_path / "*.csv"))
-    assert (info.value.rc, info.value.message) == (
-        106,
-        f"variable x is string in {tmp_path}/b.csv but numeric in {tmp_path}/a.csv",
-    )
+    assert (info.value.rc, info.value.message) == (rc, message.format(dir=tmp_path))
 
 
 def test_parquet_without_pyarrow(stored: Path, monkeypatch: pytest.MonkeyPatch) -> None:
