@@ -40,6 +40,7 @@ class DenseSPD:
         self.order = len(S)
         self._inverse: np.ndarray | None = None
         self._cho: tuple[np.ndarray, bool] | None = None
+        self._Linv: np.ndarray | None = None  # L^-1, formed once when asked for
         if self.order <= SMALL:
             L = np.linalg.cholesky(S)
             self._log_pivots = np.log(L.diagonal())
@@ -74,7 +75,8 @@ class DenseSPD:
         replicated matrix on one copy's effects; ``triangle``: a C-ordered array right on
         its upper triangle is enough (spares symmetrizing LAPACK's inverse)."""
         if copies is not None:
-            if self._cho is not None:
+            if self._Linv is None:
+                assert self._cho is not None
                 self._Linv = _linalg().solve_triangular(
                     self._cho[0], np.eye(self.order), lower=True, check_finite=False
                 )
