@@ -25,7 +25,9 @@ def _only(body: Body, *allowed: str) -> None:
             raise option_not_allowed(o.name + (f"({o.arg})" if o.arg is not None else ""))
 
 
-def _level(body: Body, default: float) -> float:
+def level_option(body: Body, default: float) -> float:
+    """The ``level(#)`` option of an estat subcommand, else ``default`` (r(198) if it is
+    not a number between 10 and 99.99)."""
     opt = body.option("level", "l", "le", "lev", "leve")
     if opt is None:
         return default
@@ -42,7 +44,7 @@ def estat_sd(session: Session, est: Estimate, body: Body) -> None:
     """``estat sd [, variance level(#) post]``: sd() and corr() instead of var() and cov()."""
     _only(body, "variance", "var", "level", "l", "le", "lev", "leve", "post")
     e = est.e
-    level = _level(body, session.settings.level)
+    level = level_option(body, session.settings.level)
     b, V, names = e.b.data[0].astype(float), e.V.data.astype(float), e.b.colnames
     params, est_v, V_sd = stats.standard_deviations(b, V, names, level)
     if body.flag("variance", "var"):

@@ -468,15 +468,10 @@ def _icc(session: Session, e: EResults, body: Body) -> None:
     """Latent-scale ICCs: level i's is the sum of the intercept variances of the levels
     down to i over the sum of all of them plus pi^2/3; delta-method SEs; CIs on the logit
     scale."""
+    from melogit_cli.interp.estat_views import level_option
     from melogit_cli.results.varcomp import icc as icc_table
 
-    level = session.settings.level
-    opt = body.option("level", "l", "le", "lev", "leve")
-    if opt is not None:
-        try:
-            level = float(opt.arg or "")
-        except ValueError:
-            raise StataError("level() invalid", 198) from None
+    level = level_option(body, session.settings.level)
     table = icc_table(e, level)
     title, slopes = table.title, table.conditional
     rows = [(r.label, r.icc, r.se, r.lo, r.hi) for r in table.rows]
