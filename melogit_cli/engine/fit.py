@@ -216,29 +216,14 @@ class NumericalObjective(QuadratureObjective):
         def f(z: np.ndarray) -> float:
             if self.readapt:
                 return self.model.loglik(z[: self.p], z[self.p :], state)[0]
-            return fixed_node_loglik(self.model, z[: self.p], z[self.p :], state, x[self.p :])
+            # the quadrature engines: the function their derivatives differentiate
+            held: Any = self.model
+            return held.loglik_nodes_held(z[: self.p], z[self.p :], state, x[self.p :])
 
         g = central_differences(f, x, h)
         H = second_differences(f, x, h)
         self.state = state
         return ll, g, H
-
-
-def fixed_node_loglik(
-    model: Engine, beta: np.ndarray, theta: np.ndarray, state: Any, theta_state: np.ndarray
-) -> float:
-    """The log likelihood at (beta, theta) with the quadrature nodes of ``state`` (placed
-    at ``theta_state``) held where they are in the metric of the random effects: the
-    function whose derivatives the quadrature engines compute."""
-    evaluate = getattr(model, "evaluate", None)
-    if evaluate is not None:  # the nested engine keeps its nodes in that metric
-        return float(evaluate(beta, theta, state.locations).ll)
-    # the two-level engine keeps them standardized (u = A^-1 v): re-standardize by theta
-    A0 = model.cov.factor_derivatives(theta_state)[0]
-    A1 = model.cov.factor_derivatives(theta)[0]
-    M = A1 @ np.linalg.inv(A0)
-    moved = type(state)(state.m @ M.T, np.einsum("ab,gbc->gac", M, state.R))
-    return float(model.derivatives(beta, theta, moved).ll)
 
 
 def fit(

@@ -354,6 +354,15 @@ class NestedQuadrature(PlacedNodes):
     def gradient(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> np.ndarray:
         return self.data.cluster_weight @ self.cluster_scores(beta, theta, state)
 
+    def loglik_nodes_held(
+        self, beta: np.ndarray, theta: np.ndarray, state: NestedState, theta_state: np.ndarray
+    ) -> float:
+        """The log likelihood at (beta, theta) with the nodes of ``state`` held where they
+        are in the metric of the random effects, where this engine keeps them (so
+        ``theta_state``, where they were placed, does not enter)."""
+        del theta_state
+        return float(self.evaluate(beta, theta, state.locations).ll)
+
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: NestedState) -> Evaluation:
         """Log likelihood, gradient and Hessian.
 

@@ -320,6 +320,19 @@ class TwoLevelQuadrature(PlacedNodes):
         C = safe_cholesky(np.linalg.inv(info))
         return AdaptiveState(v @ A.T, np.einsum("ab,gbc->gac", A, C))
 
+    def loglik_nodes_held(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, theta_state: np.ndarray
+    ) -> float:
+        """The log likelihood at (beta, theta) with the nodes of ``state`` (placed at
+        ``theta_state``) held where they are in the metric of the random effects: the
+        function ``derivatives`` differentiates.  The nodes are kept standardized
+        (``u = A^-1 v``), so they are re-standardized by theta."""
+        A0 = self.cov.factor_derivatives(theta_state)[0]
+        A1 = self.cov.factor_derivatives(theta)[0]
+        M = A1 @ np.linalg.inv(A0)
+        moved = AdaptiveState(state.m @ M.T, np.einsum("ab,gbc->gac", M, state.R))
+        return float(self.derivatives(beta, theta, moved).ll)
+
     # ------------------------------------------------------------ derivatives
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> Evaluation:
         """Log likelihood, gradient and Hessian with the nodes of ``state`` held fixed."""
