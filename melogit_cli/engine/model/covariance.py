@@ -14,7 +14,7 @@ reports the variances and covariances themselves.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -168,31 +168,24 @@ class LevelCovariance:
 
 
 @dataclass(frozen=True)
-class NestedCovariance:
+class NestedCovariance(LevelCovariance):
     """The covariances of several nested levels (highest first); ``theta`` stacks theirs.
 
     Effects of different levels are independent, so ``Sigma`` and ``A`` are block
-    diagonal over the levels.  ``reported()`` lists, level by level, the variances then
-    the covariances (indices into the stacked effects), which is Stata's e(b) order.
+    diagonal over the levels: the covariance of the levels' blocks, taken together.
+    ``reported()`` lists, level by level, the variances then the covariances (indices
+    into the stacked effects), which is Stata's e(b) order.
     """
 
+    blocks: tuple[CovBlock, ...] = field(init=False)
     levels: tuple[LevelCovariance, ...]
 
-    @property
-    def flat(self) -> LevelCovariance:
-        return LevelCovariance(tuple(b for lv in self.levels for b in lv.blocks))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", tuple(b for lv in self.levels for b in lv.blocks))
 
     @property
     def dims(self) -> list[int]:
         return [lv.dim for lv in self.levels]
-
-    @property
-    def dim(self) -> int:
-        return sum(self.dims)
-
-    @property
-    def n_params(self) -> int:
-        return sum(lv.n_params for lv in self.levels)
 
     def theta_slices(self) -> list[slice]:
         out, j = [], 0
@@ -201,18 +194,9 @@ class NestedCovariance:
             j += lv.n_params
         return out
 
-    def sigma_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.flat.sigma_derivatives(theta)
-
-    def factor_derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.flat.factor_derivatives(theta)
-
     def reported(self) -> list[tuple[int, int]]:
         out, i = [], 0
         for lv in self.levels:
             out += [(i + a, i + b) for a, b in lv.reported()]
             i += lv.dim
         return out
-
-    def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
-        return self.flat.theta_from_sigma(sigma)

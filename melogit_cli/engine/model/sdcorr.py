@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 
-from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance, NestedCovariance
+from melogit_cli.engine.model.covariance import CovBlock, LevelCovariance
 from melogit_cli.engine.optimize.differences import central_differences, second_differences
 
 JACOBIAN_STEP = 1e-5
@@ -61,13 +61,12 @@ def _block_theta(blk: CovBlock, s: np.ndarray) -> np.ndarray:
 class SdCorrMetric:
     """``x = (beta, theta) = h(beta, s)`` for the covariance ``cov`` after ``p`` coefficients."""
 
-    def __init__(self, cov: LevelCovariance | NestedCovariance, p: int) -> None:
-        flat = getattr(cov, "flat", cov)  # a NestedCovariance's levels, flattened
+    def __init__(self, cov: LevelCovariance, p: int) -> None:
         self.p = p
         self.n = p + cov.n_params
         self.spans: list[tuple[CovBlock, slice]] = [
             (blk, slice(p + t.start, p + t.stop))
-            for blk, _, t in flat.spans()
+            for blk, _, t in cov.spans()
             if not _log_sd_block(blk)
         ]
 
