@@ -28,14 +28,8 @@ class CovBlock:
 
     @property
     def n_params(self) -> int:
-        m = self.size
-        if self.kind == "unstructured":
-            return m * (m + 1) // 2
-        if self.kind == "exchangeable" and m > 1:
-            return 2
-        if self.kind == "independent":
-            return m
-        return 1
+        """One parameter per reported variance or covariance."""
+        return len(self.reported())
 
     def reported(self) -> list[tuple[int, int]]:
         """Index pairs ``(a, b)`` of the Sigma entries Stata reports, in e(b) order."""
