@@ -8,6 +8,7 @@ rest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
 from melogit_cli.engine.integration import LAPLACE, QUADRATURE
 from melogit_cli.engine.protocol import Engine
@@ -19,6 +20,7 @@ class Registration:
 
     name: str
     layout: str  # the arrays it takes: "clusters", "nested", "crossed"
+    engine: str  # its class, as "package.module.Class"
     kinds: frozenset[str]  # model kinds: "two-level", "nested" (crossed models are either)
     methods: frozenset[str]  # integration methods as the engines compute them
     scores: bool  # gives per-top-cluster scores (vce opg, robust, cluster)
@@ -34,27 +36,15 @@ class Registration:
 
     def engine_class(self) -> type[Engine]:
         """The engine's class (imported on first use: the joint engine needs scipy)."""
-        if self.layout == "distributed":
-            from melogit_cli.cluster.engine import DaskEngine
-
-            return DaskEngine
-        if self.layout == "crossed":
-            from melogit_cli.engine.laplace.crossed import CrossedLaplace
-
-            return CrossedLaplace
-        if self.layout == "nested":
-            from melogit_cli.engine.quadrature.nested import NestedQuadrature
-
-            return NestedQuadrature
-        from melogit_cli.engine.quadrature.twolevel import TwoLevelQuadrature
-
-        return TwoLevelQuadrature
+        module, _, name = self.engine.rpartition(".")
+        return getattr(import_module(module), name)
 
 
 REGISTRY: tuple[Registration, ...] = (
     Registration(
         "joint Laplace",
         "crossed",
+        "melogit_cli.engine.laplace.crossed.CrossedLaplace",
         frozenset({"two-level", "nested"}),
         LAPLACE,
         scores=True,
@@ -63,6 +53,7 @@ REGISTRY: tuple[Registration, ...] = (
     Registration(
         "two-level quadrature",
         "clusters",
+        "melogit_cli.engine.quadrature.twolevel.TwoLevelQuadrature",
         frozenset({"two-level"}),
         QUADRATURE,
         scores=True,
@@ -71,6 +62,7 @@ REGISTRY: tuple[Registration, ...] = (
     Registration(
         "nested quadrature",
         "nested",
+        "melogit_cli.engine.quadrature.nested.NestedQuadrature",
         frozenset({"nested"}),
         QUADRATURE,
         scores=True,
@@ -82,7 +74,13 @@ REGISTRY: tuple[Registration, ...] = (
 # arrays kept on a Dask cluster (melogit_cli.cluster): laid out on request only, never
 # selected for a model (no kinds), its buckets fitted by the engines above
 DISTRIBUTED = Registration(
-    "Dask cluster", "distributed", frozenset(), QUADRATURE | LAPLACE, scores=True, weights=True
+    "Dask cluster",
+    "distributed",
+    "melogit_cli.cluster.engine.DaskEngine",
+    frozenset(),
+    QUADRATURE | LAPLACE,
+    scores=True,
+    weights=True,
 )
 
 
