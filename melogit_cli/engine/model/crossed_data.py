@@ -8,7 +8,7 @@ models refuse weights), whose terms are the levels, highest first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -81,8 +81,8 @@ class CrossedData:
 def from_clusters(data, cov: LevelCovariance) -> tuple[CrossedData, NestedCovariance]:
     """A two-level model's arrays (``ClusterData``) as one term."""
     group = np.repeat(np.arange(data.n_clusters), data.sizes)
-    term = RETerm("", group, data.n_clusters, data.Z, cov, np.arange(cov.n_params),
-                  data.cluster_weight)
+    index = np.arange(cov.n_params)
+    term = RETerm("", group, data.n_clusters, data.Z, cov, index, data.cluster_weight)
     crossed = CrossedData(data.y, data.trials, data.X, data.offset, data.obs_weight, [term])
     return crossed, NestedCovariance((cov,))
 
@@ -93,8 +93,15 @@ def from_nested(data, cov: NestedCovariance) -> tuple[CrossedData, NestedCovaria
     terms = [
         RETerm(str(lv), unit, n, Z, level_cov, index[s], w)
         for lv, (unit, n, Z, level_cov, s, w) in enumerate(
-            zip(data.row_unit, data.n_units, data.Z, cov.levels, cov.theta_slices(),
-                data.unit_weight, strict=True)
+            zip(
+                data.row_unit,
+                data.n_units,
+                data.Z,
+                cov.levels,
+                cov.theta_slices(),
+                data.unit_weight,
+                strict=True,
+            )
         )
     ]
     return CrossedData(data.y, data.trials, data.X, data.offset, data.obs_weight, terms), cov
@@ -134,10 +141,7 @@ def collapse_identical_rows(data: CrossedData) -> CrossedData:
     weight = np.bincount(pattern, data.obs_weight, minlength=n_distinct)
     first = np.sort(order[starts])  # each pattern's first row, in the data's order
     weight = weight[pattern[first]]
-    terms = [
-        RETerm(t.label, t.group[first], t.n_groups, t.Z[first], t.cov, t.theta_index, t.weight)
-        for t in data.terms
-    ]
+    terms = [replace(t, group=t.group[first], Z=t.Z[first]) for t in data.terms]
     return CrossedData(
         data.y[first], data.trials[first], data.X[first], data.offset[first], weight, terms
     )
