@@ -90,19 +90,10 @@ def from_clusters(data, cov: LevelCovariance) -> tuple[CrossedData, NestedCovari
 def from_nested(data, cov: NestedCovariance) -> tuple[CrossedData, NestedCovariance]:
     """A nested model's arrays (``NestedData``) as one term per level."""
     index = np.arange(cov.n_params)
+    levels = zip(cov.levels, cov.theta_slices(), data.unit_weight, strict=True)
     terms = [
-        RETerm(str(lv), unit, n, Z, level_cov, index[s], w)
-        for lv, (unit, n, Z, level_cov, s, w) in enumerate(
-            zip(
-                data.row_unit,
-                data.n_units,
-                data.Z,
-                cov.levels,
-                cov.theta_slices(),
-                data.unit_weight,
-                strict=True,
-            )
-        )
+        RETerm(str(lv), data.row_unit[lv], data.n_units[lv], data.Z[lv], level_cov, index[s], w)
+        for lv, (level_cov, s, w) in enumerate(levels)
     ]
     return CrossedData(data.y, data.trials, data.X, data.offset, data.obs_weight, terms), cov
 
