@@ -42,10 +42,8 @@ class Integration:
         """
         if method in LAPLACE:
             return cls(method, 1)
-        if points == 1 and method in ("mvaghermite", "mcaghermite"):
-            return cls("laplace", 1)
-        if points == 1 and method == "pcaghermite":
-            return cls("pclaplace", 1)
+        if points == 1 and method in ("mvaghermite", "mcaghermite", "pcaghermite"):
+            return cls("pclaplace" if method == "pcaghermite" else "laplace", 1)
         if points == 2 and method == "mvaghermite":
             # the nodes of a two-point rule sit at +-1 prior SD, so the rule's posterior
             # variance is fixed whenever its mean is: any pair of nodes with equal
