@@ -25,7 +25,7 @@ from melogit_cli.engine.optimize.differences import (
     second_differences,
 )
 from melogit_cli.engine.optimize.logit import LogitObjective
-from melogit_cli.engine.optimize.newton import Result, Settings, far_below, maximize
+from melogit_cli.engine.optimize.newton import Display, Result, Settings, far_below, maximize
 from melogit_cli.engine.protocol import Engine, Objective
 from melogit_cli.engine.registry import engine_for
 from melogit_cli.engine.start_iv import iv_sigmas
@@ -240,16 +240,19 @@ def fit(
     Newton-Raphson in the reduced space, start values projected onto the constraints)."""
     start = start or StartOptions()
     d = problem.data
-    row_weight = d.row_weight()
     p = d.X.shape[1]
 
     sink(PhaseStart("Fitting fixed-effects model"))
-    fe = _fit_fixed_effects(problem, row_weight, settings, sink)
+    # technique() and the display options apply to the full model only, as in Stata
+    fe_settings = replace(settings, technique=Settings().technique, display=Display())
+    fe = _fit_logit(d, fe_settings, sink)
+    if not fe.converged:
+        sink(Message("note: the fixed-effects model did not converge"))
     beta0 = fe.x
-    if start.method == "zero":
+    if start.method in ("zero", "constantonly"):
         beta0 = np.zeros(p)
-    elif start.method == "constantonly":
-        beta0 = _constant_only_start(problem, row_weight)
+        if start.method == "constantonly" and problem.has_constant:
+            beta0[-1] = _fit_logit(d, Settings(), constant_only=True).x[0]
 
     model = make_model(problem)
     sigma0 = iv_sigmas(d, problem.cov, fe.x) if start.method == "iv" else np.eye(problem.cov.dim)
@@ -340,39 +343,18 @@ def _few_adaptive_points(model: Engine) -> bool:
     return model.method in ADAPTIVE_METHODS and model.points <= FEW_POINTS
 
 
-def _fit_fixed_effects(
-    problem: Problem, row_weight: np.ndarray, settings: Settings, sink: EventSink
+def _fit_logit(
+    d: Any, settings: Settings, sink: EventSink = ignore, constant_only: bool = False
 ) -> Result:
-    d = problem.data
-    # technique() and the display options apply to the full model only, as in Stata
-    default = Settings()
-    fe_settings = replace(settings, technique=default.technique, display=default.display)
-    obj = _logit_objective(d, row_weight)
-    res = maximize(obj, obj.irls_start(), fe_settings, sink)
-    if not res.converged:
-        sink(Message("note: the fixed-effects model did not converge"))
-    return res
-
-
-def _logit_objective(d: Any, row_weight: np.ndarray, constant_only: bool = False) -> Any:
-    """The fixed-effects logit objective of the arrays (``constant_only``: of a constant
-    alone); arrays on a cluster sum their own."""
+    """The fixed-effects logit of the arrays (``constant_only``: of a constant alone),
+    from IRLS's start; arrays on a cluster sum their own objective."""
     kept_elsewhere = getattr(d, "logit_objective", None)
     if kept_elsewhere is not None:
-        return kept_elsewhere(constant_only=constant_only)
-    X = np.ones((len(d.y), 1)) if constant_only else d.X
-    return LogitObjective(d.y, d.trials, X, d.offset, row_weight)
-
-
-def _constant_only_start(problem: Problem, row_weight: np.ndarray) -> np.ndarray:
-    d = problem.data
-    p = d.X.shape[1]
-    beta = np.zeros(p)
-    if problem.has_constant:
-        obj = _logit_objective(d, row_weight, constant_only=True)
-        res = maximize(obj, obj.irls_start(), Settings())
-        beta[-1] = res.x[0]
-    return beta
+        obj = kept_elsewhere(constant_only=constant_only)
+    else:
+        X = np.ones((len(d.y), 1)) if constant_only else d.X
+        obj = LogitObjective(d.y, d.trials, X, d.offset, d.row_weight())
+    return maximize(obj, obj.irls_start(), settings, sink)
 
 
 def _refine_start(
