@@ -258,38 +258,30 @@ def fit(
     sigma0 = iv_sigmas(d, problem.cov, fe.x) if start.method == "iv" else np.eye(problem.cov.dim)
     theta_one = problem.cov.theta_from_sigma(sigma0)
     x0 = np.concatenate([beta0, theta_one]) if start.x0 is None else np.asarray(start.x0, float)
-    project = constraints.project if constraints is not None else None
-    if project is not None:
-        x0 = project(x0)
+    if constraints is not None:
+        x0 = constraints.project(x0)
     state0 = model.start_state(x0[:p], x0[p:])
     objective = _objective(model, state0, numerical)
 
     sink(PhaseStart("Refining starting values"))
-    x0, ll0 = _refine_start(objective, problem.cov, x0, p, start.grid, sink, project)
+    x0, ll0 = _refine_start(objective, problem.cov, x0, p, start.grid, sink, constraints)
     if not np.isfinite(ll0):
         raise StataError("initial values not feasible", 1400)
 
-    opg = _opg(model, objective, p)
+    objective_in_use: Objective = objective
+    z0 = x0
     if constraints is not None:
-        reduced = ConstrainedObjective(objective, constraints)
-        T = constraints.T
-        full_opg = opg
-        objective_in_use: Objective = reduced
+        objective_in_use = reduced = ConstrainedObjective(objective, constraints)
         z0 = constraints.to_reduced(x0)
-
-        def opg(z: np.ndarray) -> np.ndarray:  # BHHH in the reduced space
-            return T.T @ full_opg(constraints.to_full(z)) @ T
-    else:
-        objective_in_use, z0 = objective, x0
     if noestimate:
         ll, g, H = objective_in_use.derivatives(z0)
         res = Result(z0, ll, g, H, 0, False, [])
     else:
         sink(PhaseStart("Fitting full model"))
+        opg = _opg(model, objective, p, constraints)
         res = maximize(objective_in_use, z0, settings, sink, ll0=ll0, opg=opg)
-    if constraints is None:
-        x, gradient, hessian = res.x, res.gradient, res.hessian
-    else:
+    x, gradient, hessian = res.x, res.gradient, res.hessian
+    if constraints is not None:
         assert reduced.full_gradient is not None and reduced.full_hessian is not None
         x = constraints.to_full(res.x)
         gradient, hessian = reduced.full_gradient, reduced.full_hessian
@@ -311,14 +303,19 @@ def fit(
     )
 
 
-def _opg(model: Engine, objective: Objective, p: int):
+def _opg(
+    model: Engine, objective: Objective, p: int, constraints: LinearConstraints | None
+) -> Callable[[np.ndarray], np.ndarray]:
     """``technique(bhhh)``'s matrix: the weighted cross-product of the clusters' scores at
-    ``x`` (the objective has just been evaluated there)."""
+    the maximizer's point (the objective has just been evaluated there); under
+    ``constraints``, at the point of the reduced ``z`` and taken to the reduced space."""
 
-    def opg(x: np.ndarray) -> np.ndarray:
+    def opg(z: np.ndarray) -> np.ndarray:
+        x = z if constraints is None else constraints.to_full(z)
         scores = model.cluster_scores(x[:p], x[p:], objective.state)
         w = model.data.cluster_weight
-        return (scores * w[:, None]).T @ scores
+        S = (scores * w[:, None]).T @ scores
+        return S if constraints is None else constraints.T.T @ S @ constraints.T
 
     return opg
 
@@ -364,7 +361,7 @@ def _refine_start(
     p: int,
     grid: tuple[float, ...] | None,
     sink: EventSink,
-    project: Callable[[np.ndarray], np.ndarray] | None = None,
+    constraints: LinearConstraints | None = None,
 ) -> tuple[np.ndarray, float]:
     """Grid node 0 is the start itself; ``startgrid`` adds the variance grid (each node
     projected onto the constraints when there are any)."""
@@ -379,7 +376,7 @@ def _refine_start(
                 sigma = np.eye(cov.dim) * combo[0]
             x = x0.copy()
             x[p:] = cov.theta_from_sigma(sigma)
-            candidates.append(x if project is None else project(x))
+            candidates.append(x if constraints is None else constraints.project(x))
     best_x, best_ll, best_k = x0, -np.inf, 0
     for k, x in enumerate(candidates):
         ll = objective.value(x)
