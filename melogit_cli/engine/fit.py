@@ -154,7 +154,6 @@ class ReadaptedGradientObjective(QuadratureObjective):
 
     def __init__(self, model: Engine, state: Any) -> None:
         super().__init__(model, state)
-        model.adapt_tolerance = min(model.adapt_tolerance, READAPTED_TOLERANCE)
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _loglik_from(self, z: np.ndarray, state: Any) -> float:
@@ -203,10 +202,8 @@ class NumericalObjective(QuadratureObjective):
 
     def __init__(self, model: Engine, state: Any) -> None:
         super().__init__(model, state)
-        few = _few_adaptive_points(model)
-        self.readapt = model.layout == "crossed" or model.method in LAPLACE or few
-        if few:
-            model.adapt_tolerance = min(model.adapt_tolerance, READAPTED_TOLERANCE)
+        readapt = model.layout == "crossed" or model.method in LAPLACE
+        self.readapt = readapt or _few_adaptive_points(model)
 
     def derivatives(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         ll = self.value(x) if self._at is None or not np.array_equal(x, self._at) else self._ll
@@ -222,7 +219,6 @@ class NumericalObjective(QuadratureObjective):
 
         g = central_differences(f, x, h)
         H = second_differences(f, x, h)
-        self.state = state
         return ll, g, H
 
 
@@ -328,9 +324,12 @@ def make_model(problem: Problem) -> Engine:
 
 def _objective(model: Engine, state: Any, numerical: bool) -> Objective:
     """The engine's Newton objective, or central differences of its likelihood."""
+    few = _few_adaptive_points(model)
+    if few:  # differences of the re-adapted likelihood must see no adaptation noise
+        model.adapt_tolerance = min(model.adapt_tolerance, READAPTED_TOLERANCE)
     if numerical:
         return NumericalObjective(model, state)
-    if _few_adaptive_points(model):
+    if few:
         return ReadaptedGradientObjective(model, state)
     return model.objective(state)
 
