@@ -137,26 +137,26 @@ class ConstrainedObjective:
         return self.inner.value(x, floor=floor)
 
     def derivatives(self, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        s = self.cns.T @ z + self.cns.a
         ll, g, H = self.inner.derivatives(self.cns.to_full(z))
         self.full_gradient = g
-        g_s, self.full_hessian = self._chain(s, g, H)
-        T = self.cns.T
-        return ll, T.T @ g_s, T.T @ self.full_hessian @ T
+        return ll, *self._reduced(z, g, H)
 
     def refined_hessian(self, z: np.ndarray) -> np.ndarray | None:
         H = self.inner.refined_hessian(self.cns.to_full(z))
         if H is None:
             return None
         assert self.full_gradient is not None
-        s = self.cns.T @ z + self.cns.a
-        self.full_hessian = self._chain(s, self.full_gradient, H)[1]
-        return self.cns.T.T @ self.full_hessian @ self.cns.T
+        return self._reduced(z, self.full_gradient, H)[1]
 
-    def _chain(self, s: np.ndarray, g: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The gradient and the Hessian in ``s``."""
-        metric = self.cns.metric
-        if metric is None:
-            return g, H
-        J = metric.jacobian(s)
-        return J.T @ g, J.T @ H @ J + np.einsum("k,kij->ij", g, metric.second(s))
+    def _reduced(
+        self, z: np.ndarray, g: np.ndarray, H: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient and the Hessian in ``z`` of those in ``x`` (the Hessian in ``s``
+        is kept in ``full_hessian``)."""
+        metric, T = self.cns.metric, self.cns.T
+        if metric is not None:
+            s = T @ z + self.cns.a
+            J = metric.jacobian(s)
+            g, H = J.T @ g, J.T @ H @ J + np.einsum("k,kij->ij", g, metric.second(s))
+        self.full_hessian = H
+        return T.T @ g, T.T @ H @ T
