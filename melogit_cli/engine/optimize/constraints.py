@@ -85,7 +85,6 @@ def solve_constraints(
     A row that depends linearly on the rows before it is dropped when consistent with
     them (``dropped`` lists its label) and refused when not.
     """
-    n = C.shape[1]
     kept: list[int] = []
     dropped: list[str] = []
     for i in range(C.shape[0]):
@@ -100,12 +99,9 @@ def solve_constraints(
             msg = f"constraint {labels[i]} inconsistent with the constraints before it"
             raise StataError(msg, 412)
         dropped.append(labels[i])
-    Ck, dk = C[kept], d[kept]
-    if not kept:
-        return LinearConstraints(np.eye(n), np.zeros(n), dropped, metric)
-    a = np.linalg.lstsq(Ck, dk, rcond=None)[0]
-    _, s, vt = np.linalg.svd(Ck)
-    T = vt[len(kept) :].T.copy()
+    # no rows kept: a = 0 and the right singular vectors are the identity
+    a = np.linalg.lstsq(C[kept], d[kept], rcond=None)[0]
+    T = np.linalg.svd(C[kept])[2][len(kept) :].T.copy()
     return LinearConstraints(T, a, dropped, metric)
 
 
