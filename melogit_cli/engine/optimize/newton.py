@@ -257,7 +257,9 @@ def maximize(
                     converged = False
                     H, direction, not_concave = H_final, refined, refined_not_concave
         done = converged or it >= settings.iterate or flat
-        newton, newton_not_concave = direction, not_concave
+        # at a stationary point a step gains less than the likelihood resolves (adaptive
+        # quadrature settles to a relative 1e-8): halving a bad full step only meets noise
+        stationary = not not_concave and float(g @ direction) < settings.nrtolerance
         if not done and schedule.name == "bhhh" and opg is not None:
             direction, not_concave = ascent_direction(g, -opg(x), settings.difficult)
         elif not done and schedule.name in QUASI_NEWTON:
@@ -271,13 +273,10 @@ def maximize(
             raise infeasible(it)
         if show.detailed:
             _show_iteration(sink, show, it, x, ll, g, H, not_concave, tolerance)
-        backed_up, stationary = False, False
+        backed_up = False
         if not done:
             if show.showstep:
                 _show_step(sink, show, x, direction)
-            # at a stationary point a step gains less than the likelihood resolves (adaptive
-            # quadrature settles to a relative 1e-8): halving a bad full step only meets noise
-            stationary = not newton_not_concave and float(g @ newton) < settings.nrtolerance
             halvings = 1 if stationary else MAX_STEP_HALVINGS
             step_sink = sink if show.showstep else ignore
             x_new, ll_new, backed_up = _line_search(
