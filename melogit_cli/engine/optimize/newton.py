@@ -273,7 +273,7 @@ def maximize(
             raise infeasible(it)
         if show.detailed:
             _show_iteration(sink, show, it, x, ll, g, H, not_concave, tolerance)
-        backed_up = False
+        x_new, ll_new, backed_up = None, ll, False
         if not done:
             if show.showstep:
                 _show_step(sink, show, x, direction)
@@ -287,16 +287,14 @@ def maximize(
             if show.showtolerance and tolerance is not None:
                 sink(Detail("tolerance", value=tolerance[1], text=tolerance[0]))
         ilog.append(ll)
-        if done:
+        if x_new is None:  # done, or no step improves the likelihood
+            if not done:  # at a stationary point that is the optimum, not a failure
+                converged = stationary
+                ll, g, H = objective.derivatives(x)
+                H_final = _final_hessian(objective, x, H)
             if not converged:
                 sink(Message("convergence not achieved"))
             return Result(x, ll, g, H_final, it, converged, ilog)
-        if x_new is None:  # no step improves the likelihood
-            # at a stationary point that is the optimum, not a failure
-            if not stationary:
-                sink(Message("convergence not achieved"))
-            ll, g, H = objective.derivatives(x)
-            return Result(x, ll, g, _final_hessian(objective, x, H), it, stationary, ilog)
         no_progress = (not_concave or backed_up) and reldif(ll_new, ll) <= settings.ltolerance
         stalled = stalled + 1 if no_progress else 0
         x_prev, ll_prev, g_prev = x, ll, g
