@@ -276,20 +276,13 @@ def fit(
         sink(PhaseStart("Fitting full model"))
         opg = _opg(model, objective, p, constraints)
         res = maximize(objective_in_use, z0, settings, sink, ll0=ll0, opg=opg)
-    x, gradient, hessian = res.x, res.gradient, res.hessian
-    if constraints is not None:
+    if constraints is not None:  # the result in the full parameter space
         assert reduced.full_gradient is not None and reduced.full_hessian is not None
         x = constraints.to_full(res.x)
-        gradient, hessian = reduced.full_gradient, reduced.full_hessian
+        res = replace(res, x=x, gradient=reduced.full_gradient, hessian=reduced.full_hessian)
     notes = [] if res.converged or noestimate else ["convergence not achieved"]
     return Fit(
-        x=x,
-        ll=res.ll,
-        gradient=gradient,
-        hessian=hessian,
-        iterations=res.iterations,
-        converged=res.converged,
-        ilog=res.ilog,
+        **vars(res),
         ll_c=fe.ll,
         model=model,
         state=objective.state,
