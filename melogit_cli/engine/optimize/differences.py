@@ -42,10 +42,7 @@ def second_differences(f: Callable[[np.ndarray], Any], x: np.ndarray, h: np.ndar
     for i in range(k):
         for j in range(i, k):
             out[i, j] = out[j, i] = (
-                f(x + E[i] + E[j])
-                - f(x + E[i] - E[j])
-                - f(x - E[i] + E[j])
-                + f(x - E[i] - E[j])
+                f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j]) + f(x - E[i] - E[j])
             ) / (4 * h[i] * h[j])
     return np.array([[out[i, j] for j in range(k)] for i in range(k)])
 
@@ -87,9 +84,7 @@ class GradientDifferences:
         return _symmetric(H / (2.0 * self.steps))
 
 
-def secant_update(
-    H: np.ndarray, step: np.ndarray, change: np.ndarray
-) -> np.ndarray | None:
+def secant_update(H: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray | None:
     """The BFGS update of a negative definite Hessian ``H`` of a function to maximize,
     after ``step`` in x changed the gradient by ``change``; None when ``H`` is not
     negative definite or the step shows no curvature (the update would not be)."""

@@ -63,4 +63,3 @@ def irls_solution(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         raise infeasible(0)
     b, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
     return b
-
