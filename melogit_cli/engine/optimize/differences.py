@@ -11,6 +11,7 @@ of the step squared), which reuses any forward steps already taken at the final 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,6 @@ class GradientDifferences:
         self.gradient_at = gradient_at
         self.x = x.copy()
         self.steps = RELATIVE_STEP * (np.abs(self.x) + 1.0)
-        self._plus: list[np.ndarray] | None = None
 
     def _shifted(self, i: int, sign: float) -> np.ndarray:
         h = sign * self.steps[i]
@@ -66,19 +66,18 @@ class GradientDifferences:
         z[i] += h
         return self.gradient_at(z, i, h)
 
-    def _forward_gradients(self) -> list[np.ndarray]:
-        if self._plus is None:
-            self._plus = [self._shifted(i, 1.0) for i in range(len(self.x))]
-        return self._plus
+    @cached_property
+    def _plus(self) -> list[np.ndarray]:
+        return [self._shifted(i, 1.0) for i in range(len(self.x))]
 
     def forward(self, g0: np.ndarray) -> np.ndarray:
         """Symmetrized forward differences from ``g0``, the gradient at ``x``."""
-        H = np.column_stack(self._forward_gradients()) - g0[:, None]
+        H = np.column_stack(self._plus) - g0[:, None]
         return _symmetric(H / self.steps)
 
     def central(self) -> np.ndarray:
         """Symmetrized central differences."""
-        plus = self._forward_gradients()
+        plus = self._plus
         minus = [self._shifted(i, -1.0) for i in range(len(self.x))]
         H = np.column_stack(plus) - np.column_stack(minus)
         return _symmetric(H / (2.0 * self.steps))
