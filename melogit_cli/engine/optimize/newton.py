@@ -111,13 +111,13 @@ class Settings:
     display: Display = field(default_factory=Display)
 
 
+@dataclass
 class Schedule:
     """Which algorithm an iteration uses: the list is cycled, each for its count."""
 
-    def __init__(self, technique: tuple[tuple[str, int], ...]) -> None:
-        self.technique = technique
-        self.index = 0
-        self.used = 0
+    technique: tuple[tuple[str, int], ...]
+    index: int = 0
+    used: int = 0
 
     @property
     def name(self) -> str:
