@@ -123,6 +123,8 @@ def fit_on_cluster(
     ddf, extra = read(data)
     columns = model_columns(spec.cmdline or "", [str(c) for c in ddf.columns])
     source = ddf[columns] if columns else ddf
+    with remote_errors(), _unreadable(data):
+        source = _common_categories(source, client)
     parts = source.to_delayed()
     schema = load_frame(source._meta)  # the columns and their types, no rows
     schema.source = str(data) if not hasattr(data, "dask") else "<Dask DataFrame>"
@@ -146,6 +148,37 @@ def fit_on_cluster(
         build=design,
     )
     return est, None
+
+
+def _common_categories(source: Any, client: Any) -> Any:
+    """``source`` with each categorical column given the same categories in every
+    partition: the partitions' own, in turn, each new one appended after those already
+    seen.  Dask reads a Parquet dictionary column with each partition's categories
+    (their order as that file stored them), and every partition codes its categories in
+    their order, so without this one category would get different codes in different
+    partitions.  The order is the one pyarrow gives when the in-memory loader joins the
+    files, so both fits code the categories alike."""
+    import dask
+    import pandas as pd
+
+    unknown = [
+        c
+        for c, dtype in source.dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype) and not source[c].cat.known
+    ]
+    if not unknown:
+        return source
+
+    def categories(part: pd.DataFrame) -> list[list[Any]]:
+        return [list(part[c].cat.categories) for c in unknown]
+
+    found = client.gather(
+        client.compute([dask.delayed(categories)(p) for p in source[unknown].to_delayed()])
+    )
+    common = {
+        c: list(dict.fromkeys(v for part in found for v in part[k])) for k, c in enumerate(unknown)
+    }
+    return source.assign(**{c: source[c].cat.set_categories(common[c]) for c in unknown})
 
 
 def _timed(progress: EventSink, kept: list[DistributedData]) -> EventSink:
