@@ -172,25 +172,33 @@ def _storage_types(frame: Columns, meta: object) -> dict[str, str]:
     return out
 
 
-def load_csv(path: Path) -> Dataset:
+def load_csv(path: Path, encoding: str | None = None) -> Dataset:
     """A comma-separated file with a header line; empty cells (and ".") are missing.
 
-    A column is numeric when every cell that is not missing reads as a number.
+    A column is numeric when every cell that is not missing reads as a number.  The text
+    is UTF-8 (a byte-order mark skipped) unless ``encoding`` names another codec.
     """
     check_readable(path)
+    codec = "utf-8-sig" if encoding is None or _is_utf8(encoding) else encoding
     try:
         with reading(path):
             if path.stat().st_size > CSV_WITHOUT_PANDAS:
-                columns = _csv_columns_pandas(path)
+                columns = _csv_columns_pandas(path, codec)
             else:
-                columns = _csv_columns(path)
+                columns = _csv_columns(path, codec)
     except (csv.Error, UnicodeDecodeError, ValueError) as exc:
         raise StataError(f"file {path} could not be read as delimited text ({exc})", 610) from None
     return Dataset(frame=Columns(columns), source=str(path))
 
 
-def _csv_columns(path: Path) -> dict[str, np.ndarray]:
-    with open_text(path, newline="") as f:
+def _is_utf8(encoding: str) -> bool:
+    import codecs
+
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def _csv_columns(path: Path, encoding: str = "utf-8-sig") -> dict[str, np.ndarray]:
+    with open_text(path, newline="", encoding=encoding) as f:
         rows = list(csv.reader(f))
     if not rows:
         raise ValueError("no columns to parse from file")
@@ -244,13 +252,17 @@ def _finite(cell: str) -> float:
     return value
 
 
-def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
+def _csv_columns_pandas(path: Path, encoding: str = "utf-8-sig") -> dict[str, np.ndarray]:
     import pandas as pd
 
     try:
         # low_memory=False: the whole column's type is decided at once (no DtypeWarning)
         frame = pd.read_csv(
-            path, keep_default_na=False, na_values=list(MISSING_CELLS), low_memory=False
+            path,
+            keep_default_na=False,
+            na_values=list(MISSING_CELLS),
+            low_memory=False,
+            encoding=encoding,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(str(exc)) from None
@@ -264,7 +276,12 @@ def _csv_columns_pandas(path: Path) -> dict[str, np.ndarray]:
             words.append(k)
     if words:
         text = pd.read_csv(
-            path, dtype=str, keep_default_na=False, usecols=words, low_memory=False
+            path,
+            dtype=str,
+            keep_default_na=False,
+            usecols=words,
+            low_memory=False,
+            encoding=encoding,
         )
         for i, k in enumerate(words):
             cells = text.iloc[:, i].to_numpy()

@@ -3,22 +3,25 @@ summarize, clear."""
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from melogit_cli.data.bundled import BUNDLED, bundled_path
+from melogit_cli.data.columns import Columns
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.files import write_file, write_text
-from melogit_cli.interp.parse import Body, parse_body
+from melogit_cli.interp.parse import Body, option_matches, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Output, Session
-from melogit_cli.interp.variables import resolve_varlist, select_rows
+from melogit_cli.interp.variables import resolve_varlist, select_rows, store
 from melogit_cli.render.formats import fmt
 
 _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
@@ -114,13 +117,24 @@ def webuse(session: Session, rest: str) -> None:
     _announce(session, ds)
 
 
+# import delimited's options, each with its shortest abbreviation
+IMPORT_OPTIONS = {"clear": 5, "asfloat": 5, "asdouble": 6, "encoding": 3, "charset": 7, "case": 4}
+CASES = {"preserve": str, "lower": str.lower, "upper": str.upper}
+
+
 @command("import")
 def import_(session: Session, rest: str) -> None:
-    """``import delimited [using] FILE [, clear]``."""
+    """``import delimited [using] FILE [, clear asfloat asdouble encoding() case()]``.
+
+    As Stata's: numbers that are not all whole are stored as ``set type`` makes them
+    (``float`` unless set otherwise: rounded to single precision) unless ``asdouble``
+    or ``asfloat`` says; variable names are lowercased unless ``case()`` says.
+    """
     words = rest.split(None, 1)
     if not words or not "delimited".startswith(words[0]) or len(words[0]) < 5:
         raise StataError("import: unknown subcommand " + (words[0] if words else ""), 198)
-    body = parse_body(words[1] if len(words) > 1 else "", ("clear", "encoding"))
+    body = parse_body(words[1] if len(words) > 1 else "")
+    options = _import_options(body)
     text = body.anything
     if text.startswith("using "):
         text = text[6:]
@@ -134,16 +148,63 @@ def import_(session: Session, rest: str) -> None:
         raise StataError(f"file {path} not found", 601)
     from melogit_cli.data.loaders import load_csv
 
-    ds = load_csv(path)
+    ds = load_csv(path, encoding=options.get("encoding"))
+    ds = _renamed(ds, CASES[options.get("case", "lower")])
+    floating = "double" if "asdouble" in options else "float" if "asfloat" in options else None
     for v in ds.varnames:
         if ds.is_string(v):
             continue
         x = ds.frame[v].to_numpy(dtype=float)
         finite = x[~np.isnan(x)]
-        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        ds.storage[v] = _integer_type(finite) if integral else "double"
+        if finite.size == 0 or bool(np.all(finite == np.round(finite))):
+            ds.storage[v] = _integer_type(finite)
+        else:
+            ds.storage[v] = floating or session.settings.type
+            ds.frame = _with_column(ds.frame, v, store(x, ds.storage[v]))
     session.set_data(ds)
     session.out.line(f"({len(ds.varnames)} vars, {fmt(ds.nobs, '%12.0fc').strip()} obs)")
+
+
+def _import_options(body: Body) -> dict[str, str]:
+    """import delimited's options by full name (``charset()`` is ``encoding()``), each
+    with its argument (unquoted) or ``""``; anything else is refused as Stata does."""
+    found: dict[str, str] = {}
+    for opt in body.options:
+        full = next((f for f, k in IMPORT_OPTIONS.items() if option_matches(opt.name, f, k)), None)
+        takes_argument = full in ("encoding", "charset", "case")
+        if full is None or takes_argument != (opt.arg is not None):
+            shown = opt.name + (f"({opt.arg})" if opt.arg is not None else "")
+            raise StataError(f"option {shown} not allowed", 198)
+        found["encoding" if full == "charset" else full] = (opt.arg or "").strip('"')
+    if "asfloat" in found and "asdouble" in found:
+        raise StataError("options asfloat and asdouble may not be combined", 184)
+    if found.get("case", "lower") not in CASES:
+        raise StataError(f"option case({found['case']}) not allowed", 198)
+    if "encoding" in found:
+        try:
+            codecs.lookup(found["encoding"])
+        except LookupError:
+            raise StataError(f"encoding {found['encoding']} not supported", 198) from None
+    return found
+
+
+def _renamed(ds: Dataset, case: Callable[[str], str]) -> Dataset:
+    """``ds`` with its variables renamed by ``case`` (names that would then clash are
+    refused rather than merged)."""
+    names = [case(v) for v in ds.varnames]
+    if names == ds.varnames:
+        return ds
+    if len(set(names)) < len(names):
+        clash = next(n for n in names if names.count(n) > 1)
+        raise StataError(f"variable {clash} already defined; case(preserve) keeps both", 110)
+    ds.frame = Columns({n: ds.frame[v].to_numpy() for n, v in zip(names, ds.varnames, strict=True)})
+    return ds
+
+
+def _with_column(frame: Columns, name: str, values: np.ndarray) -> Columns:
+    data = {v: frame[v].to_numpy() for v in frame.columns}
+    data[name] = values
+    return Columns(data)
 
 
 def _integer_type(x: np.ndarray) -> str:
