@@ -148,7 +148,7 @@ ACCEPTED = (
     "set more off", "set more on", "set pagesize 40", "set rmsg off", "set output proc",
     "set seed 12345", "set sortseed 1", "set rng mt64", "set varabbrev off",
     "set matsize 800", "set maxvar 32767, permanently", "set processors 2",
-    "set scheme s1mono", "set graphics off", "set logtype text", "set trace off",
+    "set scheme s1mono", "set graphics off", "set trace off",
     "set tracedepth 2", "set niceness 5", "set max_memory 16g",
 )
 
@@ -180,7 +180,6 @@ REFUSED = {
     "set obs 10": "set obs not supported",
     "set rmsg on": "set rmsg on not supported",
     "set output error": "set output error not supported",
-    "set logtype smcl": "set logtype smcl not supported",
     "set nosuchsetting 1": "invalid syntax",
     "set more maybe": "invalid syntax",
     "set seed": "invalid syntax",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.files import open_for_writing, read_text
-from melogit_cli.interp.parse import parse_body
+from melogit_cli.interp.parse import option_matches, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
 from melogit_cli.interp.settings import apply_set
@@ -20,61 +22,153 @@ def _stamp() -> str:
     return time.strftime("%d %b %Y, %H:%M:%S").lstrip("0")
 
 
-def _header(session: Session, path: str, verb: str) -> list[str]:
+def _header(session: Session, verb: str) -> list[str]:
+    log = session.log
+    assert log is not None
     return [
         "      name:  <unnamed>",
-        f"       log:  {path}",
-        "  log type:  text",
-        f" {verb} on:  {_stamp()}",
+        f"       log:  {log.path}",
+        f"  log type:  {log.kind}",
+        f" {verb} on:  {log.opened if verb == 'opened' else _stamp()}",
     ]
+
+
+@dataclass
+class LogFile:
+    """The open log: where, its format (``text`` or ``smcl``), whether its opening and
+    closing messages are written (``nomsg``), and the handle while logging is off."""
+
+    path: str
+    kind: str
+    message: bool
+    opened: str
+    suspended: IO[str] | None = None
+
+
+class SmclText:
+    """A log file written in SMCL: the ``{smcl}`` line, then the output as plain SMCL
+    text (its braces escaped), which Stata's Viewer and ``translate`` show as it was."""
+
+    def __init__(self, handle: IO[str], new: bool) -> None:
+        self.handle = handle
+        if new:
+            handle.write("{smcl}\n")
+
+    def write(self, text: str) -> None:
+        self.handle.write(text.translate(SMCL_ESCAPES))
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+SMCL_ESCAPES = str.maketrans({"{": "{c -(}", "}": "{c )-}"})
+LOG_OPTIONS = {"replace": 7, "append": 6, "text": 1, "smcl": 1, "nomsg": 5}
 
 
 @command("log")
 def log(session: Session, rest: str) -> None:
-    """``log using FILE [, replace append text smcl]`` and ``log close``."""
+    """``log using FILE [, replace append text|smcl nomsg]``, ``log close``, ``log off``,
+    ``log on`` and ``log``/``log query``, as Stata's (one unnamed log)."""
     words = rest.split(None, 1)
-    if not words:
-        raise syntax_error()
-    sub = words[0]
-    if sub == "close":
-        if session.out.log is None:
-            raise StataError("no log file open", 606)
+    sub = words[0] if words else "query"
+    if option_matches(sub, "close", 1):
+        _require_log(session, words)
         close_log(session)
-        return
-    if sub == "off" or sub == "on" or sub == "query":
-        return
-    if sub != "using":
+    elif option_matches(sub, "off", 2) or sub == "on":
+        _require_log(session, words)
+        _switch(session, on=sub == "on")
+    elif sub == "query":
+        if len(words) > 1:
+            raise syntax_error()
+        _query(session)
+    elif sub == "using":
+        _open(session, words[1] if len(words) > 1 else "")
+    else:
         raise syntax_error()
-    body = parse_body(
-        words[1] if len(words) > 1 else "", ("replace", "append", "text", "t", "smcl", "nomsg")
-    )
+
+
+def _require_log(session: Session, words: list[str]) -> None:
+    if len(words) > 1:
+        raise syntax_error()
+    if session.log is None:
+        raise StataError("no log file open", 606)
+
+
+def _open(session: Session, text: str) -> None:
+    body = parse_body(text)
+    flags = set()
+    for opt in body.options:
+        full = next((f for f, k in LOG_OPTIONS.items() if option_matches(opt.name, f, k)), None)
+        if full is None or opt.arg is not None:
+            shown = opt.name + (f"({opt.arg})" if opt.arg is not None else "")
+            raise StataError(f"option {shown} not allowed", 198)
+        flags.add(full)
+    if {"text", "smcl"} <= flags:
+        raise StataError("options text and smcl may not be combined", 184)
     name = body.anything.strip().strip('"')
     if not name:
         raise syntax_error("invalid file specification")
-    if session.out.log is not None:
+    if session.log is not None:
         raise StataError("log file already open", 604)
     path = Path(name)
+    # the format: as asked; else by the extension (.smcl, .log); else set logtype's
+    kind = next((k for k in ("text", "smcl") if k in flags), None)
+    by_suffix = {".smcl": "smcl", ".log": "text"}.get(path.suffix)
+    kind = kind or by_suffix or session.settings.logtype
     if not path.suffix:
-        path = path.with_suffix(".smcl" if body.flag("smcl") else ".log")
-    append = body.flag("append")
-    if path.exists() and not (body.flag("replace") or append):
+        path = path.with_suffix(".smcl" if kind == "smcl" else ".log")
+    append = "append" in flags
+    if path.exists() and not ({"replace", "append"} & flags):
         raise StataError(f"file {path} already exists", 602)
+    new = not (append and path.exists() and path.stat().st_size > 0)
     handle = open_for_writing(path, append)
-    session.out.log = handle
-    session.log_path = str(path.resolve())
-    session.out.lines([RULE, *_header(session, session.log_path, "opened")])
+    session.out.log = SmclText(handle, new) if kind == "smcl" else handle
+    session.log = LogFile(str(path.resolve()), kind, "nomsg" not in flags, _stamp())
+    if session.log.message:
+        session.out.lines([RULE, *_header(session, "opened")])
+
+
+def _switch(session: Session, on: bool) -> None:
+    """``log off`` suspends writing to the log, ``log on`` resumes it."""
+    log = session.log
+    assert log is not None
+    if on and log.suspended is not None:
+        session.out.log, log.suspended = log.suspended, None
+    elif not on and log.suspended is None:
+        log.suspended, session.out.log = session.out.log, None
+
+
+def _query(session: Session) -> None:
+    """The open log's name, file, type and status, shown and left in r()."""
+    log = session.log
+    if log is None:
+        session.out.line("no log file open")
+        return
+    status = "off" if log.suspended is not None else "on"
+    session.out.lines([*_header(session, "opened")[:3], f"    status:  {status}"])
+    session.clear_r()
+    session.r_macros.update(
+        name="<unnamed>", filename=log.path, status=status, type=log.kind
+    )
 
 
 def close_log(session: Session, announce: bool = True) -> None:
-    """Write the closing lines and close the log file."""
-    handle = session.out.log
-    if handle is None:
+    """Write the closing lines (unless ``nomsg`` or not ``announce``) and close the log."""
+    log = session.log
+    if log is None:
         return
-    if announce:
-        session.out.lines([*_header(session, session.log_path or "", "closed"), RULE])
-    handle.close()
+    if log.suspended is not None:
+        _switch(session, on=True)
+    handle = session.out.log
+    if announce and log.message:
+        session.out.lines([*_header(session, "closed"), RULE])
+    if handle is not None:
+        handle.close()
     session.out.log = None
-    session.log_path = None
+    session.log = None
 
 
 @command("set")

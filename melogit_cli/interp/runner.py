@@ -291,7 +291,7 @@ def run_dofile(
             session.out.echo("")
             session.out.echo(f"r({failure.error.rc});")
     finally:
-        if session.out.log is not None:
+        if session.log is not None:
             from melogit_cli.interp.control import close_log
 
             close_log(session, announce=False)

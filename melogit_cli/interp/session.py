@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError
 from melogit_cli.interp.settings import Settings
 from melogit_cli.results.eresults import EResults, Matrix
+
+if TYPE_CHECKING:
+    from melogit_cli.interp.control import LogFile
 
 _ROW_IDS = itertools.count()
 
@@ -86,7 +89,7 @@ class Session:
     rc: int = 0
     locals: dict[str, str] = field(default_factory=dict)
     globals: dict[str, str] = field(default_factory=dict)
-    log_path: str | None = None
+    log: LogFile | None = None  # the open log file
     linesize: int = 80
     settings: Settings = field(default_factory=Settings)  # set level, maxiter, ...
     progress: bool = False  # a status line on stderr during long fits (the CLI, on a terminal)

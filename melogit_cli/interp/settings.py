@@ -33,6 +33,7 @@ class Settings:
     emptycells: str = "keep"
     iterlog: bool = True
     type: str = "float"
+    logtype: str = "smcl"  # a log's format when log using names neither it nor an extension
 
     def option_defaults(self) -> Options:
         """melogit's options before the command's own: ``level()``, ``iterate()``,
@@ -109,6 +110,11 @@ def _choice(attr: str, values: dict[str, object]) -> Apply:
     return apply
 
 
+# set logtype's values and their abbreviations (t[ext], s[mcl])
+LOG_TYPES = {
+    **dict.fromkeys(("t", "te", "tex", "text"), "text"),
+    **dict.fromkeys(("s", "sm", "smc", "smcl"), "smcl"),
+}
 _PAGING = "output is written whole, never paged"
 _MEMORY = "memory is managed by Python; no command of ours has a size limit to raise"
 _RANDOM = "nothing we compute draws random numbers"
@@ -122,6 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("emptycells", 10, _choice("emptycells", {"keep": "keep", "drop": "drop"})),
     Setting("iterlog", 7, _choice("iterlog", {"on": True, "off": False})),
     Setting("type", 4, _choice("type", {"float": "float", "double": "double"})),
+    Setting("logtype", 7, _choice("logtype", LOG_TYPES)),
     # accepted: no effect on what we compute or print
     Setting("more", 4, accepts=("on", "off"), why=_PAGING),
     Setting("pagesize", 8, why=_PAGING),
@@ -145,8 +152,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("processors", 10, why="the number of cores changes no result"),
     Setting("graphics", 8, accepts=("on", "off"), why="graphs are written to files, never shown"),
     Setting("scheme", 6, why="marginsplot draws in its own style, whatever the scheme"),
-    Setting("logtype", 7, accepts=("text",), refuses=("smcl",),
-            why="text is what we do: logs are plain text"),
     Setting("trace", 5, accepts=("on", "off"), why=_TRACE),
     Setting("tracedepth", 10, why=_TRACE),
     Setting("traceexpand", 11, why=_TRACE),
