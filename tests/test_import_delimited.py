@@ -134,3 +134,20 @@ def test_example_1_from_the_csv_is_the_dta_fit() -> None:
     assert csv_e.scalars["ll"] == dta_e.scalars["ll"]
     np.testing.assert_array_equal(csv_e.b.data, dta_e.b.data)
     np.testing.assert_array_equal(csv_e.V.data, dta_e.V.data)
+
+
+@pytest.mark.parametrize("option", ["nolabel", "nolabe", "nolab"])
+def test_export_nolabel_and_its_abbreviations(tmp_path: Path, option: str) -> None:
+    session = imported(f"use {DATA / 'bangladesh.dta'}")
+    out = tmp_path / "b.csv"
+    execute(session, f"export delimited urban using {out}, {option}")
+    assert out.read_text().splitlines()[:3] == ["urban", "1", "1"]
+    execute(session, f"export delimited urban using {out}, replace")
+    assert out.read_text().splitlines()[1] == "urban"  # the label, without nolabel
+
+
+def test_export_refuses_nol(tmp_path: Path) -> None:
+    session = imported(f"use {DATA / 'bangladesh.dta'}")
+    with pytest.raises(StataError) as err:
+        execute(session, f"export delimited urban using {tmp_path / 'b.csv'}, nol")
+    assert (err.value.message, err.value.rc) == ("option nol not allowed", 198)

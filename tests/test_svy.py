@@ -127,6 +127,7 @@ def test_stage_weights_weight_the_levels():
          "vce(jackknife) not supported with svy: melogit", 198),
         (["svyset psu [pw=w], strata(s)", "svyset, clear", "svy: melogit y x || psu:"],
          "data not set up for svy, use svyset", 119),
+        (["svyset psu [pw=w], strata(s) clear"], "option clear not allowed", 198),
     ],
 )
 def test_svy_errors(commands, message, rc):

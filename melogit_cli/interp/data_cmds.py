@@ -306,9 +306,8 @@ def export(session: Session, rest: str) -> None:
     if not words or not "delimited".startswith(words[0]) or len(words[0]) < 5:
         raise StataError("export: unknown subcommand " + (words[0] if words else ""), 198)
     ds = session.data()
-    body = parse_body(
-        words[1] if len(words) > 1 else "", ("replace", "nolabel", "nolab", "nol")
-    )
+    nolabel_names = ("nolabel", "nolabe", "nolab")  # Stata's nolab[el]
+    body = parse_body(words[1] if len(words) > 1 else "", ("replace", *nolabel_names))
     names = ds.varnames
     text = body.anything
     if " using " in f" {text} ":
@@ -318,7 +317,7 @@ def export(session: Session, rest: str) -> None:
         body.anything = right.strip()
     path = _output_path(body, ".csv")
     rows = select_rows(session, body)
-    nolabel = body.flag("nolabel", "nolab")
+    nolabel = body.flag(*nolabel_names)
     cols = []
     for v in names:
         values = ds.frame[v].to_numpy()[rows]

@@ -44,8 +44,8 @@ def split_prefix(rest: str) -> tuple[str, str]:
 def _stage(text: str, first: bool, ds, design: SurveyDesign) -> Stage:
     from melogit_cli.design.varlist import resolve_one
 
-    body = parse_body(text, ("strata", "str", "stra", "strat", "fpc", "weight", "dof", "clear",
-                             "vce", "singleunit", "single", "singleu"))
+    body = parse_body(text, ("strata", "str", "stra", "strat", "fpc", "weight", "dof", "vce",
+                             "singleunit", "single", "singleu"))
     match = _WEIGHT_RE.match(body.anything)
     if match is None or body.if_expr is not None or body.in_range is not None:
         raise syntax_error()
