@@ -112,6 +112,9 @@ def test_vce_summarize_and_ic(ex2):
         ("estat ic, n(x)", "n() invalid", 198),
         ("estat ic, bic", "option bic not allowed", 198),
         ("estat sd, level(5)", "level() must be between 10 and 99.99 inclusive", 198),
+        ("estat icc, foo", "option foo not allowed", 198),
+        ("estat icc, level(90) post", "option post not allowed", 198),
+        ("estat group, foo", "option foo not allowed", 198),
     ],
 )
 def test_bad_input(ex2, command, message, rc):

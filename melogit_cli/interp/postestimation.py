@@ -445,8 +445,9 @@ def estat(session: Session, rest: str) -> None:
     tail = rest[len(sub):]
     est = _melogit_estimate(session)
     if sub == "icc":
-        _icc(session, est.e, parse_body(tail))
+        _icc(session, est.e, parse_body(tail, ("level", "l", "le", "lev", "leve")))
     elif sub in ("group", "gr", "gro", "grou"):
+        parse_body(tail, ())  # no options
         _group(session, est.e)
     elif sub == "ic":
         _ic(session, est.e, parse_body(tail))
