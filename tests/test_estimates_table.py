@@ -209,3 +209,44 @@ def test_no_estimates(command):
     with pytest.raises(StataError) as err:
         execute(s, command)
     assert (err.value.message, err.value.rc) == ("last estimates not found", 301)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "estimates store x, foo",
+        "estimates restore r_int, foo",
+        "estimates dir, foo",
+        "estimates drop r_int, foo",
+        "estimates clear, foo",
+    ],
+)
+def test_estimates_subcommands_refuse_unknown_options(session: Session, command: str) -> None:
+    with pytest.raises(StataError) as err:
+        execute(session, command)
+    assert (err.value.message, err.value.rc) == ("option foo not allowed", 198)
+    assert "x" not in session.stored and "r_int" in session.stored
+
+
+def test_estimates_store_nocopy_moves_the_active_results() -> None:
+    s = Session(Output(io.StringIO()))
+    for line in DO.splitlines()[:2]:
+        execute(s, line)
+    active = s.last()
+    execute(s, "estimates store kept, nocopy")
+    assert s.stored["kept"] is active
+    with pytest.raises(StataError) as err:
+        s.last()
+    assert err.value.rc == 301
+    execute(s, "estimates restore kept")
+    assert s.last() is active
+
+
+@pytest.mark.parametrize("command", ["clear, foo", "clear results", "clear mata"])
+def test_clear_refuses_what_it_does_not_do(command: str) -> None:
+    s = Session(Output(io.StringIO()))
+    execute(s, "use fixtures/data/bangladesh.dta")
+    with pytest.raises(StataError) as err:
+        execute(s, command)
+    assert (err.value.message, err.value.rc) == ("invalid syntax", 198)
+    assert s.ds is not None  # nothing was cleared

@@ -427,7 +427,10 @@ def _summarize(ds: Dataset, names: list[str], rows: np.ndarray, out: Output) -> 
 
 @command("clear")
 def clear(session: Session, rest: str) -> None:
-    """``clear``: drop the data (and with ``clear all``, stored results too)."""
+    """``clear``: drop the data (and with ``clear all`` or ``clear *``, stored results
+    too); Stata's other forms (``clear results``, ``clear mata``, ...) are refused."""
+    if rest.strip() not in ("", "all", "*"):
+        raise syntax_error()
     session.ds = None
     session.row_ids = np.zeros(0, dtype=np.int64)
     session.changed = False

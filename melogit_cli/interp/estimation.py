@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from melogit_cli.errors import StataError, syntax_error
+from melogit_cli.interp.parse import parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.interp.tests_cmds import post_rtable
@@ -103,22 +104,26 @@ def estimates(session: Session, rest: str) -> None:
             raise syntax_error()
         if name == "." or not name.replace("_", "a").isalnum() or name[0].isdigit():
             raise StataError(f"{name} invalid name", 198)
+        nocopy = parse_body(comma + opts, ("nocopy",)).flag("nocopy")
         session.stored[name] = session.last()
-        return
-    if len(sub) >= 3 and "restore".startswith(sub):
-        session.current = session.estimate_named(arg.strip())
+        if nocopy:  # moved, not copied: no active results remain
+            session.current = None
         return
     if sub == "r" or (len(sub) >= 3 and "replay".startswith(sub)):
         _replay(session, arg, opts)
-        return
-    if sub == "dir":
-        _dir(session, _names(arg, session))
         return
     if "table".startswith(sub) and len(sub) >= 3:
         _table(session, arg, opts)
         return
     if sub in ("stat", "stats"):
         _stats(session, arg, opts)
+        return
+    parse_body(comma + opts, ())  # the other subcommands take no options
+    if len(sub) >= 3 and "restore".startswith(sub):
+        session.current = session.estimate_named(arg.strip())
+        return
+    if sub == "dir":
+        _dir(session, _names(arg, session))
         return
     if sub in ("drop", "clear"):
         if sub == "clear":
