@@ -538,6 +538,34 @@ def test_lrtest_refuses_models_that_cannot_be_compared():
     assert err.value.rc == 498 and "not nested" in err.value.message
 
 
+def test_lrtest_options():
+    """df(#) replaces the degrees of freedom, force compares what lrtest would refuse;
+    lrtest's other options (stats, dir) are not implemented and refused."""
+    session, _ = new_session()
+    execute(session, "webuse bangladesh")
+    execute(session, "quietly melogit c_use age || district:")
+    execute(session, "estimates store a")
+    execute(session, "quietly melogit c_use age urban || district:")
+    execute(session, "lrtest a ., df(4)")
+    chi2 = session.r_scalars["chi2"]
+    assert session.r_scalars["df"] == 4
+    assert session.r_scalars["p"] == pytest.approx(chdtrc(4, chi2), rel=1e-12)
+    execute(session, "quietly melogit c_use age urban if age < 10 || district:")
+    with pytest.raises(StataError) as err:
+        execute(session, "lrtest a .")
+    assert err.value.rc == 498 and err.value.message.startswith("observations differ")
+    execute(session, "lrtest a ., force")
+    assert session.r_scalars["df"] == 1
+    for options, message in [
+        ("stats", "option stats not allowed"),
+        ("foo", "option foo not allowed"),
+        ("df(x)", "df(x) invalid"),
+    ]:
+        with pytest.raises(StataError) as err:
+            execute(session, f"lrtest a ., {options}")
+        assert (err.value.message, err.value.rc) == (message, 198)
+
+
 def test_replay_before_any_fit():
     session, _ = new_session()
     execute(session, "webuse bangladesh")

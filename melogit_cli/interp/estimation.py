@@ -314,20 +314,22 @@ def _stats(session: Session, arg: str, opts: str) -> None:
 @command("lrtest")
 def lrtest(session: Session, rest: str) -> None:
     """``lrtest A [B] [, df(#) force]``: B defaults to the active results (``.``)."""
-    text, _, opts = rest.partition(",")
+    text, comma, opts = rest.partition(",")
+    body = parse_body(comma + opts, ("df", "force"))
     names = text.split()
     if not names or len(names) > 2:
         raise syntax_error()
     if len(names) == 1:
         names.append(".")
     (n1, est1), (n2, est2) = ((n, session.estimate_named(n)) for n in names)
-    words = top_level_words(opts)
-    df_override = next((w[3:-1] for w in words if w.startswith("df(")), None)
-    try:
-        df_value = float(df_override) if df_override is not None else None
-    except ValueError:
-        raise syntax_error(f"df({df_override}) invalid") from None
-    test = lr_test(est1.e, est2.e, (n1, n2), df=df_value, force="force" in words)
+    df_option = body.option("df")
+    df_value = None
+    if df_option is not None:
+        try:
+            df_value = float(df_option.arg or "")
+        except ValueError:
+            raise syntax_error(f"df({df_option.arg or ''}) invalid") from None
+    test = lr_test(est1.e, est2.e, (n1, n2), df=df_value, force=body.flag("force"))
     n1, n2, df, chi2, p = test.restricted, test.unrestricted, test.df, test.chi2, test.p
     out = session.out
     out.line()
