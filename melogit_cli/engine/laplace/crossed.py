@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -77,8 +77,7 @@ class CrossedState:
     u: list[np.ndarray]  # per term: n_groups x q
 
 
-@dataclass
-class _Rows:
+class _Rows(NamedTuple):
     """The nonzeros of ``B = Z Lambda``: term 1 (n x q1), the others (n x Q2), and all
     of them one slot per row (Q x n)."""
 
@@ -109,8 +108,7 @@ class _Entries:
         return np.ascontiguousarray(out.T)
 
 
-@dataclass
-class _Pairs:
+class _Pairs(NamedTuple):
     """The unordered pairs of distinct block entries of C within one cluster of term 1:
     entries ``e1 < e2``, their place ``target`` in S (flat, upper triangle; sorted),
     and (for an S read whole) the distinct upper places and their mirror images below
@@ -122,8 +120,7 @@ class _Pairs:
     mirror: tuple[np.ndarray, np.ndarray] | None
 
 
-@dataclass
-class _Factor:
+class _Factor(NamedTuple):
     """``H`` at one point, factored by block elimination."""
 
     H11inv: np.ndarray  # G1 x q1 x q1
