@@ -154,7 +154,7 @@ def _estimate(
             metric=ShownMetric(int(design.fixed.keep.sum()), cov),
         ),
     )
-    start = _start_options(spec, design, cov)
+    start = _start_options(spec, design, cov, matrices)
     restrictions = restriction_rows(design, cov, matrices)
     cns = None
     if opts.constraints or restrictions:
@@ -385,7 +385,10 @@ def _parameter_names(design: Design, cov: LevelCovariance | NestedCovariance) ->
 
 
 def _start_options(
-    spec: ModelSpec, design: Design, cov: LevelCovariance | NestedCovariance
+    spec: ModelSpec,
+    design: Design,
+    cov: LevelCovariance | NestedCovariance,
+    matrices: dict[str, Matrix],
 ) -> StartOptions:
     opts = spec.options
     grid = None
@@ -397,33 +400,37 @@ def _start_options(
             raise StataError(f"startgrid({text}) invalid", 198) from None
     x0 = None
     if opts.from_ is not None:
-        x0 = _from_values(spec, design, cov)
+        x0 = _from_values(spec, design, cov, matrices)
     return StartOptions(method=opts.startvalues or "fixedonly", grid=grid, x0=x0)
 
 
 def _from_values(
-    spec: ModelSpec, design: Design, cov: LevelCovariance | NestedCovariance
+    spec: ModelSpec,
+    design: Design,
+    cov: LevelCovariance | NestedCovariance,
+    matrices: dict[str, Matrix],
 ) -> np.ndarray:
-    """``from(name=value ...)`` in Stata's names -> the internal start vector."""
+    """``from(name=value ...)`` or ``from(matname [, skip copy])`` (a row or column
+    vector of ``matrices``, as ``matrix b = e(b)`` leaves it: by column name, by position
+    under ``copy``) in Stata's names -> the internal start vector."""
     fr = spec.options.from_
     assert fr is not None
-    if fr.matname and not fr.resolved:
-        raise StataError(f"matrix {fr.matname} not found", 111)
+    vector, given = None, fr.values
+    if fr.matname:
+        vector, given = _from_matrix(fr.matname, matrices, fr.copy)
     fx = design.fixed
     fixed_names = [n for n, k in zip(fx.names, fx.keep, strict=False) if k]
     re_params = re_parameters(design, cov)
     beta = np.zeros(len(fixed_names))
     sigma = np.eye(cov.dim)
     pairs = cov.reported()
-    if fr.vector is not None:  # copy: by position, Stata's e(b) order
+    if vector is not None:  # copy: by position, Stata's e(b) order
         values: list[str] = [str(names.fixed(design.depvar, n)) for n in fx.names] + [
             str(p) for p in re_params
         ]
-        if len(fr.vector) > len(values) and not fr.skip:
+        if len(vector) > len(values) and not fr.skip:
             raise StataError("from(): initial vector has too many elements", 503)
-        given = list(zip(values, fr.vector, strict=False))
-    else:
-        given = fr.values
+        given = list(zip(values, vector, strict=False))
     lookup = {str(names.fixed(design.depvar, n)): ("b", i) for i, n in enumerate(fixed_names)}
     lookup.update({n: ("b", i) for i, n in enumerate(fixed_names)})
     for i, p in enumerate(re_params):  # /:var(...), /var(...) and var(...) alike
@@ -449,6 +456,23 @@ def _from_values(
     if not np.all(np.isfinite(theta)):
         raise StataError("from(): initial values not feasible", 1400)
     return np.concatenate([beta, theta])
+
+
+def _from_matrix(
+    name: str, matrices: dict[str, Matrix], copy: bool
+) -> tuple[list[float] | None, list[tuple[str, float]]]:
+    """The values of ``from(name)``: by position under ``copy``, else by column name."""
+    mat = matrices.get(name)
+    if mat is None:
+        raise StataError(f"matrix {name} not found", 111)
+    data = np.atleast_2d(np.asarray(mat.data, dtype=float))
+    if data.shape[0] != 1 and data.shape[1] != 1:
+        raise StataError(f"{name} not a vector", 503)
+    values = [float(v) for v in data.ravel()]
+    if copy:
+        return values, []
+    labels = mat.colnames if data.shape[0] == 1 else mat.rownames
+    return None, list(zip(labels, values, strict=True))
 
 
 _BASE_OR_OMITTED = re.compile(r"(?:^|[:#])\d*[bno]*[bo][bno]*\.")

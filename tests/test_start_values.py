@@ -10,6 +10,7 @@ import pytest
 from conftest import DATA
 
 from melogit_cli.api import fit
+from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import run_dofile
 
 EX1 = "melogit c_use i.urban age i.children || district:"
@@ -36,6 +37,19 @@ def test_from_ebmatrix_converges_at_once(tmp_path, opts) -> None:
         session.matrices["b2"].data, session.matrices["b"].data, rtol=1e-6, atol=1e-7
     )
     assert out.split("Fitting full model:")[-1].count("Iteration") <= 3
+
+
+@pytest.mark.parametrize("opts", ["from(B)", "from(B, copy)"])
+def test_from_a_matrix_through_the_python_api(opts) -> None:
+    """``fit(..., matrices=)`` names the matrix from() reads, as the do-file's matrices
+    do: started at the estimates, the fit converges at once to the same point."""
+    first = fit(EX1, DATA / "bangladesh.dta")
+    again = fit(f"{EX1}, {opts}", DATA / "bangladesh.dta", matrices={"B": first.e.b})
+    assert again.e.scalars["converged"] == 1 and again.e.scalars["ic"] <= 2
+    np.testing.assert_allclose(again.e.b.data, first.e.b.data, rtol=1e-6, atol=1e-7)
+    with pytest.raises(StataError) as err:
+        fit(f"{EX1}, {opts}", DATA / "bangladesh.dta")
+    assert (err.value.message, err.value.rc) == ("matrix B not found", 111)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from melogit_cli.render.footer import wrap_note
 from melogit_cli.render.formats import fmt
 from melogit_cli.results.eresults import EResults, Matrix
 from melogit_cli.results.lrtest import lrtest as lr_test
-from melogit_cli.syntax.spec import FromSpec, Options
+from melogit_cli.syntax.spec import Options
 from melogit_cli.syntax.textscan import top_level_words
 
 
@@ -37,8 +37,6 @@ def melogit(session: Session, rest: str, fitter=None) -> None:
         session.out.write(render_results(est.e, spec.options, session.linesize))
         post_rtable(session, est.e, spec.options.level, spec.options.or_)
         return
-    if spec.options.from_ is not None and spec.options.from_.matname:
-        _read_from_matrix(session, spec.options.from_)
     if spec.options.constraints:
         missing = [k for k in spec.options.constraints if k not in session.constraints]
         if missing:
@@ -59,25 +57,6 @@ def melogit(session: Session, rest: str, fitter=None) -> None:
     for note in estimation.notes:
         if note.startswith(("Warning", "Note: Missing standard errors")):
             session.out.line(note)
-
-
-def _read_from_matrix(session: Session, fr: FromSpec) -> None:
-    """``from(matname [, skip copy])``: the session's row vector, by column name (by
-    position under ``copy``), as ``matrix b = e(b)`` leaves it."""
-    name = fr.matname or ""
-    mat = session.matrices.get(name)
-    if mat is None:
-        raise StataError(f"matrix {name} not found", 111)
-    data = np.atleast_2d(np.asarray(mat.data, dtype=float))
-    if data.shape[0] != 1 and data.shape[1] != 1:
-        raise StataError(f"{name} not a vector", 503)
-    values = [float(v) for v in data.ravel()]
-    labels = mat.colnames if data.shape[0] == 1 else mat.rownames
-    if fr.copy:
-        fr.vector = values
-    else:
-        fr.values = list(zip(labels, values, strict=True))
-    fr.resolved = True
 
 
 # ---------------------------------------------------------------------- estimates

@@ -118,8 +118,6 @@ class FromSpec:
     values: list[tuple[str, float]] = field(default_factory=list)
     skip: bool = False
     copy: bool = False
-    vector: list[float] | None = None  # the matrix's values, by position (``copy``)
-    resolved: bool = False  # the matrix has been read into ``values`` / ``vector``
 
 
 @dataclass
