@@ -403,12 +403,15 @@ def _line_search(
     """Full step, halved until the log likelihood does not decrease (``sink`` gets the
     ``showstep`` lines), at most ``max_halvings`` trials."""
     t = 1.0
-    start = show.shown(x)
+    showing = sink is not ignore  # the shown vectors cost the covariance's derivatives
+    start = show.shown(x) if showing else x
     for halvings in range(max_halvings):
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
         good = bool(np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1))
-        if halvings == 0:
+        if not showing:
+            pass
+        elif halvings == 0:
             note = "(initial step good)" if good else "(initial step bad)"
             sink(Detail("value", value=value, text=note, full=True))
         else:
