@@ -447,8 +447,8 @@ def _from_values(
         if kind == "b":
             beta[i] = value
         else:
-            a, b = pairs[i]
-            sigma[a, b] = sigma[b, a] = value
+            for a, b in _entries_set(cov, *pairs[i]):
+                sigma[a, b] = sigma[b, a] = value
     try:
         theta = cov.theta_from_sigma(sigma)
     except (np.linalg.LinAlgError, FloatingPointError):
@@ -456,6 +456,19 @@ def _from_values(
     if not np.all(np.isfinite(theta)):
         raise StataError("from(): initial values not feasible", 1400)
     return np.concatenate([beta, theta])
+
+
+def _entries_set(
+    cov: LevelCovariance | NestedCovariance, a: int, b: int
+) -> list[tuple[int, int]]:
+    """The entries of Sigma that the reported variance or covariance ``(a, b)`` sets: in
+    an identity or exchangeable block, the one variance is each effect's and the one
+    covariance each pair's."""
+    for blk, effects, _ in cov.spans():
+        if effects.start <= a < effects.stop and blk.kind in ("identity", "exchangeable"):
+            own = range(effects.start, effects.stop)
+            return [(i, j) for i in own for j in own if (i == j) == (a == b)]
+    return [(a, b)]
 
 
 def _from_matrix(

@@ -12,6 +12,7 @@ from conftest import DATA
 from melogit_cli.api import fit
 from melogit_cli.errors import StataError
 from melogit_cli.interp.runner import run_dofile
+from melogit_cli.results.eresults import Matrix
 
 EX1 = "melogit c_use i.urban age i.children || district:"
 
@@ -81,3 +82,51 @@ def test_noestimate_shows_the_start_values() -> None:
     assert res.ll == pytest.approx(-1219.1137, abs=1e-4)  # grid node 0 of the log
     assert res.params.iloc[-1] == pytest.approx(1.0)  # var(_cons[district]) starts at 1
     assert "Legend" in res.summary()
+
+
+def test_startgrid_gives_each_variance_its_own_values() -> None:
+    """A level with an identity block (one variance on two effects) and an intercept: the
+    grid crosses the two variances (4 nodes after node 0), each node the likelihood at its
+    own variances, as from() with noestimate computes it there (from() too gave the
+    block's variance to its first effect alone)."""
+    model = "melogit c_use age || district: urban age, cov(identity) || district:"
+    model += ", intmethod(ghermite)"  # fixed nodes: the likelihood is the point's alone
+    data = DATA / "bangladesh.dta"
+    grid = fit(f"{model} startgrid(0.5 2) iterate(0)", data, log=True)
+    nodes = [float(line.split("=")[1]) for line in grid.log.splitlines() if "Grid node" in line]
+    assert len(nodes) == 5 and len(set(nodes)) == 5
+    # node 0: the betas of the fixed-effects fit (cut by iterate(0) as well), variances 1
+    start = fit(f"{model} noestimate iterate(0)", data).e.b
+    for k, variances in enumerate([(0.5, 0.5), (0.5, 2), (2, 0.5), (2, 2)], start=1):
+        at = np.asarray(start.data, dtype=float).copy()
+        at[0, -2:] = variances
+        B = Matrix(start.rownames, start.colnames, at)
+        there = fit(f"{model} from(B) noestimate", data, matrices={"B": B})
+        assert round(there.ll, 4) == nodes[k]
+
+
+@pytest.mark.parametrize(
+    "structure",
+    [
+        "urban age, cov(identity)",
+        "urban age child1, cov(exchangeable)",
+        "urban age, cov(independent)",
+        "urban age, cov(unstructured)",
+    ],
+)
+def test_from_then_noestimate_gives_back_the_values(structure: str) -> None:
+    """from() sets every parameter to its value: e(b) at the start is the vector given
+    (an identity or exchangeable block's variance and covariance are every effect's)."""
+    model = f"melogit c_use age || district: {structure} noestimate"
+    data = DATA / "bangladesh.dta"
+    start = fit(model, data).e.b
+    at = np.asarray(start.data, dtype=float).copy()
+    names = start.colnames
+    for j, name in enumerate(names):
+        if "var(" in name:
+            at[0, j] = 0.3 + 0.1 * j
+        elif "cov(" in name:
+            at[0, j] = 0.05
+    given = Matrix(start.rownames, names, at)
+    back = fit(model.replace("noestimate", "from(B) noestimate"), data, matrices={"B": given})
+    np.testing.assert_allclose(np.asarray(back.e.b.data, dtype=float), at, rtol=1e-12)
