@@ -59,32 +59,29 @@ def _pool() -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(_threads()) if _threads() > 1 else None
 
 
-def _run(
-    task: Callable[[int, int], None], n: int, work: int, bounds: np.ndarray | None = None
-) -> None:
-    """Run ``task(i0, i1)`` over ``0:n`` in about equal parts of ``work``, one per thread;
-    ``bounds`` is the cumulative work of the items (from 0), equal items when None."""
-    pool = _pool()
-    if pool is None or work < MIN_SPLIT or n < 2:
-        task(0, n)
-        return
-    targets = np.linspace(0, n if bounds is None else bounds[-1], _threads() + 1)[1:-1]
-    cuts = targets.astype(np.int64) if bounds is None else np.searchsorted(bounds, targets)
-    edges = np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]]))
-    ranges = zip(edges[:-1], edges[1:], strict=True)
-    futures = [pool.submit(task, int(a), int(b)) for a, b in ranges]
-    for f in futures:
-        f.result()
-
-
 def _over_clusters(loop: Callable, rows: Rows, u: np.ndarray, *arrays: np.ndarray) -> None:
     """Run ``loop(xb, Z, y, trials, weight, bounds, uT, *arrays, g0, g1)`` over ranges of
-    clusters of about equal rows x nodes; ``uT`` is ``u`` node-last (G x q x K)."""
+    clusters of about equal rows x nodes, one per thread; ``uT`` is ``u`` node-last
+    (G x q x K)."""
     uT = np.ascontiguousarray(u.transpose(0, 2, 1))
     b = rows.bounds
-    head = (rows.xb, rows.Z, rows.y, rows.trials, rows.weight, b, uT)
-    work = int(b[-1] - b[0]) * u.shape[1]
-    _run(lambda g0, g1: loop(*head, *arrays, g0, g1), len(b) - 1, work, b - b[0])
+    n = len(b) - 1
+
+    def task(g0: int, g1: int) -> None:
+        loop(rows.xb, rows.Z, rows.y, rows.trials, rows.weight, b, uT, *arrays, g0, g1)
+
+    pool = _pool()
+    work = b - b[0]  # the rows before each cluster
+    if pool is None or work[-1] * u.shape[1] < MIN_SPLIT or n < 2:
+        task(0, n)
+        return
+    cuts = np.searchsorted(work, np.linspace(0, work[-1], _threads() + 1)[1:-1])
+    edges = np.unique(np.concatenate([[0], cuts, [n]]))  # cuts lie in 1..n
+    futures = [
+        pool.submit(task, int(a), int(c)) for a, c in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    for f in futures:
+        f.result()
 
 
 def node_loglik(rows: Rows, u: np.ndarray) -> np.ndarray:
