@@ -38,11 +38,10 @@ MODE_TOLERANCE = 1e-10
 
 @dataclass
 class TreeFactor:
-    """Per level: pivot inverses ``Dinv`` (G x q x q), ``Gamma`` (G x q x Q_anc), ``logdet``."""
+    """Per level: pivot inverses ``Dinv`` (G x q x q), ``Gamma`` (G x q x Q_anc)."""
 
     Dinv: list[np.ndarray]
     Gamma: list[np.ndarray]
-    logdet: list[np.ndarray]
     cross: list[np.ndarray]  # H_own,anc (G x q x Q_anc)
 
 
@@ -51,7 +50,6 @@ class Tree:
 
     def __init__(self, data: NestedData, dims: list[int]) -> None:
         self.data = data
-        self.dims = dims
         self.offsets = np.concatenate([[0], np.cumsum(dims)]).astype(int)
         self.L = len(dims)
         # unit_scale[l]: each unit's copies (the product of its and its ancestors' weights
@@ -79,22 +77,20 @@ class Tree:
         L = self.L
         Dinv: list[np.ndarray] = [np.empty(0)] * L
         Gam: list[np.ndarray] = [np.empty(0)] * L
-        logdet: list[np.ndarray] = [np.empty(0)] * L
         cross: list[np.ndarray] = [np.empty(0)] * L
         M = Mb
         for lv in reversed(range(L)):
             o, e = self.offsets[lv], self.offsets[lv + 1]
             D = M[:, o:e, o:e] + np.eye(e - o)
-            sign, ld = np.linalg.slogdet(D)
-            if np.any(sign <= 0):
+            if np.any(np.linalg.slogdet(D)[0] <= 0):
                 raise np.linalg.LinAlgError("pivot not positive definite")
             Di = np.linalg.inv(D)
             Bt = M[:, o:e, :o]  # own x ancestors
             G = Di @ Bt
-            Dinv[lv], Gam[lv], logdet[lv], cross[lv] = Di, G, ld, Bt
+            Dinv[lv], Gam[lv], cross[lv] = Di, G, Bt
             if lv > 0:
                 M = self.to_parent(M[:, :o, :o] - np.swapaxes(Bt, 1, 2) @ G, lv)
-        return TreeFactor(Dinv, Gam, logdet, cross)
+        return TreeFactor(Dinv, Gam, cross)
 
     def solve(self, F: TreeFactor, r: list[np.ndarray]) -> list[np.ndarray]:
         """``H^-1 r`` for ``r`` given per level as (G_l x q_l x ...) own components."""
@@ -144,11 +140,6 @@ class Modes:
     factor: TreeFactor
 
 
-def row_effects(d: NestedData, v: list[np.ndarray]) -> np.ndarray:
-    """Each row's stacked path vector of effects (n x Q)."""
-    return np.concatenate([v_l[ru] for v_l, ru in zip(v, d.row_unit, strict=False)], axis=1)
-
-
 def joint_modes(
     d: NestedData,
     tree: Tree,
@@ -168,7 +159,8 @@ def joint_modes(
     bottom = d.row_starts[-1][:-1]
 
     def eta_of(v: list[np.ndarray]) -> np.ndarray:
-        return xb + np.einsum("iq,iq->i", B, row_effects(d, v))
+        path = np.concatenate([v_l[ru] for v_l, ru in zip(v, d.row_unit, strict=False)], axis=1)
+        return xb + np.einsum("iq,iq->i", B, path)  # each row's effects at its path
 
     def objective(v: list[np.ndarray]) -> np.ndarray:
         eta = eta_of(v)
@@ -260,4 +252,3 @@ def conditional_locations(
                 paths = np.concatenate([prev, v], axis=3).reshape(G, Mp * K, -1)
                 vpath = np.concatenate([va, vh], axis=1)
     return out
-
