@@ -336,6 +336,24 @@ class TwoLevelQuadrature(PlacedNodes):
     # ------------------------------------------------------------ derivatives
     def derivatives(self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState) -> Evaluation:
         """Log likelihood, gradient and Hessian with the nodes of ``state`` held fixed."""
+        return self._scored_pass(beta, theta, state, hessian=True)[0]
+
+    def cluster_scores(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
+    ) -> np.ndarray:
+        """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
+        if self.method in LAPLACE:
+            from melogit_cli.engine.laplace.crossed import joint_scores
+            from melogit_cli.engine.model.crossed_data import from_clusters
+
+            return joint_scores(from_clusters(self.data, self.cov), beta, theta)
+        return self._scored_pass(beta, theta, state, hessian=False)[1]
+
+    def _scored_pass(
+        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState, hessian: bool
+    ) -> tuple[Evaluation, np.ndarray]:
+        """Log likelihood, gradient and (when asked) Hessian with the nodes of ``state``
+        held fixed, and the per-cluster scores (G x P)."""
         d = self.data
         p, T = self.p, self.T
         P = p + T
@@ -345,6 +363,7 @@ class TwoLevelQuadrature(PlacedNodes):
         total = 0.0
         grad = np.zeros(P)
         hess = np.zeros((P, P))
+        scores = np.empty((d.n_clusters, P))
         known = self._known_pass(beta, theta, state)
         for gs, rs in self._chunks:
             nodes = self._node_loglik(beta, A, mu, C, gs, rs, known(gs))
@@ -352,18 +371,21 @@ class TwoLevelQuadrature(PlacedNodes):
             c = cw[gs]
             total += float(c @ lse)
             post = np.exp(nodes.log_integrand - lse[:, None])  # g x K posterior node weights
-            pc = post * c[:, None]
+            pc = post * c[:, None]  # the node sums' per-row sums only (wbar) depend on it
             s_beta, Tz, U, Mx, wbar = self._node_sums(beta, nodes, pc, gs, rs)
-            X = d.X[rs]
             v = nodes.v
+            Tv, s_theta = _theta_scores(Tz, v, dA)
+            s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
+            g_cl = np.einsum("gk,gkP->gP", post, s)
+            scores[gs] = g_cl
+            grad += c @ g_cl
+            if not hessian:
+                continue
+            X = d.X[rs]
             g_n, K, q = v.shape
             n_nodes = g_n * K
             vf = v.reshape(n_nodes, q)
             pcf = pc.reshape(n_nodes, 1)
-            Tv, s_theta = _theta_scores(Tz, v, dA)
-            s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
-            g_cl = np.einsum("gk,gkP->gP", post, s)
-            grad += c @ g_cl
             # expected node Hessians, contracted through v so that BLAS does the work
             hess[:p, :p] -= X.T @ (wbar[:, None] * X)
             vv = (vf[:, :, None] * vf[:, None, :]).reshape(n_nodes, q * q)
@@ -376,31 +398,7 @@ class TwoLevelQuadrature(PlacedNodes):
             flat = s.reshape(-1, P)
             hess += (flat * pcf).T @ flat - (g_cl * c[:, None]).T @ g_cl
         hess[p:, :p] = hess[:p, p:].T
-        return Evaluation(total + self.constant, grad, hess)
-
-    def cluster_scores(
-        self, beta: np.ndarray, theta: np.ndarray, state: AdaptiveState
-    ) -> np.ndarray:
-        """Per-cluster score vectors (G x P), for the opg and robust variance estimators."""
-        if self.method in LAPLACE:
-            from melogit_cli.engine.laplace.crossed import joint_scores
-            from melogit_cli.engine.model.crossed_data import from_clusters
-
-            return joint_scores(from_clusters(self.data, self.cov), beta, theta)
-        d = self.data
-        p = self.p
-        A, dA, _, Ainv = self._factor(theta)
-        mu, C = self._v_nodes(Ainv, state)
-        out = np.zeros((d.n_clusters, p + self.T))
-        known = self._known_pass(beta, theta, state)
-        for gs, rs in self._chunks:
-            nodes = self._node_loglik(beta, A, mu, C, gs, rs, known(gs))
-            log_int = nodes.log_integrand
-            post = np.exp(log_int - logsumexp(log_int, axis=1)[:, None])
-            s_beta, Tz, _, _, _ = self._node_sums(beta, nodes, post, gs, rs)
-            _, s_theta = _theta_scores(Tz, nodes.v, dA)
-            out[gs] = np.einsum("gk,gkP->gP", post, np.concatenate([s_beta, s_theta], axis=2))
-        return out
+        return Evaluation(total + self.constant, grad, hess), scores
 
 
 def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -409,4 +407,3 @@ def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.nda
     g_n, K, q = v.shape
     Tv = np.einsum("gka,gkb->gkab", Tz, v).reshape(g_n * K, q * q)
     return Tv, (Tv @ np.ascontiguousarray(dA.reshape(len(dA), q * q).T)).reshape(g_n, K, -1)
-
