@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,15 +57,12 @@ def hermegauss(points: int) -> tuple[np.ndarray, np.ndarray]:
     except (OSError, ValueError, EOFError):
         pass
     x, w = np.polynomial.hermite_e.hermegauss(points)
-    written = None
+    temp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as fh:
-            written = fh.name
-            np.save(fh, np.vstack([x, w]))
-        os.replace(written, path)  # readers see the whole file or none
+        np.save(temp, np.vstack([x, w]))
+        os.replace(temp, path)  # readers see the whole file or none
     except OSError:
-        if written is not None:
-            with suppress(OSError):
-                os.unlink(written)
+        with suppress(OSError):
+            temp.unlink(missing_ok=True)
     return x, w
