@@ -232,23 +232,20 @@ class NestedQuadrature(PlacedNodes):
         xb = X @ beta + d.offset[rs]
         return rows.Rows(xb, X, Z, d.y[rs], d.trials[rs], d.obs_weight[rs], bounds)
 
-    def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess=None) -> float:
-        d, L = self.data, self.L
+    def _chunk(self, beta, facs, locs, ch: Chunk, mom, out, hess) -> float:
         arrays = self._row_arrays(beta, ch)
         V, post, paths, U, lse = self.chunk_posterior(beta, facs, locs, ch, arrays)
-        top = lse[:, 0]
-        w0 = d.unit_weight[0][ch.g0 : ch.g1]
         if mom is not None:
-            for lv in range(L):
+            for lv in range(self.L):
                 g = V[lv].shape[0]
                 u = V[lv].reshape(g, self.Mp[lv], self.K[lv], -1) @ facs[lv][0].T
                 mean = np.einsum("gmk,gmka->gma", post[lv], u)
                 dev = u - mean[:, :, None, :]
                 mom[lv][0][ch.units[lv]] = mean
                 mom[lv][1][ch.units[lv]] = np.einsum("gmk,gmka,gmkb->gmab", post[lv], dev, dev)
-        if out is not None or hess is not None:
+        if out is not None:  # also when the Hessian is asked
             self._chunk_derivatives(arrays, facs, ch, post, paths, U, out, hess)
-        return float(w0 @ top)
+        return float(self.data.unit_weight[0][ch.g0 : ch.g1] @ lse[:, 0])
 
     def _chunk_derivatives(self, arrays, facs, ch: Chunk, post, paths, U, out, hess) -> None:
         """The chunk's top-level unit scores into ``out`` and its Hessian into ``hess``
@@ -268,10 +265,9 @@ class NestedQuadrature(PlacedNodes):
             o, e = self.tree.offsets[lv], self.tree.offsets[lv + 1]
             D[:, :, o:e, s] = np.einsum("tab,gmb->gmat", facs[lv][1], paths[..., o:e])
         scores = np.concatenate([sums[0], np.matmul(sums[1][:, :, None], D)[:, :, 0]], axis=2)
-        if out is not None:
-            starts = d.first[-1][ch.g0 : ch.g1] - bottom.start
-            weighted = np.einsum("gm,gmP->gP", cums[-1], scores)
-            out[ch.g0 : ch.g1] = np.add.reduceat(weighted, starts, axis=0)
+        starts = d.first[-1][ch.g0 : ch.g1] - bottom.start
+        weighted = np.einsum("gm,gmP->gP", cums[-1], scores)
+        out[ch.g0 : ch.g1] = np.add.reduceat(weighted, starts, axis=0)
         if hess is not None:
             hess += chunk_hessian(self, facs, ch, post, cums, w0, arrays.X, sums, paths, D, scores)
 
@@ -290,8 +286,13 @@ class NestedQuadrature(PlacedNodes):
         else:
             v0 = [np.zeros((G, q)) for G, q in zip(self.data.n_units, self.dims, strict=False)]
         modes = joint_modes(
-            self.data, self.tree, beta, As, v0,
-            tolerance=self.mode_tolerance, iterations=self.mode_iterations,
+            self.data,
+            self.tree,
+            beta,
+            As,
+            v0,
+            tolerance=self.mode_tolerance,
+            iterations=self.mode_iterations,
         )
         locs = conditional_locations(self.data, modes, [r.nodes for r in self.rules])
         return NestedState(locs, modes=modes)
