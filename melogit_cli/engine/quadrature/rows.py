@@ -18,15 +18,12 @@ MAX_ELEMENTS = 4_000_000  # padded rows x nodes at most
 CHUNK_ELEMENTS = 4_000_000  # rows x nodes handled at once; bounds memory
 
 
-def chunk_slices(
-    starts: np.ndarray, per_row: int, limit: int | None = None
-) -> Iterator[tuple[slice, slice]]:
+def chunk_slices(starts: np.ndarray, per_row: int) -> Iterator[tuple[slice, slice]]:
     """Runs of consecutive clusters whose rows start at ``starts`` (G + 1 boundaries), as
-    (clusters, rows) slices of at most ``limit`` elements at ``per_row`` a row (one
-    cluster at least; ``limit`` defaults to ``CHUNK_ELEMENTS`` as it is when called)."""
+    (clusters, rows) slices of at most ``CHUNK_ELEMENTS`` (as it is when called) elements
+    at ``per_row`` a row (one cluster at least)."""
     G = len(starts) - 1
-    limit = CHUNK_ELEMENTS if limit is None else limit
-    max_rows = max(1, limit // max(per_row, 1))
+    max_rows = max(1, CHUNK_ELEMENTS // max(per_row, 1))
     g0 = 0
     while g0 < G:
         g1 = int(np.searchsorted(starts, starts[g0] + max_rows, side="right")) - 1
