@@ -327,9 +327,8 @@ class TwoLevelQuadrature(PlacedNodes):
         ``theta_state``) held where they are in the metric of the random effects: the
         function ``derivatives`` differentiates.  The nodes are kept standardized
         (``u = A^-1 v``), so they are re-standardized by theta."""
-        A0 = self.cov.factor_derivatives(theta_state)[0]
-        A1 = self.cov.factor_derivatives(theta)[0]
-        M = A1 @ np.linalg.inv(A0)
+        A0inv = self._factor(theta_state)[3]
+        M = self._factor(theta)[0] @ A0inv  # theta's factors stay cached for the pass
         moved = AdaptiveState(state.m @ M.T, np.einsum("ab,gbc->gac", M, state.R))
         return float(self.derivatives(beta, theta, moved).ll)
 
