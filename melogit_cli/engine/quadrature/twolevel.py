@@ -354,9 +354,10 @@ class TwoLevelQuadrature(PlacedNodes):
         """Log likelihood, gradient and (when asked) Hessian with the nodes of ``state``
         held fixed, and the per-cluster scores (G x P)."""
         d = self.data
-        p, T = self.p, self.T
+        p, T, q = self.p, self.T, self.q
         P = p + T
         A, dA, d2A, Ainv = self._factor(theta)
+        dA_flat = np.ascontiguousarray(dA.reshape(T, q * q).T)  # q*q x T
         mu, C = self._v_nodes(Ainv, state)
         cw = d.cluster_weight
         total = 0.0
@@ -373,7 +374,11 @@ class TwoLevelQuadrature(PlacedNodes):
             pc = post * c[:, None]  # the node sums' per-row sums only (wbar) depend on it
             s_beta, Tz, U, Mx, wbar = self._node_sums(beta, nodes, pc, gs, rs)
             v = nodes.v
-            Tv, s_theta = _theta_scores(Tz, v, dA)
+            g_n, K, _ = v.shape
+            n_nodes = g_n * K
+            # node scores of theta, sum_ab Tz_a dA_tab v_b (d u / d theta_t = dA_t v)
+            Tv = np.einsum("gka,gkb->gkab", Tz, v).reshape(n_nodes, q * q)
+            s_theta = (Tv @ dA_flat).reshape(g_n, K, -1)
             s = np.concatenate([s_beta, s_theta], axis=2)  # g x K x P
             g_cl = np.einsum("gk,gkP->gP", post, s)
             scores[gs] = g_cl
@@ -381,8 +386,6 @@ class TwoLevelQuadrature(PlacedNodes):
             if not hessian:
                 continue
             X = d.X[rs]
-            g_n, K, q = v.shape
-            n_nodes = g_n * K
             vf = v.reshape(n_nodes, q)
             pcf = pc.reshape(n_nodes, 1)
             # expected node Hessians, contracted through v so that BLAS does the work
@@ -398,11 +401,3 @@ class TwoLevelQuadrature(PlacedNodes):
             hess += (flat * pcf).T @ flat - (g_cl * c[:, None]).T @ g_cl
         hess[p:, :p] = hess[:p, p:].T
         return Evaluation(total + self.constant, grad, hess), scores
-
-
-def _theta_scores(Tz: np.ndarray, v: np.ndarray, dA: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Node scores of theta, ``sum_ab Tz_a dA_tab v_b`` (``d u / d theta_t = dA_t v``),
-    and the products ``Tz_a v_b`` (nodes x q*q) they are formed from."""
-    g_n, K, q = v.shape
-    Tv = np.einsum("gka,gkb->gkab", Tz, v).reshape(g_n * K, q * q)
-    return Tv, (Tv @ np.ascontiguousarray(dA.reshape(len(dA), q * q).T)).reshape(g_n, K, -1)
