@@ -225,30 +225,22 @@ def conditional_locations(
     """
     F = modes.factor
     out: list[tuple[np.ndarray, np.ndarray]] = []
-    paths = None  # ancestors' node values per path: G x M x Q
-    vpath = None
+    # the ancestors' node values per path (G x M x Q) and their modes, held by the one
+    # root above the top level (parent 0), which has neither
+    paths, vpath = np.zeros((1, 1, 0)), np.zeros((1, 0))
     L = len(modes.v)
     for lv in range(L):
         C = safe_cholesky(F.Dinv[lv])
         vh = modes.v[lv]
-        if lv == 0:
-            mu = vh[:, None, :]
-        else:
-            par = d.parent[lv]
-            anc = paths[par]
-            va = vpath[par]
-            mu = vh[:, None, :] - np.einsum("gqa,gma->gmq", F.Gamma[lv], anc - va[:, None, :])
+        par = d.parent[lv]
+        anc, va = paths[par], vpath[par]
+        mu = vh[:, None, :] - np.einsum("gqa,gma->gmq", F.Gamma[lv], anc - va[:, None, :])
         G, Mp, q = mu.shape
-        Cb = np.broadcast_to(C[:, None], (G, Mp, q, q))
-        out.append((mu, Cb))
+        out.append((mu, np.broadcast_to(C[:, None], (G, Mp, q, q))))
         if lv < L - 1:
             v = mu[:, :, None, :] + np.einsum("gab,kb->gka", C, nodes[lv])[:, None]
             K = v.shape[2]
-            if lv == 0:
-                paths = v.reshape(G, Mp * K, q)
-                vpath = vh
-            else:
-                prev = np.broadcast_to(anc[:, :, None, :], (G, Mp, K, anc.shape[2]))
-                paths = np.concatenate([prev, v], axis=3).reshape(G, Mp * K, -1)
-                vpath = np.concatenate([va, vh], axis=1)
+            prev = np.broadcast_to(anc[:, :, None, :], (G, Mp, K, anc.shape[2]))
+            paths = np.concatenate([prev, v], axis=3).reshape(G, Mp * K, -1)
+            vpath = np.concatenate([va, vh], axis=1)
     return out
