@@ -97,12 +97,9 @@ class Tree:
         d, L = self.data, self.L
         tail = r[0].shape[2:]
         ys: list[np.ndarray] = [np.empty(0)] * L
-        acc = None
+        acc = np.zeros((d.n_units[-1], self.offsets[-1]) + tail)  # per bottom unit's path
         for lv in reversed(range(L)):
             o, e = self.offsets[lv], self.offsets[lv + 1]
-            G = d.n_units[lv]
-            if acc is None:
-                acc = np.zeros((G, e) + tail)
             acc[:, o:e] += r[lv]
             y = np.einsum("gab,gb...->ga...", F.Dinv[lv], acc[:, o:e])
             ys[lv] = y
