@@ -138,8 +138,7 @@ def node_loglik(xb, Z, y, r, w, starts, uT, out, g0, g1):
             for k in range(K):
                 acc[k] += wi * (yi * eta[idx + k] - ri * soft[idx + k])
             idx += K
-        for k in range(K):
-            out[g, k] = acc[k]
+        out[g] = acc
 
 
 @serial
