@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from melogit_cli.engine.quadrature.rows import Rows
 
 KERNEL_MIN_ROW_NODES = 2_000_000  # below this numpy is fast enough and start-up matters more
-MIN_SPLIT = 50_000  # row-nodes (or elements) below which one thread does all the work
+MIN_SPLIT = 50_000  # row-nodes below which one thread does all the work
 
 
 def use_kernels(rows: int, nodes: int) -> bool:
