@@ -237,3 +237,36 @@ def test_constraint_list_and_drop(tmp_path: Path) -> None:
     assert session.constraints == {2: "[/]var(_cons[district]) = 0.25"}
     assert "     1:  [c_use]1.children = [c_use]2.children\n" in out
     assert out.count("     2:  [/]var(_cons[district]) = 0.25\n") == 2
+
+
+def test_bhhh_matrix_under_constraints_in_the_sd_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A constraint on a variance makes the maximizer work in the metric of standard
+    deviations and correlations; technique(bhhh)'s matrix in the reduced coordinates z is
+    the cross-product of each cluster's scores in z, dx/dz' times those in x (dx/dz here
+    by central differences of the map z -> x, not the metric's own Jacobian)."""
+    from melogit_cli.api import fit
+    from melogit_cli.engine import fit as engine_fit
+    from melogit_cli.engine.optimize.differences import central_differences
+
+    made = []
+    original = engine_fit._opg
+
+    def kept(model, objective, p, constraints):
+        made.append((model, objective, p, constraints, original(model, objective, p, constraints)))
+        return made[-1][-1]
+
+    monkeypatch.setattr(engine_fit, "_opg", kept)
+    command = (
+        "melogit c_use age || district: urban, cov(unstructured) intmethod(laplace) "
+        "constraints(1) technique(bhhh 2 nr)"
+    )
+    data = Path(__file__).parent.parent / "fixtures" / "data" / "bangladesh.dta"
+    result = fit(command, data, constraints={1: "_b[/:var(urban[district])] = 0.3"})
+    model, objective, p, cns, opg = made[-1]
+    assert cns.metric is not None
+    z = cns.to_reduced(result.estimation.fit.x)
+    x = cns.to_full(z)
+    dx_dz = central_differences(cns.to_full, z, np.full(len(z), 1e-6))  # z x x
+    scores = model.cluster_scores(x[:p], x[p:], objective.state) @ dx_dz.T  # clusters x z
+    expected = (scores * model.data.cluster_weight[:, None]).T @ scores
+    np.testing.assert_allclose(opg(z), expected, rtol=1e-6)

@@ -297,14 +297,18 @@ def _opg(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``technique(bhhh)``'s matrix: the weighted cross-product of the clusters' scores at
     the maximizer's point (the objective has just been evaluated there); under
-    ``constraints``, at the point of the reduced ``z`` and taken to the reduced space."""
+    ``constraints``, at the point of the reduced ``z`` and taken to the reduced space
+    (through the metric of the standard deviations and correlations when there is one)."""
 
     def opg(z: np.ndarray) -> np.ndarray:
         x = z if constraints is None else constraints.to_full(z)
         scores = model.cluster_scores(x[:p], x[p:], objective.state)
         w = model.data.cluster_weight
         S = (scores * w[:, None]).T @ scores
-        return S if constraints is None else constraints.T.T @ S @ constraints.T
+        if constraints is None:
+            return S
+        D = constraints.jacobian(z)  # each cluster's scores in z are D' times those in x
+        return D.T @ S @ D
 
     return opg
 

@@ -60,6 +60,12 @@ class LinearConstraints:
     def project(self, x: np.ndarray) -> np.ndarray:
         return self.to_full(self.to_reduced(x))
 
+    def jacobian(self, z: np.ndarray) -> np.ndarray:
+        """``dx/dz`` at ``z``: ``T``, through the metric's ``dx/ds`` when there is one."""
+        if self.metric is None:
+            return self.T
+        return self.metric.jacobian(self.T @ z + self.a) @ self.T
+
     def variance(self, negH: np.ndarray, x: np.ndarray, exact: bool = True) -> np.ndarray:
         """The variance of ``x`` from ``-H`` in ``s`` at ``x``: ``J T (T' (-H) T)^-1 T' J'``;
         raises LinAlgError when the reduced matrix is not positive definite (``exact``),
