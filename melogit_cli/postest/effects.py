@@ -165,9 +165,7 @@ def _nested_modes(
     ]
     tree = Tree(data, dims)
     v0 = [np.zeros((G, q)) for G, q in zip(data.n_units, dims, strict=True)]
-    modes = joint_modes(
-        data, tree, beta, As, v0, **limits.of(MODE_ITERATIONS, MODE_TOLERANCE)
-    )
+    modes = joint_modes(tree, beta, As, v0, **limits.of(MODE_ITERATIONS, MODE_TOLERANCE))
     paths = tree.path_covariance(modes.factor)  # per bottom unit, over its path
     out = []
     for lv, A in enumerate(As):

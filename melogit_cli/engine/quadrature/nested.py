@@ -286,13 +286,7 @@ class NestedQuadrature(PlacedNodes):
         else:
             v0 = [np.zeros((G, q)) for G, q in zip(self.data.n_units, self.dims, strict=False)]
         modes = joint_modes(
-            self.data,
-            self.tree,
-            beta,
-            As,
-            v0,
-            tolerance=self.mode_tolerance,
-            iterations=self.mode_iterations,
+            self.tree, beta, As, v0, tolerance=self.mode_tolerance, iterations=self.mode_iterations
         )
         locs = conditional_locations(self.data, modes, [r.nodes for r in self.rules])
         return NestedState(locs, modes=modes)

@@ -138,7 +138,6 @@ class Modes:
 
 
 def joint_modes(
-    d: NestedData,
     tree: Tree,
     beta: np.ndarray,
     As: list[np.ndarray],
@@ -149,6 +148,7 @@ def joint_modes(
 ) -> Modes:
     """Maximize ``h`` in every top-level unit at once (Newton with per-unit step halving,
     at most ``iterations`` steps, until the largest is below ``tolerance``)."""
+    d = tree.data
     xb = d.X @ beta + d.offset
     B = np.concatenate([Z @ A for Z, A in zip(d.Z, As, strict=False)], axis=1)
     w, y, r = d.obs_weight, d.y, d.trials
