@@ -180,6 +180,17 @@ def _remove(tmp: Path) -> None:
         pass
 
 
+def with_default_suffix(name: str | Path, suffix: str) -> Path:
+    """``name`` with ``suffix`` when it has none, as Stata adds a command's default
+    extension; a name that is no file's (``.``, ``..``) is r(603), as a folder is."""
+    p = Path(name)
+    if p.suffix:
+        return p
+    if p.name in ("", "..", "."):
+        raise StataError(f"file {name} could not be opened", 603)
+    return p.with_suffix(suffix)
+
+
 def open_for_writing(path: str | Path, append: bool = False) -> IO[str]:
     """``path`` opened for UTF-8 text written as it goes (a log), with Stata's errors."""
     p = Path(path)

@@ -334,3 +334,23 @@ def test_do_file_outputs_in_a_missing_folder(tmp_path: Path, command: str):
     path += "" if Path(path).suffix else ".dta"
     assert (failure.error.message, failure.error.rc) == (f"file {path} could not be opened", 603)
     assert "r(9999)" not in out
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        ("save .", "."),
+        ("export delimited using .", "."),
+        ("import delimited ..", ".."),
+        ("log using .", "."),
+        ("log using .., text", ".."),
+        ("do .", "."),
+    ],
+)
+def test_a_name_that_is_no_file(tmp_path: Path, command: str, name: str):
+    """``.`` and ``..`` take no default extension: they are folders, r(603), never a
+    Python error (they raised ValueError where the extension was added)."""
+    _, failure, out = run_text(f"webuse hospital\n{command}\n", tmp_path)
+    assert failure is not None and failure.line == 2
+    assert (failure.error.message, failure.error.rc) == (f"file {name} could not be opened", 603)
+    assert "r(9999)" not in out

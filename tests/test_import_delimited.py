@@ -151,3 +151,20 @@ def test_export_refuses_nol(tmp_path: Path) -> None:
     with pytest.raises(StataError) as err:
         execute(session, f"export delimited urban using {tmp_path / 'b.csv'}, nol")
     assert (err.value.message, err.value.rc) == ("option nol not allowed", 198)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("import delimited, clear", "invalid file specification"),
+        ("export delimited, replace", "invalid file specification"),
+        ("import delimx x.csv", "import: unknown subcommand delimx"),
+        ("import excel x.xlsx", "import: unknown subcommand excel"),
+    ],
+)
+def test_subcommand_then_comma(command: str, message: str) -> None:
+    """The subcommand ends at a comma too (``delimited,`` was read as the subcommand)."""
+    session = imported(f"use {DATA / 'bangladesh.dta'}")
+    with pytest.raises(StataError) as err:
+        execute(session, command)
+    assert (err.value.message, err.value.rc) == (message, 198)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO
 
 from melogit_cli.errors import StataError, syntax_error
-from melogit_cli.files import open_for_writing, read_text
+from melogit_cli.files import open_for_writing, read_text, with_default_suffix
 from melogit_cli.interp.parse import option_matches, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
@@ -118,8 +118,7 @@ def _open(session: Session, text: str) -> None:
     kind = next((k for k in ("text", "smcl") if k in flags), None)
     by_suffix = {".smcl": "smcl", ".log": "text"}.get(path.suffix)
     kind = kind or by_suffix or session.settings.logtype
-    if not path.suffix:
-        path = path.with_suffix(".smcl" if kind == "smcl" else ".log")
+    path = with_default_suffix(path, ".smcl" if kind == "smcl" else ".log")
     append = "append" in flags
     if path.exists() and not ({"replace", "append"} & flags):
         raise StataError(f"file {path} already exists", 602)
@@ -200,9 +199,7 @@ def _nested(session: Session, rest: str, echo: bool) -> None:
     name = body.anything.strip().strip('"')
     if not name:
         raise syntax_error("invalid file specification")
-    path = Path(name)
-    if not path.suffix:
-        path = path.with_suffix(".do")
+    path = with_default_suffix(name, ".do")
     if not path.exists():
         raise StataError(f"file {path} not found", 601)
     if session.do_depth >= MAX_DO_NESTING:

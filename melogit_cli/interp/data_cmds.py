@@ -17,7 +17,7 @@ from melogit_cli.data.bundled import BUNDLED, bundled_path
 from melogit_cli.data.columns import Columns
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError, syntax_error
-from melogit_cli.files import write_file, write_text
+from melogit_cli.files import with_default_suffix, write_file, write_text
 from melogit_cli.interp.parse import Body, option_matches, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Output, Session
@@ -68,9 +68,7 @@ def use(session: Session, rest: str) -> None:
         _announce(session, ds)
         return
     else:
-        path = Path(name)
-        if not path.suffix:
-            path = path.with_suffix(".dta")
+        path = with_default_suffix(name, ".dta")
         if not path.exists():
             raise StataError(f"file {path} not found", 601)
         if path.suffix.lower() != ".dta":
@@ -130,9 +128,7 @@ def import_(session: Session, rest: str) -> None:
     (``float`` unless set otherwise: rounded to single precision) unless ``asdouble``
     or ``asfloat`` says; variable names are lowercased unless ``case()`` says.
     """
-    words = rest.split(None, 1)
-    if not words or not "delimited".startswith(words[0]) or len(words[0]) < 5:
-        raise StataError("import: unknown subcommand " + (words[0] if words else ""), 198)
+    words = _delimited(rest, "import")
     body = parse_body(words[1] if len(words) > 1 else "")
     options = _import_options(body)
     text = body.anything
@@ -141,9 +137,7 @@ def import_(session: Session, rest: str) -> None:
     body.anything = text
     name = _filename(body)
     _check_clear(session, body)
-    path = Path(name)
-    if not path.suffix:
-        path = path.with_suffix(".csv")
+    path = with_default_suffix(name, ".csv")
     if not path.exists():
         raise StataError(f"file {path} not found", 601)
     from melogit_cli.data.loaders import load_csv
@@ -207,6 +201,17 @@ def _with_column(frame: Columns, name: str, values: np.ndarray) -> Columns:
     return Columns(data)
 
 
+def _delimited(rest: str, command: str) -> list[str]:
+    """``delimited`` (at least ``delim``) and what follows it, as two words (the second
+    absent when nothing follows); any other subcommand is refused."""
+    match = re.match(r"\s*([^\s,]*)(.*)", rest, re.DOTALL)
+    assert match is not None  # the pattern matches any text
+    sub, tail = match.group(1), match.group(2).strip()
+    if not sub or not "delimited".startswith(sub) or len(sub) < 5:
+        raise StataError(f"{command}: unknown subcommand {sub}", 198)
+    return [sub, tail] if tail else [sub]
+
+
 def _integer_type(x: np.ndarray) -> str:
     if x.size == 0:
         return "byte"
@@ -221,9 +226,7 @@ def _integer_type(x: np.ndarray) -> str:
 
 
 def _output_path(body: Body, default_suffix: str) -> Path:
-    path = Path(_filename(body))
-    if not path.suffix:
-        path = path.with_suffix(default_suffix)
+    path = with_default_suffix(_filename(body), default_suffix)
     if path.exists() and not body.flag("replace"):
         raise StataError(f"file {path} already exists", 602)
     return path
@@ -302,9 +305,7 @@ def export(session: Session, rest: str) -> None:
     ``export delimited FILE [, replace]``.  Numbers are written at full precision (the
     shortest text that reads back to the stored value); value-labeled variables are written
     as their labels unless ``nolabel``."""
-    words = rest.split(None, 1)
-    if not words or not "delimited".startswith(words[0]) or len(words[0]) < 5:
-        raise StataError("export: unknown subcommand " + (words[0] if words else ""), 198)
+    words = _delimited(rest, "export")
     ds = session.data()
     nolabel_names = ("nolabel", "nolabe", "nolab")  # Stata's nolab[el]
     body = parse_body(words[1] if len(words) > 1 else "", ("replace", *nolabel_names))
