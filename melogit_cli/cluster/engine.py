@@ -67,9 +67,6 @@ class DistributedData:
         """No rows here: only the number of columns is read from it."""
         return np.zeros((0, self.p))
 
-    def row_weight(self) -> np.ndarray:
-        return np.zeros(0)
-
     def logit_objective(self, constant_only: bool = False) -> DistributedLogit:
         """The fixed-effects (or constant-only) logit, summed over the buckets."""
         return DistributedLogit(self, constant_only)
