@@ -42,7 +42,7 @@ class LogFile:
     kind: str
     message: bool
     opened: str
-    suspended: IO[str] | None = None
+    suspended: IO[str] | SmclText | None = None
 
 
 class SmclText:
