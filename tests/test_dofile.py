@@ -710,3 +710,20 @@ def test_python_api_runs_a_do_file(tmp_path):
     assert session.r_scalars["N"] == 1934
     assert (failure.line, failure.command, failure.error.rc) == (2, "foo", 199)
     assert "unrecognized command:  foo" in session.out.stream.getvalue()
+
+
+def test_list_prints_its_table_once():
+    session, stream = new_session()
+    execute(session, "webuse bangladesh")
+    execute(session, "list c_use urban in 2/4")
+    lines = stream.getvalue().splitlines()
+    body = lines[lines.index("    | c_use   urban |") :]
+    assert body == [
+        "    | c_use   urban |",
+        "    |---------------|",
+        " 2. | no      urban |",
+        " 3. | no      urban |",
+        " 4. | no      urban |",
+        "    +---------------+",
+    ]
+    assert sum(line == "    +---------------+" for line in lines) == 2

@@ -504,11 +504,3 @@ def list_rows(
         )
         out.line(f"{str(int(i)) + '.':>{num_w + 2}} | {text} |")
     out.line(pad + rule)
-    out.line(pad + "| " + inner + " |")
-    out.line(pad + "|" + "-" * (len(inner) + 2) + "|")
-    for k, i in enumerate(rows):
-        text = "   ".join(
-            (cells[k].ljust(w) if left else cells[k].rjust(w)) for _, cells, w, left in cols
-        )
-        out.line(f"{str(int(i) + 1) + '.':>{num_w + 2}} | {text} |")
-    out.line(pad + rule)
