@@ -144,7 +144,7 @@ def svy(session: Session, rest: str) -> None:
     session.out.line("(running melogit on estimation sample)")
 
     def fitter(spec, ds, sink, progress):
-        return fit_survey(spec, design, ds, sink, progress, subpop)
+        return fit_survey(spec, design, ds, sink, progress, subpop, session.matrices)
 
     melogit(session, cl.rest, fitter=fitter)
 

@@ -202,13 +202,22 @@ def survey_spec(spec, svy: SurveyDesign, ds):
     return dataclasses.replace(spec, weight=weight, re_equations=equations, options=options)
 
 
-def fit_survey(spec, svy: SurveyDesign, ds, sink, progress, subpop: np.ndarray | None = None):
+def fit_survey(
+    spec,
+    svy: SurveyDesign,
+    ds,
+    sink,
+    progress,
+    subpop: np.ndarray | None = None,
+    matrices: dict | None = None,
+):
     """``svy: melogit``: the pseudolikelihood fit with the design's weights and the
     linearized variance; e() as Stata's svy posts it.
 
     ``subpop`` (a mask over the data's rows): the model is fit on the subpopulation's
     observations while the design (PSUs, strata, design df) is the whole estimation
     sample's; PSUs without subpopulation observations contribute zero scores.
+    ``matrices``: those ``from()`` and ``covariance(fixed()|pattern())`` name.
     """
     import dataclasses
 
@@ -234,7 +243,7 @@ def fit_survey(spec, svy: SurveyDesign, ds, sink, progress, subpop: np.ndarray |
     row_psu = np.full(ds.nobs, -1)
     row_psu[full.sample] = group_psu[full_top.codes]
     if subpop is None:
-        est = estimate(weighted_spec, ds, sink, progress)
+        est = estimate(weighted_spec, ds, sink, progress, matrices=matrices)
         design, fit = est.design, est.fit
     else:
         rows = full.sample & subpop
@@ -243,7 +252,7 @@ def fit_survey(spec, svy: SurveyDesign, ds, sink, progress, subpop: np.ndarray |
         ds.as_pandas()
         sub = dataclasses.replace(ds, frame=ds.frame.loc[rows].reset_index(drop=True))
         sub_spec = dataclasses.replace(weighted_spec, if_expr=None, if_text=None, in_range=None)
-        est = estimate(sub_spec, sub, sink, progress)
+        est = estimate(sub_spec, sub, sink, progress, matrices=matrices)
         fit = est.fit
         sample = np.zeros(ds.nobs, dtype=bool)
         sample[np.flatnonzero(rows)[est.design.sample]] = True
