@@ -130,3 +130,30 @@ def test_set_logtype_decides_a_log_named_without_extension(tmp_path: Path) -> No
     with pytest.raises(StataError) as err:
         execute(Session(Output(io.StringIO())), "set logtype html")
     assert (err.value.message, err.value.rc) == ("invalid syntax", 198)
+
+
+def test_the_one_log_is_unnamed_and_all(tmp_path: Path) -> None:
+    """log close _all (do-files' usual first line) closes the log, or does nothing when
+    none is open; <unnamed> names the one log; another name is r(111)."""
+    session = Session(Output(io.StringIO()))
+    execute(session, "log close _all")
+    execute(session, f"log using {tmp_path / 'u'}, text")
+    execute(session, "log query _all")
+    assert session.r_macros["status"] == "on"
+    execute(session, "log off <unnamed>")
+    execute(session, "log on <unnamed>")
+    with pytest.raises(StataError) as err:
+        execute(session, "log close results")
+    assert (err.value.message, err.value.rc) == ("log results not found", 111)
+    execute(session, "log close _all")
+    assert session.log is None and "closed on:" in (tmp_path / "u.log").read_text()
+    execute(session, f"log using {tmp_path / 'v'}, text")
+    execute(session, "log close <unnamed>")
+    assert session.log is None
+    execute(session, "log query")  # no log: its r() are gone
+    assert session.r_macros == {}
+
+
+def test_the_extension_decides_whatever_its_case(tmp_path: Path) -> None:
+    run(tmp_path, f"log using {tmp_path / 'a.LOG'}\nlog close\n")
+    assert not (tmp_path / "a.LOG").read_text().startswith("{smcl}")

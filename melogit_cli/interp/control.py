@@ -74,27 +74,28 @@ def log(session: Session, rest: str) -> None:
     ``log on`` and ``log``/``log query``, as Stata's (one unnamed log)."""
     words = rest.split(None, 1)
     sub = words[0] if words else "query"
+    name = words[1].strip() if len(words) > 1 else ""
+    if sub == "using":
+        _open(session, name)
+        return
+    # the one log is <unnamed>; _all names every log (close and query)
+    everything = name == "_all" and (option_matches(sub, "close", 1) or sub == "query")
+    if name not in ("", "<unnamed>") and not everything:
+        if name.split()[0] in ("_all", "<unnamed>"):
+            raise syntax_error()
+        raise StataError(f"log {name} not found", 111)
     if option_matches(sub, "close", 1):
-        _require_log(session, words)
+        if session.log is None and not everything:
+            raise StataError("no log file open", 606)
         close_log(session)
     elif option_matches(sub, "off", 2) or sub == "on":
-        _require_log(session, words)
+        if session.log is None:
+            raise StataError("no log file open", 606)
         _switch(session, on=sub == "on")
     elif sub == "query":
-        if len(words) > 1:
-            raise syntax_error()
         _query(session)
-    elif sub == "using":
-        _open(session, words[1] if len(words) > 1 else "")
     else:
         raise syntax_error()
-
-
-def _require_log(session: Session, words: list[str]) -> None:
-    if len(words) > 1:
-        raise syntax_error()
-    if session.log is None:
-        raise StataError("no log file open", 606)
 
 
 def _open(session: Session, text: str) -> None:
@@ -116,7 +117,7 @@ def _open(session: Session, text: str) -> None:
     path = Path(name)
     # the format: as asked; else by the extension (.smcl, .log); else set logtype's
     kind = next((k for k in ("text", "smcl") if k in flags), None)
-    by_suffix = {".smcl": "smcl", ".log": "text"}.get(path.suffix)
+    by_suffix = {".smcl": "smcl", ".log": "text"}.get(path.suffix.lower())
     kind = kind or by_suffix or session.settings.logtype
     path = with_default_suffix(path, ".smcl" if kind == "smcl" else ".log")
     append = "append" in flags
@@ -143,12 +144,12 @@ def _switch(session: Session, on: bool) -> None:
 def _query(session: Session) -> None:
     """The open log's name, file, type and status, shown and left in r()."""
     log = session.log
+    session.clear_r()
     if log is None:
         session.out.line("no log file open")
         return
     status = "off" if log.suspended is not None else "on"
     session.out.lines([*_header(session, "opened")[:3], f"    status:  {status}"])
-    session.clear_r()
     session.r_macros.update(
         name="<unnamed>", filename=log.path, status=status, type=log.kind
     )
