@@ -5,6 +5,7 @@ readable.  Both the in-memory loaders and the Dask reader start from here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def resolve(text: str | Path) -> Source:
     if is_glob(name):
         import glob
 
-        matches = sorted(glob.glob(name))
+        matches = sorted(glob.glob(name), key=natural_order)
         if not matches:
             raise StataError(f"file {name} not found", 601)
         paths = [Path(m) for m in matches]
@@ -51,7 +52,9 @@ def resolve(text: str | Path) -> Source:
         return Source(name, kinds.pop(), tuple(paths))
     p = Path(name)
     if p.is_dir() and _kind(p) in ("", "parquet"):
-        parts = sorted(q for q in p.rglob("*") if q.is_file() and _kind(q) == "parquet")
+        parts = sorted(
+            (q for q in p.rglob("*") if q.is_file() and _kind(q) == "parquet"), key=natural_order
+        )
         if not parts:
             raise StataError(f"file {p} not Stata format (a folder must hold .parquet files)", 610)
         return Source(name, "parquet", tuple(parts))
@@ -62,6 +65,13 @@ def resolve(text: str | Path) -> Source:
         )
     check_readable(p)
     return Source(name, kind, (p,))
+
+
+def natural_order(path: str | Path) -> list[str | int]:
+    """The sort key of natural order (``part2`` before ``part10``), Dask's order of the
+    files it reads: the parts join in memory as they do on a cluster, so categories
+    first seen in one part get the same codes in both."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
 def _kind(p: Path) -> str:
