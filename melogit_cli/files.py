@@ -186,7 +186,8 @@ def with_default_suffix(name: str | Path, suffix: str) -> Path:
     p = Path(name)
     if p.suffix:
         return p
-    if p.name in ("", "..", "."):
+    # (Path drops a trailing "/" or "/.": the raw name tells a folder so written)
+    if p.name in ("", "..", ".") or str(name).rstrip().endswith(("/", "/.", os.sep)):
         raise StataError(f"file {name} could not be opened", 603)
     return p.with_suffix(suffix)
 

@@ -250,3 +250,11 @@ def test_clear_refuses_what_it_does_not_do(command: str) -> None:
         execute(s, command)
     assert (err.value.message, err.value.rc) == ("invalid syntax", 198)
     assert s.ds is not None  # nothing was cleared
+
+
+@pytest.mark.parametrize("command", ["estimates clear r_int", "estimates drop"])
+def test_estimates_clear_takes_no_names_and_drop_needs_some(session: Session, command: str):
+    with pytest.raises(StataError) as err:
+        execute(session, command)
+    assert (err.value.message, err.value.rc) == ("invalid syntax", 198)
+    assert "r_int" in session.stored

@@ -345,12 +345,20 @@ def test_do_file_outputs_in_a_missing_folder(tmp_path: Path, command: str):
         ("log using .", "."),
         ("log using .., text", ".."),
         ("do .", "."),
+        ("save {d}/.", "{d}/."),
+        ("save {d}/", "{d}/"),
+        ("log using {d}/., text", "{d}/."),
+        ("export delimited using {d}/, replace", "{d}/"),
     ],
 )
 def test_a_name_that_is_no_file(tmp_path: Path, command: str, name: str):
     """``.`` and ``..`` take no default extension: they are folders, r(603), never a
     Python error (they raised ValueError where the extension was added)."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    command, name = command.format(d=folder), name.format(d=folder)
     _, failure, out = run_text(f"webuse hospital\n{command}\n", tmp_path)
     assert failure is not None and failure.line == 2
     assert (failure.error.message, failure.error.rc) == (f"file {name} could not be opened", 603)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("sub")] == ["sub"]
     assert "r(9999)" not in out

@@ -119,7 +119,7 @@ def _open(session: Session, text: str) -> None:
     kind = next((k for k in ("text", "smcl") if k in flags), None)
     by_suffix = {".smcl": "smcl", ".log": "text"}.get(path.suffix.lower())
     kind = kind or by_suffix or session.settings.logtype
-    path = with_default_suffix(path, ".smcl" if kind == "smcl" else ".log")
+    path = with_default_suffix(name, ".smcl" if kind == "smcl" else ".log")
     append = "append" in flags
     if path.exists() and not ({"replace", "append"} & flags):
         raise StataError(f"file {path} already exists", 602)

@@ -105,6 +105,8 @@ def estimates(session: Session, rest: str) -> None:
         _dir(session, _names(arg, session))
         return
     if sub in ("drop", "clear"):
+        if (sub == "clear") == bool(arg.strip()):  # clear takes no names, drop needs some
+            raise syntax_error()
         if sub == "clear":
             session.stored.clear()
             return
