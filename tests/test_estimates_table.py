@@ -242,7 +242,7 @@ def test_estimates_store_nocopy_moves_the_active_results() -> None:
     assert s.last() is active
 
 
-@pytest.mark.parametrize("command", ["clear, foo", "clear results", "clear mata"])
+@pytest.mark.parametrize("command", ["clear, foo", "clear everything"])
 def test_clear_refuses_what_it_does_not_do(command: str) -> None:
     s = Session(Output(io.StringIO()))
     execute(s, "use fixtures/data/bangladesh.dta")
@@ -250,6 +250,34 @@ def test_clear_refuses_what_it_does_not_do(command: str) -> None:
         execute(s, command)
     assert (err.value.message, err.value.rc) == ("invalid syntax", 198)
     assert s.ds is not None  # nothing was cleared
+
+
+@pytest.mark.parametrize(
+    ("command", "data", "results", "matrices", "stored"),
+    [
+        ("clear", False, True, True, True),
+        ("clear results", True, False, True, True),
+        ("clear matrix", True, True, False, True),
+        ("clear frames", False, True, True, True),
+        ("clear mata", True, True, True, True),
+        ("clear programs", True, True, True, True),
+        ("clear all", False, False, False, False),
+    ],
+)
+def test_what_each_clear_clears(command, data, results, matrices, stored) -> None:
+    s = Session(Output(io.StringIO()))
+    for line in DO.splitlines()[:3]:
+        execute(s, line)
+    execute(s, "matrix b = e(b)")
+    execute(s, "summarize age")
+    execute(s, command)
+    assert (s.ds is not None, s.current is not None, bool(s.matrices), bool(s.stored)) == (
+        data,
+        results,
+        matrices,
+        stored,
+    )
+    assert bool(s.r_scalars) == results
 
 
 @pytest.mark.parametrize("command", ["estimates clear r_int", "estimates drop"])

@@ -426,19 +426,30 @@ def _summarize(ds: Dataset, names: list[str], rows: np.ndarray, out: Output) -> 
     return results
 
 
+# clear's forms that hold nothing of ours: Mata, programs, ado-files, the random streams
+_NOTHING_TO_CLEAR = ("mata", "programs", "ado", "rngstream")
+
+
 @command("clear")
 def clear(session: Session, rest: str) -> None:
-    """``clear``: drop the data (and with ``clear all`` or ``clear *``, stored results
-    too); Stata's other forms (``clear results``, ``clear mata``, ...) are refused."""
-    if rest.strip() not in ("", "all", "*"):
+    """``clear``: drop the data; ``clear all`` (or ``*``): the data and every stored
+    result, matrix, scalar and constraint; ``clear results``: e() and r(); ``clear
+    matrix``: the matrices; ``clear frames``: the data (one frame here); ``clear mata``,
+    ``programs``, ``ado``, ``rngstream``: nothing we hold."""
+    what = rest.strip()
+    if what not in ("", "all", "*", "results", "matrix", "frames", *_NOTHING_TO_CLEAR):
         raise syntax_error()
-    session.ds = None
-    session.row_ids = np.zeros(0, dtype=np.int64)
-    session.changed = False
-    if rest.strip() in ("all", "*"):
+    if what in ("", "all", "*", "frames"):
+        session.ds = None
+        session.row_ids = np.zeros(0, dtype=np.int64)
+        session.changed = False
+    if what in ("all", "*", "results"):
         session.current = None
-        session.stored.clear()
+        session.clear_r()
+    if what in ("all", "*", "matrix"):
         session.matrices.clear()
+    if what in ("all", "*"):
+        session.stored.clear()
         session.constraints.clear()
         session.scalars.clear()
 
