@@ -110,15 +110,23 @@ def test_refused_options(csv: Path, options: str, message: str, rc: int) -> None
 
 
 def test_names_that_clash_once_lowercased(tmp_path: Path) -> None:
+    """A column whose lowercased name an earlier one took is named v# (its column number),
+    its header kept as its variable label."""
     path = tmp_path / "clash.csv"
-    path.write_text("Age,age\n1,2\n", encoding="utf-8")
-    with pytest.raises(StataError) as err:
-        imported(f"import delimited {path}")
-    assert (err.value.message, err.value.rc) == (
-        "variable age already defined; case(preserve) keeps both",
-        110,
-    )
-    assert imported(f"import delimited {path}, case(preserve)").ds.varnames == ["Age", "age"]
+    path.write_text("Age,age,b\n1,2,3\n", encoding="utf-8")
+    session = imported(f"import delimited {path}")
+    assert session.ds.varnames == ["age", "v2", "b"]
+    assert session.ds.variable_labels["v2"] == "age"
+    assert list(column(session, "v2")) == [2.0]
+    assert imported(f"import delimited {path}, case(preserve)").ds.varnames == ["Age", "age", "b"]
+
+
+def test_numbers_beyond_a_float_are_doubles(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("x,y\n0.1,1\n0.25,2\n1e40,3\n", encoding="utf-8")
+    session = imported(f"import delimited {path}")
+    assert session.ds.storage_type("x") == "double"
+    np.testing.assert_array_equal(column(session, "x"), [0.1, 0.25, 1e40])
 
 
 def test_example_1_from_the_csv_is_the_dta_fit() -> None:

@@ -118,6 +118,7 @@ def webuse(session: Session, rest: str) -> None:
 # import delimited's options, each with its shortest abbreviation
 IMPORT_OPTIONS = {"clear": 5, "asfloat": 5, "asdouble": 6, "encoding": 3, "charset": 7, "case": 4}
 CASES = {"preserve": str, "lower": str.lower, "upper": str.upper}
+FLOAT_MAX = float(np.finfo(np.float32).max)
 
 
 @command("import")
@@ -153,8 +154,11 @@ def import_(session: Session, rest: str) -> None:
         if finite.size == 0 or bool(np.all(finite == np.round(finite))):
             ds.storage[v] = _integer_type(finite)
         else:
-            ds.storage[v] = floating or session.settings.type
-            ds.frame = _with_column(ds.frame, v, store(x, ds.storage[v]))
+            kind = floating or session.settings.type
+            if kind == "float" and floating is None and np.any(np.abs(finite) > FLOAT_MAX):
+                kind = "double"  # beyond a float's range: stored as the double it needs
+            ds.storage[v] = kind
+            ds.frame = _with_column(ds.frame, v, store(x, kind))
     session.set_data(ds)
     session.out.line(f"({len(ds.varnames)} vars, {fmt(ds.nobs, '%12.0fc').strip()} obs)")
 
@@ -183,14 +187,18 @@ def _import_options(body: Body) -> dict[str, str]:
 
 
 def _renamed(ds: Dataset, case: Callable[[str], str]) -> Dataset:
-    """``ds`` with its variables renamed by ``case`` (names that would then clash are
-    refused rather than merged)."""
-    names = [case(v) for v in ds.varnames]
+    """``ds`` with its variables renamed by ``case``; a name taken by an earlier column
+    once renamed becomes ``v#`` (its column number), its header kept as its label, as
+    Stata names a column it cannot name from its header."""
+    names: list[str] = []
+    for k, v in enumerate(ds.varnames, start=1):
+        name = case(v)
+        if name in names:
+            name = f"v{k}"
+            ds.variable_labels[name] = v
+        names.append(name)
     if names == ds.varnames:
         return ds
-    if len(set(names)) < len(names):
-        clash = next(n for n in names if names.count(n) > 1)
-        raise StataError(f"variable {clash} already defined; case(preserve) keeps both", 110)
     ds.frame = Columns({n: ds.frame[v].to_numpy() for n, v in zip(names, ds.varnames, strict=True)})
     return ds
 
