@@ -485,6 +485,8 @@ def _from_matrix(
     if copy:
         return values, []
     labels = mat.colnames if data.shape[0] == 1 else mat.rownames
+    if len(labels) != len(values):
+        raise StataError("conformability error", 503)
     return None, list(zip(labels, values, strict=True))
 
 

@@ -176,3 +176,10 @@ def test_subcommand_then_comma(command: str, message: str) -> None:
     with pytest.raises(StataError) as err:
         execute(session, command)
     assert (err.value.message, err.value.rc) == (message, 198)
+
+
+def test_charset_mac(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes("g,name\n1,Caf\x8e\n".encode("latin-1"))
+    session = imported(f"import delimited {path}, charset(mac)")
+    assert list(session.ds.frame["name"].to_numpy()) == ["Café"]

@@ -130,3 +130,10 @@ def test_from_then_noestimate_gives_back_the_values(structure: str) -> None:
     given = Matrix(start.rownames, names, at)
     back = fit(model.replace("noestimate", "from(B) noestimate"), data, matrices={"B": given})
     np.testing.assert_allclose(np.asarray(back.e.b.data, dtype=float), at, rtol=1e-12)
+
+
+def test_from_a_matrix_whose_names_do_not_match_its_values() -> None:
+    bad = Matrix(["y1"], ["c_use:age"], np.array([[0.1, 0.2]]))
+    with pytest.raises(StataError) as err:
+        fit(f"{EX1}, from(B)", DATA / "bangladesh.dta", matrices={"B": bad})
+    assert (err.value.message, err.value.rc) == ("conformability error", 503)

@@ -173,7 +173,10 @@ def _import_options(body: Body) -> dict[str, str]:
         if full is None or takes_argument != (opt.arg is not None):
             shown = opt.name + (f"({opt.arg})" if opt.arg is not None else "")
             raise StataError(f"option {shown} not allowed", 198)
-        found["encoding" if full == "charset" else full] = (opt.arg or "").strip('"')
+        value = (opt.arg or "").strip('"')
+        if full == "charset":  # charset(latin1|mac), Stata's older name for encoding()
+            full, value = "encoding", {"mac": "mac_roman"}.get(value, value)
+        found[full] = value
     if "asfloat" in found and "asdouble" in found:
         raise StataError("options asfloat and asdouble may not be combined", 184)
     if found.get("case", "lower") not in CASES:
