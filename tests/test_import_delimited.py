@@ -183,3 +183,15 @@ def test_charset_mac(tmp_path: Path) -> None:
     path.write_bytes("g,name\n1,Caf\x8e\n".encode("latin-1"))
     session = imported(f"import delimited {path}, charset(mac)")
     assert list(session.ds.frame["name"].to_numpy()) == ["Café"]
+
+
+def test_list_shows_a_float_at_float_precision(csv: Path) -> None:
+    """A float variable is listed with a float's 7 digits (18.44), as Stata lists it; the
+    same number stored as a double shows its own digits (18.440001)."""
+    session = imported(f"import delimited {csv}")
+    session.out.stream = io.StringIO()
+    execute(session, "generate double d = age")
+    execute(session, "list age d in 1/2")
+    lines = session.out.stream.getvalue().splitlines()
+    rows = [line for line in lines if line[:3] in (" 1.", " 2.")]
+    assert rows == [" 1. |   18.44    18.440001 |", " 2. | -5.5599   -5.5598998 |"]

@@ -475,6 +475,8 @@ def _cell(ds: Dataset, name: str, x: object, nolabel: bool) -> str:
     if labels is not None and v == int(v) and int(v) in labels:
         return labels[int(v)]
     spec = ds.display_format(name)
+    if spec.endswith("g") and ds.storage_type(name) == "float":
+        v = float(f"{v:.7g}")  # a float's 7 digits, as Stata lists it (18.44, not 18.440001)
     try:
         return fmt(v, spec).strip()
     except ValueError:
