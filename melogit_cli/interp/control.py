@@ -9,7 +9,7 @@ from typing import IO
 
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.files import open_for_writing, read_text, with_default_suffix
-from melogit_cli.interp.parse import option_matches, parse_body
+from melogit_cli.interp.parse import named_options, option_matches, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Session
 from melogit_cli.interp.settings import apply_set
@@ -65,7 +65,13 @@ class SmclText:
 
 
 SMCL_ESCAPES = str.maketrans({"{": "{c -(}", "}": "{c )-}"})
-LOG_OPTIONS = {"replace": 7, "append": 6, "text": 1, "smcl": 1, "nomsg": 5}
+LOG_OPTIONS = {
+    "replace": ("replace", 7),
+    "append": ("append", 6),
+    "text": ("text", 1),
+    "smcl": ("smcl", 1),
+    "nomsg": ("nomsg", 5),
+}
 
 
 @command("log")
@@ -100,13 +106,7 @@ def log(session: Session, rest: str) -> None:
 
 def _open(session: Session, text: str) -> None:
     body = parse_body(text)
-    flags = set()
-    for opt in body.options:
-        full = next((f for f, k in LOG_OPTIONS.items() if option_matches(opt.name, f, k)), None)
-        if full is None or opt.arg is not None:
-            shown = opt.name + (f"({opt.arg})" if opt.arg is not None else "")
-            raise StataError(f"option {shown} not allowed", 198)
-        flags.add(full)
+    flags = set(named_options(body, LOG_OPTIONS, arguments=frozenset()))
     if {"text", "smcl"} <= flags:
         raise StataError("options text and smcl may not be combined", 184)
     name = body.anything.strip().strip('"')

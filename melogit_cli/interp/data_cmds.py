@@ -18,7 +18,7 @@ from melogit_cli.data.columns import Columns
 from melogit_cli.data.dataset import Dataset
 from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.files import with_default_suffix, write_file, write_text
-from melogit_cli.interp.parse import Body, option_matches, parse_body
+from melogit_cli.interp.parse import Body, named_options, parse_body
 from melogit_cli.interp.registry import command
 from melogit_cli.interp.session import Output, Session
 from melogit_cli.interp.variables import resolve_varlist, select_rows, store
@@ -116,7 +116,12 @@ def webuse(session: Session, rest: str) -> None:
 
 
 # import delimited's options, each with its shortest abbreviation
-IMPORT_OPTIONS = {"clear": 5, "asfloat": 5, "asdouble": 6, "encoding": 3, "charset": 7, "case": 4}
+IMPORT_OPTIONS = {
+    name: (name, minimum)
+    for name, minimum in (
+        ("clear", 5), ("asfloat", 5), ("asdouble", 6), ("encoding", 3), ("charset", 7), ("case", 4)
+    )
+}
 CASES = {"preserve": str, "lower": str.lower, "upper": str.upper}
 FLOAT_MAX = float(np.finfo(np.float32).max)
 
@@ -144,21 +149,8 @@ def import_(session: Session, rest: str) -> None:
     from melogit_cli.data.loaders import load_csv
 
     ds = load_csv(path, encoding=options.get("encoding"))
-    ds = _renamed(ds, CASES[options.get("case", "lower")])
     floating = "double" if "asdouble" in options else "float" if "asfloat" in options else None
-    for v in ds.varnames:
-        if ds.is_string(v):
-            continue
-        x = ds.frame[v].to_numpy(dtype=float)
-        finite = x[~np.isnan(x)]
-        if finite.size == 0 or bool(np.all(finite == np.round(finite))):
-            ds.storage[v] = _integer_type(finite)
-        else:
-            kind = floating or session.settings.type
-            if kind == "float" and floating is None and np.any(np.abs(finite) > FLOAT_MAX):
-                kind = "double"  # beyond a float's range: stored as the double it needs
-            ds.storage[v] = kind
-            ds.frame = _with_column(ds.frame, v, store(x, kind))
+    _store_as_stata(ds, CASES[options.get("case", "lower")], floating, session.settings.type)
     session.set_data(ds)
     session.out.line(f"({len(ds.varnames)} vars, {fmt(ds.nobs, '%12.0fc').strip()} obs)")
 
@@ -166,17 +158,10 @@ def import_(session: Session, rest: str) -> None:
 def _import_options(body: Body) -> dict[str, str]:
     """import delimited's options by full name (``charset()`` is ``encoding()``), each
     with its argument (unquoted) or ``""``; anything else is refused as Stata does."""
-    found: dict[str, str] = {}
-    for opt in body.options:
-        full = next((f for f, k in IMPORT_OPTIONS.items() if option_matches(opt.name, f, k)), None)
-        takes_argument = full in ("encoding", "charset", "case")
-        if full is None or takes_argument != (opt.arg is not None):
-            shown = opt.name + (f"({opt.arg})" if opt.arg is not None else "")
-            raise StataError(f"option {shown} not allowed", 198)
-        value = (opt.arg or "").strip('"')
-        if full == "charset":  # charset(latin1|mac), Stata's older name for encoding()
-            full, value = "encoding", {"mac": "mac_roman"}.get(value, value)
-        found[full] = value
+    named = named_options(body, IMPORT_OPTIONS, frozenset({"encoding", "charset", "case"}))
+    found = {k: "" if v is True else str(v).strip('"') for k, v in named.items()}
+    if "charset" in found:  # charset(latin1|mac), Stata's older name for encoding()
+        found["encoding"] = {"mac": "mac_roman"}.get(found["charset"], found.pop("charset"))
     if "asfloat" in found and "asdouble" in found:
         raise StataError("options asfloat and asdouble may not be combined", 184)
     if found.get("case", "lower") not in CASES:
@@ -189,27 +174,33 @@ def _import_options(body: Body) -> dict[str, str]:
     return found
 
 
-def _renamed(ds: Dataset, case: Callable[[str], str]) -> Dataset:
-    """``ds`` with its variables renamed by ``case``; a name taken by an earlier column
-    once renamed becomes ``v#`` (its column number), its header kept as its label, as
-    Stata names a column it cannot name from its header."""
-    names: list[str] = []
-    for k, v in enumerate(ds.varnames, start=1):
-        name = case(v)
-        if name in names:
+def _store_as_stata(
+    ds: Dataset, case: Callable[[str], str], floating: str | None, default: str
+) -> None:
+    """The read columns as Stata's import keeps them: named by ``case`` (a name an
+    earlier column took becomes ``v#``, its column number, the header its label), whole
+    numbers in the smallest integer type, others as ``floating`` (else ``default``, set
+    type's; double beyond a float's range) and rounded to it."""
+    columns: dict[str, np.ndarray] = {}
+    for k, header in enumerate(ds.varnames, start=1):
+        name = case(header)
+        if name in columns:
             name = f"v{k}"
-            ds.variable_labels[name] = v
-        names.append(name)
-    if names == ds.varnames:
-        return ds
-    ds.frame = Columns({n: ds.frame[v].to_numpy() for n, v in zip(names, ds.varnames, strict=True)})
-    return ds
-
-
-def _with_column(frame: Columns, name: str, values: np.ndarray) -> Columns:
-    data = {v: frame[v].to_numpy() for v in frame.columns}
-    data[name] = values
-    return Columns(data)
+            ds.variable_labels[name] = header
+        x = ds.frame[header].to_numpy()
+        columns[name] = x
+        if ds.is_string(header):
+            continue
+        finite = x[~np.isnan(x)]
+        if finite.size == 0 or bool(np.all(finite == np.round(finite))):
+            ds.storage[name] = _integer_type(finite)
+            continue
+        kind = floating or default
+        if kind == "float" and floating is None and np.any(np.abs(finite) > FLOAT_MAX):
+            kind = "double"  # beyond a float's range: stored as the double it needs
+        ds.storage[name] = kind
+        columns[name] = store(x, kind)
+    ds.frame = Columns(columns)
 
 
 def _delimited(rest: str, command: str) -> list[str]:

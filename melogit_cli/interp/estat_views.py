@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from melogit_cli.errors import StataError, option_not_allowed
-from melogit_cli.interp.parse import Body, option_matches
+from melogit_cli.interp.parse import Body, named_options
 from melogit_cli.interp.session import Estimate, Session
 from melogit_cli.postest import estat as stats
 from melogit_cli.render.formats import fmt, parse_format
@@ -94,20 +94,6 @@ def estat_sd(session: Session, est: Estimate, body: Body) -> None:
         e.matrices["V"] = Matrix(labels, labels, cov)
 
 
-def _named(body: Body, spec: dict[str, tuple[str, int]]) -> dict[str, object]:
-    """Options by Stata's abbreviation rule: ``spec`` maps a key to (full name, minimum);
-    anything else is not allowed."""
-    found: dict[str, object] = {}
-    for o in body.options:
-        for key, (full, minimum) in spec.items():
-            if option_matches(o.name, full, minimum):
-                found[key] = o.arg if o.arg is not None else True
-                break
-        else:
-            raise option_not_allowed(o.name + (f"({o.arg})" if o.arg is not None else ""))
-    return found
-
-
 def _display_format(text: object) -> str:
     spec = str(text).strip()
     if not spec.startswith("%"):
@@ -122,7 +108,7 @@ def _display_format(text: object) -> str:
 def estat_recovariance(session: Session, est: Estimate, body: Body) -> None:
     """``estat recovariance [, relevel(levelvar) correlation]``: each level's matrix by
     ``matlist`` (r(Cov#) or r(Corr#), # = 2 for the top level; r(Cov) with relevel())."""
-    opts = _named(body, {"relevel": ("relevel", 5), "corr": ("correlation", 4)})
+    opts = named_options(body, {"relevel": ("relevel", 5), "corr": ("correlation", 4)})
     e = est.e
     levels = stats.re_covariances(e.b.data[0].astype(float), e.b.colnames)
     corr = "corr" in opts
@@ -173,7 +159,7 @@ def estat_vce(session: Session, est: Estimate, body: Body) -> None:
     """``estat vce [, covariance correlation block diag format(%fmt) nolines]`` as Stata's
     ``vce``: base levels (and omitted columns with noomitted) left out, equations
     separated by lines, column blocks fitting the line size; r(V) the matrix shown."""
-    opts = _named(body, _VCE)
+    opts = named_options(body, _VCE)
     if "rho" in opts and "corr" in opts:
         raise StataError("options correlation and rho are synonyms", 198)
     corr = "corr" in opts or "rho" in opts
@@ -289,7 +275,7 @@ def estat_wcorrelation(session: Session, est: Estimate, body: Body) -> None:
     from melogit_cli.interp.postestimation import positions
     from melogit_cli.postest.effects import random_effects
 
-    opts = _named(body, _WCORR)
+    opts = named_options(body, _WCORR)
     if "at" in opts and "all" in opts:
         raise StataError("at() may not be specified with all", 198)
     spec = _display_format(opts["format"]) if "format" in opts else "%6.3f"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
 
-from melogit_cli.errors import StataError
+from melogit_cli.errors import StataError, option_not_allowed
 from melogit_cli.syntax.expr import Expr
 from melogit_cli.syntax.expr_parser import parse_expr
 from melogit_cli.syntax.grammar_files import lalr_parser, parse_balanced
@@ -158,3 +158,19 @@ def _option(text: str) -> Option:
 def option_matches(name: str, full: str, minimum: int) -> bool:
     """Stata's option abbreviation: ``name`` is a prefix of ``full`` at least ``minimum`` long."""
     return len(name) >= minimum and full.startswith(name)
+
+
+def named_options(
+    body: Body, spec: dict[str, tuple[str, int]], arguments: frozenset[str] | None = None
+) -> dict[str, object]:
+    """Options by Stata's abbreviation rule: ``spec`` maps a key to (full name, minimum),
+    each found key to its argument (``True`` for a flag); anything else is not allowed,
+    and so, when ``arguments`` names the keys that take one, is an argument missing or
+    given to a flag."""
+    found: dict[str, object] = {}
+    for o in body.options:
+        key = next((k for k, (f, m) in spec.items() if option_matches(o.name, f, m)), None)
+        if key is None or (arguments is not None and (key in arguments) != (o.arg is not None)):
+            raise option_not_allowed(o.name + (f"({o.arg})" if o.arg is not None else ""))
+        found[key] = o.arg if o.arg is not None else True
+    return found
