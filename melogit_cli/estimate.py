@@ -422,8 +422,7 @@ def _from_values(
     fixed_names = [n for n, k in zip(fx.names, fx.keep, strict=False) if k]
     re_params = re_parameters(design, cov)
     beta = np.zeros(len(fixed_names))
-    sigma = np.eye(cov.dim)
-    pairs = cov.reported()
+    reported = [1.0 if a == b else 0.0 for a, b in cov.reported()]  # unless given
     if vector is not None:  # copy: by position, Stata's e(b) order
         values: list[str] = [str(names.fixed(design.depvar, n)) for n in fx.names] + [
             str(p) for p in re_params
@@ -447,28 +446,14 @@ def _from_values(
         if kind == "b":
             beta[i] = value
         else:
-            for a, b in _entries_set(cov, *pairs[i]):
-                sigma[a, b] = sigma[b, a] = value
+            reported[i] = value
     try:
-        theta = cov.theta_from_sigma(sigma)
+        theta = cov.theta_from_sigma(cov.sigma_from_reported(reported))
     except (np.linalg.LinAlgError, FloatingPointError):
         raise StataError("from(): initial values not feasible", 1400) from None
     if not np.all(np.isfinite(theta)):
         raise StataError("from(): initial values not feasible", 1400)
     return np.concatenate([beta, theta])
-
-
-def _entries_set(
-    cov: LevelCovariance | NestedCovariance, a: int, b: int
-) -> list[tuple[int, int]]:
-    """The entries of Sigma that the reported variance or covariance ``(a, b)`` sets: in
-    an identity or exchangeable block, the one variance is each effect's and the one
-    covariance each pair's."""
-    for blk, effects, _ in cov.spans():
-        if effects.start <= a < effects.stop and blk.kind in ("identity", "exchangeable"):
-            own = range(effects.start, effects.stop)
-            return [(i, j) for i in own for j in own if (i == j) == (a == b)]
-    return [(a, b)]
 
 
 def _from_matrix(

@@ -350,19 +350,6 @@ def _fit_logit(
     return maximize(obj, obj.irls_start(), settings, sink)
 
 
-def _grid_sigma(
-    cov: LevelCovariance | NestedCovariance, variances: tuple[float, ...]
-) -> np.ndarray:
-    """The diagonal Sigma of one grid node: the variance parameters in e(b) order, each
-    on its effects (an identity or exchangeable block's one variance on all of its)."""
-    values = iter(variances)
-    diagonal: list[float] = []
-    for blk, _, _ in cov.spans():
-        own = [next(values) for a, b in blk.reported() if a == b]
-        diagonal += own if len(own) == blk.size else own * blk.size
-    return np.diag(diagonal)
-
-
 def _refine_start(
     objective: Objective,
     cov: LevelCovariance | NestedCovariance,
@@ -380,7 +367,9 @@ def _refine_start(
         n_var = sum(1 for a, b in cov.reported() if a == b)
         for combo in product(values, repeat=n_var):
             x = x0.copy()
-            x[p:] = cov.theta_from_sigma(_grid_sigma(cov, combo))
+            variances = iter(combo)  # on the reported variances, covariances zero
+            reported = [next(variances) if a == b else 0.0 for a, b in cov.reported()]
+            x[p:] = cov.theta_from_sigma(cov.sigma_from_reported(reported))
             candidates.append(x if constraints is None else constraints.project(x))
     best_x, best_ll, best_k = x0, -np.inf, 0
     for k, x in enumerate(candidates):

@@ -156,6 +156,24 @@ class LevelCovariance:
                 (out_var if a == b else out_cov).append((s.start + a, s.start + b))
         return out_var + out_cov
 
+    def sigma_from_reported(self, values: list[float]) -> np.ndarray:
+        """Sigma whose reported variances and covariances (``reported()`` order) are
+        ``values``: an identity or exchangeable block's one variance is each of its
+        effects', its one covariance each pair's."""
+        shared: dict[int, range] = {}  # effect -> the effects of its identity/exchangeable block
+        for blk, s, _ in self.spans():
+            if blk.kind in ("identity", "exchangeable"):
+                shared.update(dict.fromkeys(range(s.start, s.stop), range(s.start, s.stop)))
+        sigma = np.zeros((self.dim, self.dim))
+        for (a, b), value in zip(self.reported(), values, strict=True):
+            own = shared.get(a)
+            pairs = [(a, b)]
+            if own is not None:
+                pairs = [(i, j) for i in own for j in own if (i == j) == (a == b)]
+            for i, j in pairs:
+                sigma[i, j] = sigma[j, i] = value
+        return sigma
+
     def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
         parts = [blk.theta_from_sigma(sigma[s, s]) for blk, s, _ in self.spans()]
         return np.concatenate(parts) if parts else np.zeros(0)
