@@ -123,8 +123,7 @@ def fit_on_cluster(
     ddf, extra = read(data)
     columns = model_columns(spec.cmdline or "", [str(c) for c in ddf.columns])
     source = ddf[columns] if columns else ddf
-    with remote_errors(), _unreadable(data):
-        source = _common_categories(source, client)
+    source = _common_categories(source, client, lambda: _unreadable(data))
     parts = source.to_delayed()
     schema = load_frame(source._meta)  # the columns and their types, no rows
     schema.source = str(data) if not hasattr(data, "dask") else "<Dask DataFrame>"
@@ -150,7 +149,7 @@ def fit_on_cluster(
     return est, None
 
 
-def _common_categories(source: Any, client: Any) -> Any:
+def _common_categories(source: Any, client: Any, reading: Any) -> Any:
     """``source`` with each categorical column given the same categories in every
     partition: the partitions' own, in turn, each new one appended after those already
     seen.  Dask reads a Parquet dictionary column with each partition's categories
@@ -158,8 +157,9 @@ def _common_categories(source: Any, client: Any) -> Any:
     their order, so without this one category would get different codes in different
     partitions.  The order is the one pyarrow gives when the in-memory loader joins the
     files, so both fits code the categories alike."""
-    import dask
     import pandas as pd
+
+    from melogit_cli.cluster.design import Passes
 
     unknown = [
         c
@@ -168,17 +168,17 @@ def _common_categories(source: Any, client: Any) -> Any:
     ]
     if not unknown:
         return source
-
-    def categories(part: pd.DataFrame) -> list[list[Any]]:
-        return [list(part[c].cat.categories) for c in unknown]
-
-    found = client.gather(
-        client.compute([dask.delayed(categories)(p) for p in source[unknown].to_delayed()])
-    )
+    found = Passes(source[unknown].to_delayed(), client, reading).run(_categories, unknown)
     common = {
         c: list(dict.fromkeys(v for part in found for v in part[k])) for k, c in enumerate(unknown)
     }
     return source.assign(**{c: source[c].cat.set_categories(common[c]) for c in unknown})
+
+
+def _categories(part: Any, index: int, columns: list[str]) -> list[list[Any]]:
+    """A partition's categories of each of ``columns``, in its order."""
+    del index
+    return [list(part[c].cat.categories) for c in columns]
 
 
 def _timed(progress: EventSink, kept: list[DistributedData]) -> EventSink:

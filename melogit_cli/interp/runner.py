@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from melogit_cli.errors import StataError, syntax_error, unexpected
-from melogit_cli.files import read_text
+from melogit_cli.files import read_text, with_default_suffix
 from melogit_cli.interp.control import StopDoFile
 from melogit_cli.interp.parse import parse_line
 from melogit_cli.interp.registry import lookup
@@ -276,8 +276,8 @@ def run_dofile(
 ) -> tuple[Session, DoError | None]:
     """Run the do-file at ``path``, writing its log to ``stream``."""
     p = Path(path)
-    if not p.exists() and not p.suffix:
-        p = p.with_suffix(".do")
+    if not p.exists():
+        p = with_default_suffix(path, ".do")
     if not p.exists():
         raise StataError(f"file {path} not found", 601)
     text = read_text(p)
