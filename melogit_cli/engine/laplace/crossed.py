@@ -120,6 +120,16 @@ class _Pairs(NamedTuple):
     mirror: tuple[np.ndarray, np.ndarray] | None
 
 
+class _AtTheta(NamedTuple):
+    """What a theta gives: each term's factor and its derivatives, B's nonzeros, and each
+    parameter's ``Z dA`` (term k, position t in theta, n x q)."""
+
+    key: bytes
+    factors: list[tuple[np.ndarray, np.ndarray]]
+    rows: _Rows
+    dvals: list[tuple[int, int, np.ndarray]]
+
+
 class _Factor(NamedTuple):
     """``H`` at one point, factored by block elimination."""
 
@@ -196,7 +206,7 @@ class CrossedLaplace:
         self.row_order = np.argsort(t1.group, kind="stable")
         self.group_starts = np.searchsorted(t1.group[self.row_order], np.arange(self.G1 + 1))
         self._last: tuple | None = None
-        self._theta_cache: tuple | None = None
+        self._theta_cache: _AtTheta | None = None
         # C = H12 is kept dense when the dense product C'H11^-1 C is cheap: tiny, or not
         # much dearer than summing over the pairs of C's nonzeros within a cluster of
         # term 1 (crossed designs); nested-like designs, with few pairs, keep its pattern
@@ -323,24 +333,27 @@ class CrossedLaplace:
         return sp.csr_matrix((data, self.csr_col, self.indptr), shape=(self.m1, self.m2))
 
     # ------------------------------------------------------------ parameters
-    def _factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each term's covariance factor and its derivatives, and (kept with them) B's
-        nonzeros and each parameter's ``Z dA`` (term k, position t in theta, n x q):
-        the shifted points of a differenced Hessian often share theta."""
+    def _at(self, theta: np.ndarray) -> _AtTheta:
+        """What depends on theta alone (kept for the last theta: the shifted points of a
+        differenced Hessian often share it)."""
         key = theta.tobytes()
-        if self._theta_cache is None or self._theta_cache[0] != key:
-            out, dvals = [], []
+        if self._theta_cache is None or self._theta_cache.key != key:
+            factors, dvals = [], []
             for k, term in enumerate(self.terms):
                 A, dA, _ = term.cov.factor_derivatives(theta[term.theta_index])
-                out.append((A, dA))
+                factors.append((A, dA))
                 dvals += [(k, int(t), term.Z @ dA[s]) for s, t in enumerate(term.theta_index)]
-            self._theta_cache = (key, out, self._values(out), dvals)
-        return self._theta_cache[1]
+            self._theta_cache = _AtTheta(key, factors, self._values(factors), dvals)
+        return self._theta_cache
+
+    def _factors(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each term's covariance factor and its derivatives."""
+        return self._at(theta).factors
 
     def _rows(self, factors: list) -> _Rows:
         """B's nonzeros at these factors (from the cache when they are its factors)."""
-        if self._theta_cache is not None and self._theta_cache[1] is factors:
-            return self._theta_cache[2]
+        if self._theta_cache is not None and self._theta_cache.factors is factors:
+            return self._theta_cache.rows
         return self._values(factors)
 
     def prior_state(self, theta: np.ndarray) -> CrossedState:
@@ -685,8 +698,8 @@ class CrossedLaplace:
         adjoint), so ``dv_hat/dpsi`` itself, P solves, is never formed here.
         """
         d = self.data
-        factors = self._factors(theta)
-        dvals = self._theta_cache[3]
+        at = self._at(theta)
+        factors, dvals = at.factors, at.dvals
         v, _, rows, f = self.modes(beta, theta, factors, state, v0)
         mu = expit(self._eta(d.X @ beta + d.offset, rows, v))
         resid = self.w * (d.y - d.trials * mu)
@@ -724,7 +737,7 @@ class CrossedLaplace:
         ``state`` (or ``v0`` in the v-metric)."""
         weight, parts, D, (v, rows, f, resid, W) = self._score_rows(beta, theta, state, v0)
         g = np.concatenate([self.XT @ weight, parts.sum(axis=1)])
-        dvals, p = self._theta_cache[3], self.p
+        dvals, p = self._at(theta).dvals, self.p
 
         def dv(s: np.ndarray | None = None) -> np.ndarray:
             # H^-1 d2h/dv dpsi: -B'W D, plus dB' r for theta
