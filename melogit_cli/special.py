@@ -104,3 +104,9 @@ def log_binomial_coefficients(trials: np.ndarray, y: np.ndarray) -> np.ndarray:
         r, k = np.broadcast_to(trials, out.shape)[inner], np.broadcast_to(y, out.shape)[inner]
         out[inner] = gammaln(r + 1) - gammaln(k + 1) - gammaln(r - k + 1)
     return out
+
+
+def log_binomial_constant(trials: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
+    """Sum of ``w log C(r, y)``, the part of a binomial log likelihood free of the
+    parameters: zero for Bernoulli data."""
+    return float(np.sum(weight * log_binomial_coefficients(trials, y)))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from melogit_cli.engine.shared import adaptation
+from melogit_cli.special import log_binomial_constant
 
 if TYPE_CHECKING:
     from melogit_cli.engine.protocol import Objective
@@ -79,7 +80,7 @@ class PlacedNodes:
         self.method = method
         self.integration = Integration.of(method, points)
         self.points = self.integration.points
-        self.constant = data.log_binomial_constant()
+        self.constant = log_binomial_constant(data.trials, data.y, data.row_weight())
         self.p = data.X.shape[1]
         self.q = cov.dim
         self.T = cov.n_params

@@ -55,7 +55,7 @@ from melogit_cli.engine.model.covariance import NestedCovariance
 from melogit_cli.engine.model.crossed_data import CrossedData, collapse_identical_rows
 from melogit_cli.engine.optimize.differences import ShiftedGradient
 from melogit_cli.errors import StataError
-from melogit_cli.special import expit, log_binomial_coefficients, softplus
+from melogit_cli.special import expit, log_binomial_constant, softplus
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -158,7 +158,7 @@ class CrossedLaplace:
         self.p = data.X.shape[1]
         self.T = cov.n_params
         self.w = data.row_weight()
-        self.constant = float(np.sum(self.w * log_binomial_coefficients(data.trials, data.y)))
+        self.constant = log_binomial_constant(data.trials, data.y, self.w)
         terms = data.terms
         copies = data.copies()
         # eliminate the largest term first; the others are the Schur complement's effects

@@ -15,7 +15,6 @@ from typing import ClassVar
 import numpy as np
 
 from melogit_cli.engine.quadrature.rows import chunk_slices
-from melogit_cli.special import log_binomial_coefficients
 
 
 @dataclass
@@ -82,10 +81,6 @@ class NestedData:
         for uw, ru in zip(self.unit_weight, self.row_unit, strict=False):
             w = w * uw[ru]
         return w
-
-    def log_binomial_constant(self) -> float:
-        """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
-        return float(np.sum(self.row_weight() * log_binomial_coefficients(self.trials, self.y)))
 
     def chunks(self, elements_per_row: int) -> Iterator[Chunk]:
         """Runs of top-level units with at most ``rows.CHUNK_ELEMENTS`` elements (rows x

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from melogit_cli.engine.optimize.newton import finite, infeasible
-from melogit_cli.special import expit, log_binomial_coefficients
+from melogit_cli.special import expit, log_binomial_constant
 
 
 class LogitObjective:
@@ -20,7 +20,7 @@ class LogitObjective:
         weight: np.ndarray,
     ) -> None:
         self.y, self.trials, self.X, self.offset, self.weight = y, trials, X, offset, weight
-        self.constant = float(np.sum(weight * log_binomial_coefficients(trials, y)))
+        self.constant = log_binomial_constant(trials, y, weight)
 
     def _loglik(self, eta: np.ndarray) -> float:
         terms = self.weight * (self.y * eta - self.trials * np.logaddexp(0.0, eta))

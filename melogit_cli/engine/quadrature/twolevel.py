@@ -31,7 +31,7 @@ from melogit_cli.engine.quadrature.rules import Rule, normal_rule
 from melogit_cli.engine.shared import adaptation
 from melogit_cli.engine.shared.cholesky import safe_cholesky
 from melogit_cli.engine.shared.modes import cluster_modes
-from melogit_cli.special import log_binomial_coefficients, logsumexp
+from melogit_cli.special import logsumexp
 
 MIN_NODE_SCALE = 1e-4  # posterior SD (in prior SD units) below which nodes have collapsed
 
@@ -61,10 +61,6 @@ class ClusterData:
     def row_weight(self) -> np.ndarray:
         """Each row's total weight: its own times its cluster's."""
         return self.obs_weight * np.repeat(self.cluster_weight, self.sizes)
-
-    def log_binomial_constant(self) -> float:
-        """Sum of ``w log C(r, y)``: zero for Bernoulli data."""
-        return float(np.sum(self.row_weight() * log_binomial_coefficients(self.trials, self.y)))
 
 
 @dataclass
