@@ -11,7 +11,7 @@ from melogit_cli.errors import StataError, syntax_error
 from melogit_cli.files import open_for_writing, read_text, with_default_suffix
 from melogit_cli.interp.parse import named_options, option_matches, parse_body
 from melogit_cli.interp.registry import command
-from melogit_cli.interp.session import Session
+from melogit_cli.interp.session import LogSink, Session
 from melogit_cli.interp.settings import apply_set
 from melogit_cli.syntax.limits import MAX_DO_NESTING
 
@@ -42,7 +42,7 @@ class LogFile:
     kind: str
     message: bool
     opened: str
-    suspended: IO[str] | SmclText | None = None
+    suspended: LogSink | None = None
 
 
 class SmclText:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import numpy as np
 
@@ -21,13 +21,23 @@ if TYPE_CHECKING:
 _ROW_IDS = itertools.count()
 
 
+class LogSink(Protocol):
+    """Where the open log writes: a text file, or the SMCL writer around one."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Output:
     """Where results go: the screen unless ``quietly``, and the open log file."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.quiet = 0
-        self.log: TextIO | None = None
+        self.log: LogSink | None = None
 
     def write(self, text: str) -> None:
         if self.quiet:
