@@ -409,12 +409,10 @@ def _line_search(
         trial = x + t * direction
         value = objective.value(trial, floor=ll)
         good = bool(np.isfinite(value) and value >= ll - 1e-12 * (abs(ll) + 1))
-        if not showing:
-            pass
-        elif halvings == 0:
+        if showing and halvings == 0:
             note = "(initial step good)" if good else "(initial step bad)"
             sink(Detail("value", value=value, text=note, full=True))
-        else:
+        elif showing:
             at = show.shown(trial)
             sink(
                 Detail(
