@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from melogit_cli.interp.session import Session
 
 
-
 @pytest.fixture(autouse=True)
 def _standard_dataclasses():
     """A test that runs the command line in-process installs its dataclasses hook; the

@@ -8,6 +8,7 @@ costs less than parsing them in Python.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 from pathlib import Path
@@ -192,8 +193,6 @@ def load_csv(path: Path, encoding: str | None = None) -> Dataset:
 
 
 def _is_utf8(encoding: str) -> bool:
-    import codecs
-
     return codecs.lookup(encoding).name == "utf-8"
 
 
